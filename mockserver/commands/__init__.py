@@ -1,0 +1,1 @@
+"""One module per `allmysms-mock` sub-command; each exposes `add_parser(sub)` and `run(args)`."""

@@ -1,0 +1,145 @@
+"""The values the rule engine works with: accounts in, verdicts out.
+
+Everything here is immutable and free of I/O, so a verdict can be computed, compared,
+serialised and recorded without caring where the bytes came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+PREFIX = "TreatedByMSI_"
+DEFAULT_SENDER = "36180"
+
+
+class Status(StrEnum):
+    """Where a processed file ends: `ARCHIVES` or `INVALIDS`."""
+
+    ARCHIVED = "archived"
+    INVALID = "invalid"
+
+
+class Reason(StrEnum):
+    """File-level verdicts of the manual (section 4.3), checked in this order (contract 5.4)."""
+
+    INCORRECT_FILENAME = "Incorrect_FileName"
+    NO_VALID_TPOA = "No_valid_TPOA"
+    EMPTY_FILE = "Empty_File"
+    NOT_ENOUGH_CREDITS = "Not_enough_credits"
+
+
+class RowError(StrEnum):
+    """Why one row yields no SMS (contract 5.5, 5.6, 5.7, 5.9); never fatal to the file."""
+
+    TOO_FEW_COLUMNS = "too_few_columns"
+    EMPTY_NUMBER = "empty_number"
+    BAD_NUMBER = "bad_number"
+    LANDLINE = "landline_or_malformed_french_number"
+    EMPTY_MESSAGE = "empty_message"
+    MESSAGE_TOO_LONG = "message_too_long"
+    NOT_UTF8 = "not_utf8"
+    UNTERMINATED_QUOTE = "unterminated_quote"
+    MALFORMED_ROW = "malformed_row"
+    INVALID_SENDER = "invalid_sender"
+    DUPLICATE = "duplicate_number"
+
+
+class Warning_(StrEnum):
+    """Warnings attached to an SMS that is still sent."""
+
+    NON_GSM_CHARACTERS = "non_gsm_characters"
+    SENDER_NOT_APPLIED = "sender_not_applied_no_stop_mention"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """What the rules need to know about the depositing account."""
+
+    login: str = "demo"
+    credits: int = 100
+    subscription: bool = False
+    default_sender: str = DEFAULT_SENDER
+
+
+class Campaign(NamedTuple):
+    """A parsed drop-file name: `<campaign>_<YYYYMMDDHHMMSS>_HQ[_MULT].csv`."""
+
+    name: str
+    send_at: datetime  # aware, Europe/Paris
+    mult: bool
+
+
+class Sms(NamedTuple):
+    """One SMS the platform would send (a NamedTuple: 150k of them must be cheap to build)."""
+
+    line: int  # physical line (1-based) where the row starts
+    phone: str  # normalised: "33" + 9 digits for France, digits only otherwise
+    message: str  # real line breaks
+    sender_asked: str | None
+    sender_applied: str
+    septets: int
+    warnings: tuple[str, ...]
+
+
+class RejectedRow(NamedTuple):
+    """A row that yields no SMS, with where and why (reported in `check` and the recap)."""
+
+    line: int
+    error: str  # a RowError value
+    detail: str  # a sentence a user can act on
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The platform's judgement of one dropped file."""
+
+    original_name: str
+    status: Status
+    reason: Reason | None
+    final_name: str  # TreatedByMSI_... (before any -2/-3 collision suffix)
+    campaign: Campaign | None
+    sms: tuple[Sms, ...] = ()
+    rejected: tuple[RejectedRow, ...] = ()
+    cost: int = 0  # credits charged: len(sms) when archived, 0 when invalid
+    rows: int = 0  # non-blank records read
+    detail: str = ""  # one sentence explaining an invalid verdict
+    judged_at: datetime | None = None
+
+    @property
+    def archived(self) -> bool:
+        return self.status is Status.ARCHIVED
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view, used by `check --json`, the HTTP API and the store."""
+        camp = self.campaign
+        return {
+            "original_name": self.original_name,
+            "status": self.status.value,
+            "reason": self.reason.value if self.reason else None,
+            "final_name": self.final_name,
+            "detail": self.detail,
+            "campaign": camp.name if camp else None,
+            "send_at": camp.send_at.isoformat() if camp else None,
+            "mult": camp.mult if camp else False,
+            "rows": self.rows,
+            "sms_count": len(self.sms),
+            "cost": self.cost,
+            "sms": [
+                {
+                    "line": s.line,
+                    "phone": s.phone,
+                    "message": s.message,
+                    "sender_asked": s.sender_asked,
+                    "sender_applied": s.sender_applied,
+                    "septets": s.septets,
+                    "warnings": list(s.warnings),
+                }
+                for s in self.sms
+            ],
+            "rejected": [
+                {"line": r.line, "error": r.error, "detail": r.detail} for r in self.rejected
+            ],
+        }
