@@ -1,0 +1,285 @@
+"""`allmysms-mock check FILE...`: the platform's verdict on CSV files, offline (contract 2).
+
+Reads each file, runs the same rule engine as the server (`core.judge`) and prints what the
+platform would do: the exact final name, why, every rejected row and warning with its line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from mockserver.core.models import DEFAULT_SENDER, Account, Verdict
+from mockserver.tree import valid_login
+
+PARIS = ZoneInfo("Europe/Paris")  # contract 5.10: the 14 digits are Paris time
+DEFAULT_MAX_BYTES = 8_000_000  # contract 3: limits.max_file_bytes ("8 Mo")
+DEFAULT_LIMIT = 20  # lines listed per section unless --all: a 150k-row file must stay readable
+PREVIEW = 48  # characters of a message shown in the SMS list
+# "Enough" credits: the default account never runs out, so only --credits tests the rule.
+ENOUGH_CREDITS = sys.maxsize
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "check",
+        help="judge CSV files offline, exactly as the platform would",
+        description=(
+            "Apply the platform's rules to each FILE and print the verdict: the name it would "
+            "get in ARCHIVES or INVALIDS, the SMS it would send, every rejected row with its "
+            "line. Exit 0 when every file would be archived, 1 otherwise, 2 on usage errors."
+        ),
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="CSV file(s) to judge")
+    p.add_argument("--json", action="store_true", help="print one JSON document (for scripts)")
+    p.add_argument(
+        "--login", type=_login, default="demo", help="account login to judge for (default demo)"
+    )
+    p.add_argument(
+        "--credits",
+        type=_non_negative,
+        default=None,
+        metavar="N",
+        help="credits of the account (default: enough for any file); "
+        "e.g. --credits 0 to see Not_enough_credits",
+    )
+    p.add_argument(
+        "--subscription",
+        action="store_true",
+        help="account billed at month end: never Not_enough_credits",
+    )
+    p.add_argument(
+        "--default-sender",
+        default=DEFAULT_SENDER,
+        metavar="S",
+        help=f"sender used when none is given or applied (default {DEFAULT_SENDER})",
+    )
+    p.add_argument(
+        "--now",
+        type=_when,
+        default=None,
+        metavar="ISO",
+        help="judge as of this date-time (ISO 8601; without offset: Europe/Paris); default now",
+    )
+    p.add_argument(
+        "--max-bytes",
+        type=_non_negative,
+        default=DEFAULT_MAX_BYTES,
+        metavar="N",
+        help=f"upload size limit to warn about (default {DEFAULT_MAX_BYTES})",
+    )
+    p.add_argument(
+        "--limit",
+        type=_non_negative,
+        default=DEFAULT_LIMIT,
+        metavar="N",
+        help=f"lines listed per section (default {DEFAULT_LIMIT})",
+    )
+    p.add_argument(
+        "--all", action="store_true", dest="show_all", help="list every SMS, row and warning"
+    )
+    p.set_defaults(run=run)
+
+
+def _login(value: str) -> str:
+    if not valid_login(value):
+        raise argparse.ArgumentTypeError(f"invalid login {value!r}")
+    return value
+
+
+def _non_negative(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {value!r}")
+    return number
+
+
+def _when(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO 8601 date-time: {value!r} (e.g. 2030-07-10T14:30:00)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=PARIS)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mockserver.core.judge import judge
+
+    # Refuse unusable paths before printing anything: one clear line, exit 2 (a usage error).
+    for path in args.files:
+        problem = _unreadable(path)
+        if problem:
+            print(f"allmysms-mock check: {path}: {problem}", file=sys.stderr)
+            return 2
+
+    account = Account(
+        login=args.login,
+        credits=ENOUGH_CREDITS if args.credits is None else args.credits,
+        subscription=args.subscription,
+        default_sender=args.default_sender,
+    )
+    now: datetime = args.now or datetime.now(UTC)
+    results: list[dict[str, Any]] = []
+    texts: list[str] = []
+    archived = 0
+    for path in args.files:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            print(f"allmysms-mock check: {path}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        name = os.path.basename(path)
+        try:
+            verdict = judge(name, data, account, now)
+        except Exception as exc:  # judge never raises; if it does, say so in one line
+            print(f"allmysms-mock check: {path}: internal error: {exc!r}", file=sys.stderr)
+            results.append({"path": path, "error": f"internal error: {exc!r}"})
+            continue
+        over = len(data) > args.max_bytes
+        if verdict.archived and not over:
+            archived += 1
+        if args.json:
+            results.append(
+                {"path": path, "bytes": len(data), "over_limit": over} | verdict.to_dict()
+            )
+        else:
+            texts.append(_describe(path, len(data), verdict, args, now))
+
+    if args.json:
+        _emit(json.dumps(results, ensure_ascii=not _utf8_stdout(), indent=2))
+    else:
+        if len(args.files) > 1:
+            texts.append(
+                f"{len(args.files)} files checked: {archived} would be archived, "
+                f"{len(args.files) - archived} would not"
+            )
+        _emit("\n\n".join(texts))
+    return 0 if archived == len(args.files) else 1
+
+
+def _unreadable(path: str) -> str | None:
+    if not os.path.exists(path):
+        return "no such file"
+    if os.path.isdir(path):
+        return "is a directory, not a file"
+    if not os.path.isfile(path):
+        return "not a regular file"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    return None
+
+
+def _describe(path: str, size: int, v: Verdict, args: argparse.Namespace, now: datetime) -> str:
+    folder = "ARCHIVES" if v.archived else "INVALIDS"
+    out = [f"{_show(v.original_name)} -> {folder}/{_show(v.final_name)}"]
+    out.append(f"  file      {_show(path)} ({size:,} bytes)")
+    if size > args.max_bytes:
+        out.append(
+            f"  size      over the {args.max_bytes:,}-byte limit: the server refuses the upload"
+        )
+    if v.original_name.endswith(".tmp"):
+        out.append(
+            "  note      a .tmp file is never touched in SEND_SMS: rename it to .csv once "
+            "uploaded (contract 5.1)"
+        )
+    if v.reason is not None:
+        reason = f"  reason    {v.reason.value}"
+        out.append(reason + (f": {_show(v.detail)}" if v.detail else ""))
+    if v.campaign is not None:
+        when = v.campaign.send_at.astimezone(PARIS)
+        state = "scheduled until then" if when > now else "date passed: sent at once"
+        out.append(
+            f"  campaign  {_show(v.campaign.name)}, send date {when:%Y-%m-%d %H:%M:%S} "
+            f"Europe/Paris ({when.tzname()}, {state}), MULT {'yes' if v.campaign.mult else 'no'}"
+        )
+    out.append(
+        f"  counts    {v.rows:,} rows read, {len(v.sms):,} SMS, {len(v.rejected):,} rejected, "
+        f"cost {v.cost:,} credit{'s' if v.cost != 1 else ''}"
+    )
+    limit = None if args.show_all else args.limit
+
+    if v.rejected:
+        out.append(f"  rejected rows ({len(v.rejected):,})")
+        out += _capped(
+            (
+                f"    line {r.line}: {r.error}" + (f": {_show(r.detail)}" if r.detail else "")
+                for r in v.rejected
+            ),
+            len(v.rejected),
+            limit,
+        )
+    warned = [(s, w) for s in v.sms for w in s.warnings]
+    if warned:
+        out.append(f"  warnings ({len(warned):,})")
+        out += _capped(
+            (f"    line {s.line}: {w} ({s.phone})" for s, w in warned), len(warned), limit
+        )
+    if v.sms:
+        out.append(f"  SMS ({len(v.sms):,})")
+        width = max(len(s.phone) for s in v.sms)
+        out.append(f"    {'line':>6}  {'phone':<{width}}  {'sender':<11}  {'septets':>7}  message")
+        out += _capped(
+            (
+                f"    {s.line:>6}  {s.phone:<{width}}  {_show(s.sender_applied):<11}  "
+                f"{s.septets:>7}  {_preview(s.message)}"
+                for s in v.sms
+            ),
+            len(v.sms),
+            limit,
+        )
+    return "\n".join(out)
+
+
+def _capped(lines: Iterable[str], total: int, limit: int | None) -> list[str]:
+    out: list[str] = []
+    for line in lines:
+        if limit is not None and len(out) >= limit:
+            break
+        out.append(line)
+    if len(out) < total:
+        out.append(f"    … and {total - len(out):,} more (use --all)")
+    return out
+
+
+def _show(text: str) -> str:
+    """Text safe for a terminal: line breaks as the file's own `\\n`, controls escaped."""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char == "\n":
+            out.append("\\n")
+        elif char.isprintable():
+            out.append(char)
+        else:
+            out.append(char.encode("unicode_escape", "backslashreplace").decode("ascii"))
+    return "".join(out)
+
+
+def _preview(message: str) -> str:
+    shown = _show(message)
+    return shown if len(shown) <= PREVIEW else shown[: PREVIEW - 1] + "…"
+
+
+def _utf8_stdout() -> bool:
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
+    return encoding == "utf8"
+
+
+def _emit(text: str) -> None:
+    # A console that cannot show a character gets an escape, never a UnicodeEncodeError.
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    sys.stdout.write(text.encode(encoding, "backslashreplace").decode(encoding) + "\n")
+    sys.stdout.flush()
