@@ -1,0 +1,252 @@
+"""Recap e-mails (manual 4.4, contract 5.11): a French text/plain message per processed file,
+delivered into the Maildir `<data_dir>/mailbox` and, when configured, forwarded over SMTP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.policy
+import email.utils
+import hashlib
+import logging
+import mailbox
+import smtplib
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+log = logging.getLogger("mockserver.mailbox")
+
+PARIS = ZoneInfo("Europe/Paris")
+SENDER = "AllMySMS (mock) <noreply@allmysms.com>"
+MAX_ROWS = 100  # rejected rows listed in one recap; the rest are counted
+
+# Manual 4.3, word for word: what each reason in an invalid file's name means.
+REASONS_FR: dict[str, str] = {
+    "Not_enough_credits": "Le compte n'est pas en abonnement et n'a pas suffisamment de crédits",
+    "Empty_File": "Fichier vide ou ne contenant aucun numéro valide",
+    "Incorrect_FileName": "Nom de fichier incorrect",
+    "No_valid_TPOA": "L'expéditeur ne respecte pas les conditions d'utilisations",
+}
+
+ROW_ERRORS_FR: dict[str, str] = {
+    "too_few_columns": "moins de 2 colonnes",
+    "empty_number": "numéro absent",
+    "bad_number": "numéro invalide",
+    "landline_or_malformed_french_number": "numéro fixe ou numéro français mal formé",
+    "empty_message": "message vide",
+    "message_too_long": "message de plus de 160 caractères",
+    "not_utf8": "texte non encodé en UTF-8",
+    "unterminated_quote": "guillemet non fermé",
+    "malformed_row": "ligne mal formée",
+    "invalid_sender": "expéditeur invalide",
+    "duplicate_number": "numéro en double (le dernier message est envoyé)",
+}
+
+_DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+_MONTHS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+
+
+def french_date(moment: datetime) -> str:
+    """`mardi 16 juillet 2013 à 12:00:00 (heure de Paris)`, whatever the locale."""
+    local = moment.astimezone(PARIS)
+    return (
+        f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}"
+        f" à {local:%H:%M:%S} (heure de Paris)"
+    )
+
+
+class MailSettings(Protocol):
+    """`config.MailConfig`: where to forward recaps; an empty host means "do not"."""
+
+    @property
+    def smtp_host(self) -> str: ...
+    @property
+    def smtp_port(self) -> int: ...
+
+
+def message_id(record: Mapping[str, Any]) -> str:
+    """A Message-ID fixed by the processed file, so a recap re-sent after a crash can be
+    recognised in the Maildir (at most one recap a file)."""
+    seed = f"{record['login']}/{record['id']}/{record['original_name']}/{record['processed_at']}"
+    digest = hashlib.sha256(seed.encode()).hexdigest()[:24]
+    return f"<recap.{record['id']}.{digest}@allmysms-mock.invalid>"
+
+
+def compose(record: Mapping[str, Any], to: str, now: datetime | None = None) -> EmailMessage:
+    """The recap of one processed file (a `Store` file dict) for the address `to`.
+
+    Manual 4.4: "Un mail récapitulatif sera envoyé au client … dans lequel seront indiqués
+    les fichiers traités, le nombre de SMS envoyés, la date d'envoi ainsi que les raisons
+    d'échec d'exécution si certains fichiers ne sont pas valides."
+    """
+    name = str(record["original_name"])
+    archived = record["status"] == "archived"
+    reason = record.get("reason")
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["From"] = SENDER
+    msg["To"] = to
+    if archived:
+        msg["Subject"] = f"[AllMySMS] Fichier traité : {name}"
+    else:
+        msg["Subject"] = f"[AllMySMS] Fichier invalide : {name} ({reason})"
+    msg["Date"] = email.utils.format_datetime(now or datetime.now(UTC))
+    msg["Message-ID"] = message_id(record)
+    msg["X-AllMySMS-Login"] = str(record["login"])
+    msg["X-AllMySMS-File"] = name
+    msg["X-AllMySMS-Status"] = str(record["status"])
+    msg["X-AllMySMS-Processed-At"] = str(record["processed_at"])
+    msg.set_content(recap_body(record), charset="utf-8")
+    return msg
+
+
+def recap_body(record: Mapping[str, Any]) -> str:
+    name = str(record["original_name"])
+    archived = record["status"] == "archived"
+    folder = "ARCHIVES" if archived else "INVALIDS"
+    lines = [
+        "Bonjour,",
+        "",
+        "Voici le récapitulatif du traitement de votre fichier déposé sur l'API FTP/SFTP.",
+        "",
+        f"Fichier traité : {name}",
+        f"Nom après traitement : {folder}/{record['final_name']}",
+    ]
+    if archived:
+        lines.append("Résultat : fichier traité avec succès (archivé)")
+    else:
+        reason = str(record.get("reason") or "")
+        lines.append(f"Résultat : fichier invalide, raison : {reason}")
+        lines.append(f"  {REASONS_FR.get(reason, reason)}")
+        if record.get("detail"):
+            lines.append(f"  Détail : {record['detail']}")
+    lines.append(f"Nombre de SMS envoyés : {record['sms_count'] if archived else 0}")
+    if archived:
+        lines.append(f"Crédits débités : {record.get('cost', 0)}")
+    send_at = record.get("send_at")
+    if send_at:
+        lines.append(f"Date d'envoi : {french_date(datetime.fromisoformat(str(send_at)))}")
+    else:
+        lines.append("Date d'envoi : aucune (nom de fichier incorrect)")
+    rejected = list(record.get("rejected") or ())
+    if rejected:
+        lines += ["", f"Lignes rejetées : {len(rejected)}"]
+        for row in rejected[:MAX_ROWS]:
+            error = str(row["error"])
+            label = ROW_ERRORS_FR.get(error, error)
+            detail = f" ({row['detail']})" if row.get("detail") else ""
+            lines.append(f"  - ligne {row['line']} : {label}{detail}")
+        if len(rejected) > MAX_ROWS:
+            lines.append(f"  … et {len(rejected) - MAX_ROWS} autres")
+    lines += ["", "Cordialement,", "L'équipe AllMySMS (serveur de test allmysms-mockserver)", ""]
+    return "\n".join(lines)
+
+
+class Mailbox:
+    """The Maildir of recap e-mails (thread-safe)."""
+
+    def __init__(self, path: str | Path, mail: MailSettings | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._maildir = mailbox.Maildir(self.path, create=True)
+        self._lock = threading.Lock()
+        self._smtp_host = mail.smtp_host if mail is not None else ""
+        self._smtp_port = mail.smtp_port if mail is not None else 25
+
+    def send_recap(self, record: Mapping[str, Any], to: str) -> str:
+        """Compose, store in the Maildir, forward over SMTP when configured; returns the
+        Message-ID. An SMTP failure is logged as a warning, never raised."""
+        msg = compose(record, to)
+        self.deliver(msg)
+        return str(msg["Message-ID"])
+
+    def deliver(self, msg: EmailMessage) -> None:
+        with self._lock:
+            self._maildir.add(msg)
+        if self._smtp_host:
+            self._forward(msg)
+
+    def _forward(self, msg: EmailMessage) -> None:
+        try:
+            with smtplib.SMTP(self._smtp_host, self._smtp_port, timeout=5) as smtp:
+                smtp.send_message(msg)
+        except (OSError, smtplib.SMTPException) as exc:
+            log.warning(
+                "recap not forwarded to SMTP %s:%s: %s", self._smtp_host, self._smtp_port, exc
+            )
+
+    def has(self, msg_id: str) -> bool:
+        """Whether a message with this Message-ID is already in the Maildir."""
+        with self._lock:
+            for key in self._maildir.iterkeys():
+                with contextlib.suppress(KeyError, OSError):
+                    if self._header(key, "Message-ID") == msg_id:
+                        return True
+        return False
+
+    def _header(self, key: str, header: str) -> str | None:
+        with self._maildir.get_file(key) as f:
+            raw = f.read()
+        head = raw.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+        parsed = email.message_from_bytes(head + b"\n\n", policy=email.policy.default)
+        value = parsed.get(header)
+        return None if value is None else str(value)
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Every recap, in processing order: to, from, subject, date, body, message_id."""
+        out: list[tuple[str, str, dict[str, Any]]] = []
+        with self._lock:
+            for key in list(self._maildir.iterkeys()):
+                try:
+                    with self._maildir.get_file(key) as f:
+                        raw = f.read()
+                except (KeyError, OSError):
+                    continue
+                msg = email.message_from_bytes(raw, policy=email.policy.default)
+                assert isinstance(msg, EmailMessage)
+                part = msg.get_body(("plain",))
+                body = part.get_content() if isinstance(part, EmailMessage) else ""
+                item = {
+                    "to": str(msg.get("To", "")),
+                    "from": str(msg.get("From", "")),
+                    "subject": str(msg.get("Subject", "")),
+                    "date": str(msg.get("Date", "")),
+                    "message_id": str(msg.get("Message-ID", "")),
+                    "login": str(msg.get("X-AllMySMS-Login", "")),
+                    "file": str(msg.get("X-AllMySMS-File", "")),
+                    "body": body,
+                }
+                out.append((str(msg.get("X-AllMySMS-Processed-At", "")), key, item))
+        out.sort(key=lambda t: (t[0], t[1]))
+        return [item for _, _, item in out]
+
+    def clear(self) -> None:
+        """Remove every message (`POST /api/reset`)."""
+        with self._lock:
+            for key in list(self._maildir.iterkeys()):
+                with contextlib.suppress(KeyError, FileNotFoundError):
+                    self._maildir.discard(key)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._maildir)
+
+    def close(self) -> None:
+        """Nothing stays open between calls; kept for symmetry with the store."""
