@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import math
 import os
@@ -285,6 +286,20 @@ def _passive(value: Any) -> tuple[int, int]:
     return (lo, hi)
 
 
+def _masquerade(value: Any) -> str:
+    # pyftpdlib writes it verbatim into the PASV reply "227 ... (h1,h2,h3,h4,p1,p2)".
+    if value == "":
+        return ""
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return str(ipaddress.IPv4Address(value))
+    except (ipaddress.AddressValueError, ValueError):
+        raise ValueError(
+            f'must be an IPv4 address (announced in PASV replies) or "", got {_show(value)}'
+        ) from None
+
+
 def _path(value: Any) -> Path:
     if isinstance(value, Path):
         return value
@@ -311,7 +326,7 @@ _SCHEMA: dict[str, dict[str, tuple[_Check, str]]] = {
         "sftp_port": (_port, "int"),
         "http_port": (_port, "int"),
         "passive_ports": (_passive, "str"),
-        "masquerade_address": (_str(True), "str"),
+        "masquerade_address": (_masquerade, "str"),
         "data_dir": (_path, "str"),
         "layout": (_choice("flat", "nested"), "str"),
     },

@@ -112,7 +112,7 @@ def _place(virtual: str, layout: Layout, login: str) -> Place | None:
 
 
 _INVALID = _deny("invalid path")
-_STRUCTURE = "the folder tree is fixed: ROOT, SEND_SMS, PROCESSING, ARCHIVES, INVALIDS"
+_STRUCTURE = "the folders SEND_SMS, PROCESSING, ARCHIVES and INVALIDS are fixed"
 
 
 def may_list(virtual: str, layout: Layout, login: str) -> Decision:
@@ -161,16 +161,26 @@ def may_delete(virtual: str, layout: Layout, login: str) -> Decision:
     return _deny(f"cannot delete this: {_STRUCTURE}")
 
 
+def may_rename_from(src: str, layout: Layout, login: str) -> Decision:
+    """The source half of a rename (FTP RNFR): only a file directly in SEND_SMS."""
+    source = _place(src, layout, login)
+    if source is None:
+        return _INVALID
+    if source.kind is not Kind.FILE or source.folder is not Folder.SEND_SMS:
+        return _deny("only files in SEND_SMS can be renamed")
+    return ALLOW
+
+
 def may_rename(src: str, dst: str, layout: Layout, login: str) -> Decision:
     """Contract 4: rename only within SEND_SMS; the caller also refuses an existing target
     ("A rename never overwrites an existing file") and a source still open for writing.
     """
-    source = _place(src, layout, login)
+    first = may_rename_from(src, layout, login)
+    if not first:
+        return first
     target = _place(dst, layout, login)
-    if source is None or target is None:
+    if target is None:
         return _INVALID
-    if source.kind is not Kind.FILE or source.folder is not Folder.SEND_SMS:
-        return _deny("only files in SEND_SMS can be renamed")
     if target.kind is not Kind.FILE or target.folder is not Folder.SEND_SMS:
         return _deny("files can only be renamed within SEND_SMS")
     if normalise(src) == normalise(dst):
