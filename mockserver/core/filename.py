@@ -1,0 +1,76 @@
+"""Drop-file names: which names are temporary, which are valid campaigns, and the final names.
+
+Manual 4.2: "Nom de la campagne ... Date d'envoi ... Qualité de l'envoi (HQ) ... Option MULT".
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from mockserver.core.models import PREFIX, Campaign, Reason
+
+# Contract 5.4.1: `^[A-Za-z0-9]+_\d{14}_HQ(_MULT)?\.csv$`. Used with fullmatch (a `$` would
+# accept a trailing newline) and with [0-9] rather than \d (which matches any Unicode digit).
+# Case-sensitive: `.CSV`, `_hq` or `_mult` are Incorrect_FileName.
+_NAME_RE = re.compile(r"([A-Za-z0-9]+)_([0-9]{14})_HQ(_MULT)?\.csv")
+
+# Contract 5.10: "Send date: the 14 digits, Europe/Paris time."
+PARIS = ZoneInfo("Europe/Paris")
+
+EXPECTED_FORM = "<campaign>_<YYYYMMDDHHMMSS>_HQ[_MULT].csv"
+
+
+def is_temporary(name: str) -> bool:
+    """Contract 5.1: a name ending in `.tmp` (case-sensitive) is never touched.
+
+    Manual 4.2: "il est conseillé d'uploader des fichiers temporaires, avec extension .tmp".
+    """
+    return name.endswith(".tmp")
+
+
+def check_filename(name: str) -> Campaign | str:
+    """The campaign a valid name announces, or one sentence saying why the name is incorrect.
+
+    Manual 4.2: "Si le nom de fichier ne correspond pas au bon format et n'est pas un fichier
+    temporaire, le fichier sera déclaré invalide". The 14 digits must be a real calendar
+    date-time YYYYMMDDHHMMSS (contract 5.4.1). The wall time is read in Europe/Paris with
+    zoneinfo's fold=0: a time in the spring-forward gap (e.g. 02:30 on the last Sunday of
+    March) keeps the winter offset (+01:00), an ambiguous autumn time is its first (summer)
+    occurrence. A date-time that cannot also be expressed in UTC (0001-01-01 before 00:09:21,
+    Paris then being UTC+00:09:21) is rejected too, so callers may always convert it.
+    """
+    m = _NAME_RE.fullmatch(name)
+    if m is None:
+        return f"the name does not have the form {EXPECTED_FORM}"
+    campaign, digits, mult = m.groups()
+    try:
+        send_at = datetime(
+            int(digits[0:4]),
+            int(digits[4:6]),
+            int(digits[6:8]),
+            int(digits[8:10]),
+            int(digits[10:12]),
+            int(digits[12:14]),
+            tzinfo=PARIS,
+        )
+        send_at.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return f"{digits} is not a real date-time YYYYMMDDHHMMSS"
+    return Campaign(name=campaign, send_at=send_at, mult=mult is not None)
+
+
+def parse_filename(name: str) -> Campaign | None:
+    """The campaign of a valid drop-file name, None for an incorrect one (see check_filename)."""
+    checked = check_filename(name)
+    return checked if isinstance(checked, Campaign) else None
+
+
+def final_name(name: str, reason: Reason | None) -> str:
+    """Manual 4.3: `TreatedByMSI_<name>` when archived, `TreatedByMSI_<Reason>_<name>` when
+    invalid ("TreatedByMSI_Incorrect_FileName_Envoiftp_20131002100000_HQ.csv"). No collision
+    suffix here (contract 5.3 is the spool's job)."""
+    if reason is None:
+        return f"{PREFIX}{name}"
+    return f"{PREFIX}{reason.value}_{name}"
