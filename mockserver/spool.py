@@ -106,7 +106,9 @@ class FileKey:
         return f"{self.dev}:{self.ino}:{self.mtime_ns}:{self.size}"
 
     def same_file(self, st: os.stat_result) -> bool:
-        return (st.st_dev, st.st_ino) == (self.dev, self.ino)
+        """Same inode, same content stamp: a rename or a link keeps all four, while a new
+        file that reuses a freed inode gets another mtime."""
+        return FileKey.of(st) == self
 
 
 @dataclass(frozen=True, slots=True)

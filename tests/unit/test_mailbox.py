@@ -1,0 +1,185 @@
+"""Recap e-mails (manual 4.4, contract 5.11): French text, Maildir delivery, SMTP forward."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import mailbox as std_mailbox
+import socketserver
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mockserver.config import MailConfig
+from mockserver.mailbox import MAX_ROWS, Mailbox, compose, french_date, message_id
+
+
+def record(**kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": 7,
+        "login": "alice",
+        "original_name": "Promo_20300716120000_HQ.csv",
+        "final_name": "TreatedByMSI_Promo_20300716120000_HQ.csv",
+        "status": "archived",
+        "reason": None,
+        "detail": "",
+        "sms_count": 12,
+        "cost": 12,
+        "send_at": "2030-07-16T12:00:00+02:00",
+        "rejected": [{"line": 4, "error": "bad_number", "detail": "'12' is not a phone number"}],
+        "processed_at": "2030-07-01T10:00:00+00:00",
+    }
+    base.update(kw)
+    return base
+
+
+def test_archived_recap_fields_and_french_body() -> None:
+    """Manual 4.4: "… seront indiqués les fichiers traités, le nombre de SMS envoyés, la date
+    d'envoi ainsi que les raisons d'échec …"."""
+    msg = compose(record(), "alice@example.com", now=datetime(2030, 7, 1, 10, tzinfo=UTC))
+    assert msg["To"] == "alice@example.com"
+    assert "noreply@allmysms.com" in msg["From"]
+    assert msg["Subject"] == "[AllMySMS] Fichier traité : Promo_20300716120000_HQ.csv"
+    assert msg["Date"]
+    assert msg["Message-ID"] == message_id(record())
+    assert msg.get_content_type() == "text/plain"
+    assert msg.get_content_charset() == "utf-8"
+    body = msg.get_content()
+    assert "Fichier traité : Promo_20300716120000_HQ.csv" in body
+    assert "ARCHIVES/TreatedByMSI_Promo_20300716120000_HQ.csv" in body
+    assert "Nombre de SMS envoyés : 12" in body
+    assert "Date d'envoi : mardi 16 juillet 2030 à 12:00:00 (heure de Paris)" in body
+    assert "ligne 4 : numéro invalide ('12' is not a phone number)" in body
+
+
+def test_invalid_recap_names_the_reason_in_the_manuals_words() -> None:
+    """Manual 4.3: "Not_enough_credits : Le compte n'est pas en abonnement et n'a pas
+    suffisamment de crédits"."""
+    rec = record(
+        status="invalid",
+        reason="Not_enough_credits",
+        final_name="TreatedByMSI_Not_enough_credits_Promo_20300716120000_HQ.csv",
+        cost=0,
+    )
+    msg = compose(rec, "alice@example.com")
+    assert msg["Subject"] == (
+        "[AllMySMS] Fichier invalide : Promo_20300716120000_HQ.csv (Not_enough_credits)"
+    )
+    body = msg.get_content()
+    assert "raison : Not_enough_credits" in body
+    assert "Le compte n'est pas en abonnement et n'a pas suffisamment de crédits" in body
+    assert "Nombre de SMS envoyés : 0" in body
+    assert "INVALIDS/TreatedByMSI_Not_enough_credits_" in body
+
+
+def test_incorrect_filename_has_no_send_date() -> None:
+    rec = record(status="invalid", reason="Incorrect_FileName", send_at=None, original_name="x.txt")
+    body = compose(rec, "a@b.test").get_content()
+    assert "Nom de fichier incorrect" in body
+    assert "Date d'envoi : aucune" in body
+
+
+def test_rejected_rows_are_capped() -> None:
+    rows = [{"line": i, "error": "empty_message", "detail": ""} for i in range(1, 251)]
+    body = compose(record(rejected=rows), "a@b.test").get_content()
+    assert f"ligne {MAX_ROWS} : message vide" in body
+    assert f"ligne {MAX_ROWS + 1} :" not in body
+    assert f"… et {250 - MAX_ROWS} autres" in body
+
+
+def test_french_date_is_paris_time() -> None:
+    assert french_date(datetime(2013, 7, 16, 10, 0, tzinfo=UTC)) == (
+        "mardi 16 juillet 2013 à 12:00:00 (heure de Paris)"
+    )
+
+
+def test_maildir_delivery_listing_has_and_clear(tmp_path: Path) -> None:
+    """Contract 4: `<data_dir>/mailbox/` is a Maildir (cur/ new/ tmp/) of recap e-mails."""
+    box = Mailbox(tmp_path / "mailbox")
+    first = box.send_recap(record(), "alice@example.com")
+    box.send_recap(
+        record(
+            id=8, original_name="B_20300716120000_HQ.csv", processed_at="2030-07-01T11:00:00+00:00"
+        ),
+        "alice@example.com",
+    )
+    assert {p.name for p in (tmp_path / "mailbox").iterdir()} == {"cur", "new", "tmp"}
+    std = std_mailbox.Maildir(tmp_path / "mailbox", create=False)
+    assert len(std) == 2
+    listed = box.messages()
+    assert [m["file"] for m in listed] == ["Promo_20300716120000_HQ.csv", "B_20300716120000_HQ.csv"]
+    assert listed[0]["to"] == "alice@example.com"
+    assert listed[0]["subject"].startswith("[AllMySMS] Fichier traité")
+    assert "Nombre de SMS envoyés : 12" in listed[0]["body"]
+    assert box.has(first)
+    assert not box.has("<other@x>")
+    box.clear()
+    assert box.messages() == []
+    assert len(box) == 0
+
+
+class _SmtpSink(socketserver.StreamRequestHandler):
+    """Just enough SMTP to accept one message (aiosmtpd is not a dependency)."""
+
+    def handle(self) -> None:
+        server: Any = self.server
+        self.wfile.write(b"220 sink ready\r\n")
+        data: list[bytes] = []
+        while line := self.rfile.readline():
+            cmd = line.strip().upper()
+            if cmd.startswith((b"EHLO", b"HELO")):
+                self.wfile.write(b"250 sink\r\n")
+            elif cmd == b"DATA":
+                self.wfile.write(b"354 go ahead\r\n")
+                while (body := self.rfile.readline()) not in (b".\r\n", b""):
+                    data.append(body)
+                server.received.append(b"".join(data))
+                self.wfile.write(b"250 queued\r\n")
+            elif cmd == b"QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:
+                self.wfile.write(b"250 ok\r\n")
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[Any]:
+    server: Any = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SmtpSink)
+    server.daemon_threads = True
+    server.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_smtp_forward(tmp_path: Path, smtp_sink: Any) -> None:
+    """`[mail] smtp_host` set: each recap is also forwarded over SMTP."""
+    port = smtp_sink.server_address[1]
+    box = Mailbox(tmp_path / "mailbox", MailConfig(smtp_host="127.0.0.1", smtp_port=port))
+    box.send_recap(record(), "alice@example.com")
+    assert len(smtp_sink.received) == 1
+    msg = email.message_from_bytes(smtp_sink.received[0], policy=email.policy.default)
+    assert msg["To"] == "alice@example.com"
+    assert len(box.messages()) == 1
+
+
+def test_smtp_failure_is_a_warning_not_an_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unreachable SMTP server never breaks processing: the Maildir still gets it."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once we leave: nobody listens there
+    box = Mailbox(tmp_path / "mailbox", MailConfig(smtp_host="127.0.0.1", smtp_port=port))
+    box.send_recap(record(), "alice@example.com")
+    assert len(box.messages()) == 1
+    assert "recap not forwarded" in caplog.text

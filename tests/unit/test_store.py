@@ -1,0 +1,296 @@
+"""The SQLite store: accounts, the exactly-once ledger, read filters, reset (contract 5, 6)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from mockserver.config import AccountConfig, verify_password
+from mockserver.core.models import PREFIX, Campaign, Reason, RejectedRow, Sms, Status, Verdict
+from mockserver.store import AccountExists, InsufficientCredits, Store, UnknownAccount
+
+PARIS = ZoneInfo("Europe/Paris")
+NOW = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+
+
+def verdict(
+    name: str = "Camp_20300101120000_HQ.csv",
+    n: int = 3,
+    *,
+    reason: Reason | None = None,
+    send_at: datetime | None = None,
+    phone_base: int = 33612345000,
+) -> Verdict:
+    when = send_at or datetime(2030, 1, 1, 12, 0, tzinfo=PARIS)
+    camp = (
+        Campaign(name.split("_")[0], when, False)
+        if reason is not Reason.INCORRECT_FILENAME
+        else None
+    )
+    if reason is not None:
+        return Verdict(
+            original_name=name,
+            status=Status.INVALID,
+            reason=reason,
+            final_name=f"{PREFIX}{reason.value}_{name}",
+            campaign=camp,
+            rejected=(RejectedRow(2, "bad_number", "12 is not a phone number"),),
+            detail="explained",
+        )
+    sms = tuple(
+        Sms(i + 1, str(phone_base + i), f"message {i}", None, "36180", 9, ()) for i in range(n)
+    )
+    return Verdict(
+        original_name=name,
+        status=Status.ARCHIVED,
+        reason=None,
+        final_name=f"{PREFIX}{name}",
+        campaign=camp,
+        sms=sms,
+        cost=n,
+        rows=n,
+    )
+
+
+def acc(login: str = "alice", credits: int = 10, **kw: object) -> AccountConfig:
+    return AccountConfig(login=login, password="pw", credits=credits, email=f"{login}@x.test", **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = Store(tmp_path / "state.sqlite3")
+    s.seed_accounts([acc("alice", 10), acc("bob", 5, subscription=True)])
+    yield s
+    s.close()
+
+
+def test_record_archived_writes_file_sms_and_debit_together(store: Store) -> None:
+    """Contract 5.4: archived -> SMS recorded, "credits drop by the SMS count"."""
+    rec = store.record("alice", "k1", verdict(n=3), NOW, NOW, 1.5)
+    assert rec.status is Status.ARCHIVED
+    assert rec.sms_count == 3
+    assert rec.cost == 3
+    assert store.account("alice")["credits"] == 7
+    msgs = store.messages(login="alice")
+    assert [m["phone"] for m in msgs] == ["33612345000", "33612345001", "33612345002"]
+    assert msgs[0]["campaign"] == "Camp"
+    assert msgs[0]["file"] == "Camp_20300101120000_HQ.csv"
+    assert msgs[0]["warnings"] == []
+
+
+def test_record_is_idempotent_on_the_claim_key(store: Store) -> None:
+    """ARCHITECTURE pitfall 4: a second record of the same claim charges nothing."""
+    first = store.record("alice", "k1", verdict(n=4), NOW, NOW)
+    again = store.record("alice", "k1", verdict(n=4), NOW, NOW)
+    assert again.id == first.id
+    assert store.account("alice")["credits"] == 6
+    assert store.count_messages("alice") == 4
+
+
+def test_same_key_after_move_is_a_new_file(store: Store) -> None:
+    """A finished record does not capture a later file that reuses the inode key."""
+    first = store.record("alice", "k1", verdict(n=1), NOW, NOW)
+    store.mark_moved(first.id, first.final_name)
+    second = store.record("alice", "k1", verdict(n=1), NOW, NOW)
+    assert second.id != first.id
+    assert store.account("alice")["credits"] == 8
+
+
+def test_insufficient_credits_writes_nothing(store: Store) -> None:
+    """Contract 5.4.4: credits never negative; the caller must judge again."""
+    with pytest.raises(InsufficientCredits):
+        store.record("alice", "k1", verdict(n=11), NOW, NOW)
+    assert store.account("alice")["credits"] == 10
+    assert store.files(include_pending=True) == []
+    assert store.count_messages() == 0
+
+
+def test_subscription_is_not_debited(store: Store) -> None:
+    """Contract 3: `subscription = true`: "billed at month end, never Not_enough_credits"."""
+    rec = store.record("bob", "k1", verdict(n=50), NOW, NOW)
+    assert rec.cost == 50
+    assert store.account("bob")["credits"] == 5
+
+
+def test_invalid_records_rejected_rows_and_costs_nothing(store: Store) -> None:
+    """Contract 5.4: "An invalid file sends nothing and costs nothing"."""
+    rec = store.record("alice", "k1", verdict(reason=Reason.EMPTY_FILE), NOW, NOW)
+    store.mark_moved(rec.id, rec.final_name)
+    store.mark_mailed(rec.id)
+    (f,) = store.files(login="alice", status="invalid")
+    assert f["reason"] == "Empty_File"
+    assert f["rejected"] == [
+        {"line": 2, "error": "bad_number", "detail": "12 is not a phone number"}
+    ]
+    assert f["sms_count"] == 0
+    assert store.account("alice")["credits"] == 10
+
+
+def test_concurrent_records_never_overdraw(store: Store) -> None:
+    """Credits never negative under concurrent writers: exactly 10 one-SMS files pass."""
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def one(i: int) -> None:
+        try:
+            store.record("alice", f"k{i}", verdict(n=1, phone_base=33600000000 + i), NOW, NOW)
+            outcome = "ok"
+        except InsufficientCredits:
+            outcome = "short"
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(25)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("ok") == 10
+    assert store.account("alice")["credits"] == 0
+    assert store.total_charged("alice") == 10
+
+
+def test_files_filters_and_pending_hidden(store: Store) -> None:
+    """Contract 6: `GET /api/files?login=&status=&name=`; name matches original or final."""
+    a = store.record("alice", "k1", verdict("A_20300101120000_HQ.csv", 1), NOW, NOW)
+    b = store.record(
+        "bob", "k2", verdict("B_20300101120000_HQ.csv", reason=Reason.NO_VALID_TPOA), NOW, NOW
+    )
+    assert store.files() == []  # not finished yet
+    assert len(store.files(include_pending=True)) == 2
+    for r, stored in (
+        (a, a.final_name),
+        (b, "TreatedByMSI_No_valid_TPOA_B_20300101120000_HQ-2.csv"),
+    ):
+        store.mark_moved(r.id, stored)
+        store.mark_mailed(r.id)
+    assert [f["login"] for f in store.files(login="bob")] == ["bob"]
+    assert [f["status"] for f in store.files(status="archived")] == ["archived"]
+    assert store.files(name="A_20300101120000_HQ.csv")[0]["final_name"] == a.final_name
+    hit = store.files(name="TreatedByMSI_No_valid_TPOA_B_20300101120000_HQ-2.csv")
+    assert hit[0]["original_name"] == "B_20300101120000_HQ.csv"
+    assert store.file_by_name("nothing.csv") is None
+
+
+def test_messages_filters_and_status_computed_at_read_time(store: Store) -> None:
+    """Contract 5.10: "An SMS is `scheduled` until then, `sent` after"."""
+    past = datetime(2020, 1, 1, 9, 0, tzinfo=PARIS)
+    store.record("alice", "k1", verdict("Old_20200101090000_HQ.csv", 2, send_at=past), NOW, NOW)
+    store.record(
+        "alice", "k2", verdict("New_20300101120000_HQ.csv", 1, phone_base=33700000000), NOW, NOW
+    )
+    assert {m["status"] for m in store.messages(campaign="Old")} == {"sent"}
+    assert {m["status"] for m in store.messages(campaign="New")} == {"scheduled"}
+    later = datetime(2031, 1, 1, tzinfo=UTC)
+    assert {m["status"] for m in store.messages(campaign="New", now=later)} == {"sent"}
+    assert len(store.messages(phone="33700000000")) == 1
+    assert len(store.messages(file="Old_20200101090000_HQ.csv")) == 2
+    assert len(store.messages(file="TreatedByMSI_Old_20200101090000_HQ.csv")) == 2
+    assert len(store.messages(status="scheduled")) == 1
+    assert len(store.messages(limit=2, offset=1)) == 2
+    assert store.messages(login="bob") == []
+    assert store.messages()[0]["scheduled_at"] == past.isoformat()
+
+
+def test_accounts_seed_keeps_balance_across_restart(tmp_path: Path) -> None:
+    """A restart keeps the credits left; settings follow the config; new accounts added."""
+    path = tmp_path / "s.sqlite3"
+    with Store(path) as s:
+        s.seed_accounts([acc("alice", 10)])
+        s.record("alice", "k", verdict(n=4), NOW, NOW)
+    with Store(path) as s:
+        s.seed_accounts([acc("alice", 10, subscription=True), acc("carol", 3)])
+        alice = s.account("alice")
+        assert alice["credits"] == 6
+        assert alice["subscription"] is True
+        assert s.account("carol")["credits"] == 3
+
+
+def test_add_update_and_runtime_accounts(store: Store) -> None:
+    """Contract 6: POST and PATCH /api/accounts; run-time accounts keep a password hash."""
+    created = store.add_account(acc("dave", 7))
+    assert created == {
+        "login": "dave",
+        "credits": 7,
+        "subscription": False,
+        "email": "dave@x.test",
+        "configured": False,
+    }
+    with pytest.raises(AccountExists):
+        store.add_account(acc("dave", 1))
+    updated = store.update_account("dave", credits=2, subscription=True, email="d@y.test")
+    assert (updated["credits"], updated["subscription"], updated["email"]) == (2, True, "d@y.test")
+    store.update_account("dave", password="new secret")
+    (runtime,) = store.runtime_accounts()
+    assert runtime.login == "dave"
+    assert runtime.password_hash is not None
+    assert verify_password("new secret", runtime.password_hash)
+    with pytest.raises(UnknownAccount):
+        store.update_account("nobody", credits=1)
+    with pytest.raises(ValueError, match=">= 0"):
+        store.update_account("dave", credits=-1)
+    assert [a["login"] for a in store.accounts()] == ["alice", "bob", "dave"]
+
+
+def test_reset_restores_configured_and_removes_runtime(store: Store) -> None:
+    """Contract 6, POST /api/reset: "empties files, SMS …; restores configured accounts and
+    credits"; accounts created at run time are removed."""
+    store.add_account(acc("dave", 7))
+    store.record("alice", "k", verdict(n=4), NOW, NOW)
+    removed = store.reset([acc("alice", 10), acc("bob", 5, subscription=True)])
+    assert removed == ["dave"]
+    assert store.account("alice")["credits"] == 10
+    assert store.files(include_pending=True) == []
+    assert store.count_messages() == 0
+    assert store.account("dave") is None
+
+
+def test_wait_for_file_and_listeners(store: Store) -> None:
+    """`GET /api/files?wait=` needs a wake-up when a file is done, not a polling loop."""
+    seen: list[dict] = []
+    store.add_listener(seen.append)
+    result: list[object] = []
+    waiter = threading.Thread(
+        target=lambda: result.append(store.wait_for_file("W_20300101120000_HQ.csv", 10.0))
+    )
+    waiter.start()
+    rec = store.record("alice", "k", verdict("W_20300101120000_HQ.csv", 1), NOW, NOW)
+    store.mark_moved(rec.id, rec.final_name)
+    store.mark_mailed(rec.id)
+    waiter.join(10)
+    assert result[0]["original_name"] == "W_20300101120000_HQ.csv"
+    assert seen[0]["id"] == rec.id
+    assert store.wait_for_file("never.csv", 0.05) is None
+    assert store.wait_for_file("W_20300101120000_HQ.csv", 0.05, since_id=rec.id) is None
+
+
+def test_unfinished_lists_what_recovery_must_finish(store: Store) -> None:
+    """Contract 5.2: a crash between record and move is finished at the next start."""
+    rec = store.record("alice", "k", verdict(n=1), NOW, NOW)
+    assert [r.id for r in store.unfinished()] == [rec.id]
+    store.mark_moved(rec.id, rec.final_name)
+    assert store.open_claim("alice", "k") is None
+    assert [r.id for r in store.unfinished()] == [rec.id]
+    store.mark_mailed(rec.id, "skipped")
+    assert store.unfinished() == []
+    with pytest.raises(ValueError, match="mail state"):
+        store.mark_mailed(rec.id, "lost")
+
+
+def test_reads_from_another_thread_while_writing(store: Store) -> None:
+    """The HTTP API reads from its own thread (its own connection under WAL)."""
+    store.record("alice", "k", verdict(n=2), NOW - timedelta(days=1), NOW)
+    out: list[int] = []
+    t = threading.Thread(target=lambda: out.append(len(store.messages())))
+    t.start()
+    t.join()
+    assert out == [2]
+
+
+def test_naive_datetimes_are_refused(store: Store) -> None:
+    with pytest.raises(ValueError, match="aware"):
+        store.record("alice", "k", verdict(n=1), datetime(2024, 1, 1), NOW)
