@@ -1,0 +1,363 @@
+#!/usr/bin/env bash
+# End-to-end smoke test of the Docker image: build it, run it with published ports, upload a
+# drop file over FTP (passive mode through the published range) and over SFTP from the host,
+# check the verdicts through the HTTP API and the files in ARCHIVES, stop/start the container
+# and check that files and credits survived in the volume. Not part of CI (it builds an image).
+#
+#   scripts/docker-smoke.sh [--base-image IMAGE] [--rm-image] [--keep-running]
+#
+#   --base-image IMAGE  build FROM this image (default: python:3.12-slim if it is present or can
+#                       be pulled, otherwise a local allmysms-base:bookworm made by
+#                       scripts/make-base-image.sh); BASE_IMAGE=... in the environment works too
+#   --rm-image          remove the built image at the end (kept by default: re-runs are faster)
+#   --keep-running      leave the container, its volume and any dockerd started here running
+#
+# Needs root only to install docker.io/debootstrap or start dockerd when they are missing.
+# Host ports: 12121 (FTP), 16022 (SFTP), 18021 (HTTP) and 42100-42109 (FTP passive, published
+# 1:1 since PASV announces the container's own port numbers), or the next free block.
+# Safe to re-run: leftovers of an earlier run (same container and volume names) are removed first.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REPO="$PWD"
+
+CONTAINER="allmysms-smoke"
+VOLUME="allmysms-smoke-data"
+IMAGE="allmysms-mockserver:smoke"
+BASE_IMAGE="${BASE_IMAGE:-}"
+RM_IMAGE=0
+KEEP=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --base-image) BASE_IMAGE="${2:?--base-image needs a value}"; shift ;;
+    --rm-image) RM_IMAGE=1 ;;
+    --keep-running) KEEP=1 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) echo "docker-smoke: unknown argument: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+TMP="$(mktemp -d /tmp/allmysms-smoke.XXXXXX)"
+DOCKERD_PID=""
+STEP=""
+STEP_T0=0
+RESULTS=()
+SCRIPT_T0=$(date +%s)
+
+log() { printf '[smoke] %s\n' "$*" >&2; }
+fail() { printf '[smoke] FAIL: %s\n' "$*" >&2; exit 1; }
+
+step() {  # step NAME: close the previous step as PASS and open the next one
+  end_step PASS
+  STEP="$1"
+  STEP_T0=$(date +%s)
+  log "== $STEP"
+}
+end_step() {
+  if [ -n "$STEP" ]; then
+    RESULTS+=("$(printf '%-4s  %4ss  %s' "$1" "$(($(date +%s) - STEP_T0))" "$STEP")")
+    STEP=""
+  fi
+}
+
+summary() {
+  local rc=$1
+  echo
+  echo "==== docker smoke summary ($(($(date +%s) - SCRIPT_T0))s in all)"
+  local r
+  for r in "${RESULTS[@]}"; do echo "  $r"; done
+  if [ "$rc" -eq 0 ]; then echo "RESULT: PASS"; else echo "RESULT: FAIL"; fi
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ "$rc" -ne 0 ]; then
+    end_step FAIL
+    if docker inspect "$CONTAINER" >/dev/null 2>&1; then
+      log "last container log lines:"
+      docker logs --tail 40 "$CONTAINER" 2>&1 | sed 's/^/    /' >&2 || true
+    fi
+  else
+    end_step PASS
+  fi
+  if [ "$KEEP" -eq 0 ]; then
+    docker rm -f "$CONTAINER" >/dev/null 2>&1 || true
+    docker volume rm -f "$VOLUME" >/dev/null 2>&1 || true
+    if [ "$RM_IMAGE" -eq 1 ]; then docker rmi -f "$IMAGE" >/dev/null 2>&1 || true; fi
+    if [ -n "$DOCKERD_PID" ]; then
+      log "stopping the dockerd started here (pid $DOCKERD_PID)"
+      kill "$DOCKERD_PID" 2>/dev/null || true
+      for _ in $(seq 1 60); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.5; done
+      kill -9 "$DOCKERD_PID" 2>/dev/null || true
+    fi
+  else
+    log "--keep-running: container $CONTAINER, volume $VOLUME${DOCKERD_PID:+, dockerd pid $DOCKERD_PID} left running"
+  fi
+  rm -rf "$TMP"
+  summary "$rc"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Waits until "$@" succeeds, at most $1 seconds (polls every half second).
+wait_for() {
+  local limit=$1; shift
+  local deadline=$(($(date +%s) + limit))
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.5
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# The host-side client: ftplib (passive), paramiko (SFTP), urllib (HTTP API). One line on error.
+cat >"$TMP/client.py" <<'PY'
+"""Host-side helper of docker-smoke.sh: FTP/SFTP uploads and HTTP API checks."""
+import ftplib
+import io
+import json
+import socket
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+
+def free_ports() -> None:
+    """Print 'ftp sftp http passive_lo passive_hi': the preferred block, else the next free one."""
+    def free(port: int) -> bool:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+        return True
+
+    candidates = [(12121, 16022, 18021, 42100)]
+    candidates += [(b + 10, b + 11, b + 12, b) for b in range(42200, 49000, 100)]
+    for ftp, sftp, http, lo in candidates:
+        ports = [ftp, sftp, http, *range(lo, lo + 10)]
+        if all(free(p) for p in ports):
+            print(ftp, sftp, http, lo, lo + 9)
+            return
+    sys.exit("no free block of host ports found")
+
+
+def ftp_upload(port: str, local: str, name: str) -> None:
+    """Upload as <name>.tmp into SEND_SMS in passive mode, then rename (manual's advice)."""
+    with ftplib.FTP() as ftp:
+        ftp.connect("127.0.0.1", int(port), timeout=20)
+        ftp.login("demo", "demo")
+        ftp.set_pasv(True)
+        ftp.cwd("/SEND_SMS")
+        with open(local, "rb") as fh:
+            ftp.storbinary("STOR x.tmp", fh)
+        ftp.rename("x.tmp", name)
+
+
+def ftp_list(port: str, folder: str) -> None:
+    """Print the names in a folder, listed over a passive data connection."""
+    with ftplib.FTP() as ftp:
+        ftp.connect("127.0.0.1", int(port), timeout=20)
+        ftp.login("demo", "demo")
+        for entry in ftp.nlst(folder):
+            print(entry.rsplit("/", 1)[-1])
+
+
+def ftp_get(port: str, path: str) -> None:
+    """Download one file in passive mode and print its size."""
+    buf = io.BytesIO()
+    with ftplib.FTP() as ftp:
+        ftp.connect("127.0.0.1", int(port), timeout=20)
+        ftp.login("demo", "demo")
+        ftp.retrbinary(f"RETR {path}", buf.write)
+    print(len(buf.getvalue()))
+
+
+def sftp_upload(port: str, local: str, name: str) -> None:
+    """Upload as <name>.tmp into SEND_SMS over SFTP, then rename."""
+    import paramiko
+
+    client = paramiko.SSHClient()
+    # A throw-away container's host key: nothing to pin.
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507
+    client.connect("127.0.0.1", port=int(port), username="demo", password="demo",
+                   look_for_keys=False, allow_agent=False, timeout=20)
+    try:
+        with client.open_sftp() as sftp:
+            sftp.put(local, "/SEND_SMS/y.tmp")
+            sftp.rename("/SEND_SMS/y.tmp", f"/SEND_SMS/{name}")
+    finally:
+        client.close()
+
+
+def api(port: str, path: str) -> None:
+    """GET a JSON document from the control API and print it."""
+    url = f"http://127.0.0.1:{port}{path}"
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        print(json.dumps(json.load(resp)))
+
+
+def expect_file(port: str, name: str, status: str, sms: str) -> None:
+    """Wait (server side, contract 6 wait=) for a file's verdict and check it."""
+    query = urllib.parse.urlencode({"login": "demo", "name": name, "wait": 15})
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/files?{query}", timeout=30) as r:
+        body = json.load(r)
+    files = body if isinstance(body, list) else body.get("files", [body])
+    match = [f for f in files if name in (f.get("name"), f.get("original_name"))]
+    if not match:
+        sys.exit(f"{name}: not in /api/files: {json.dumps(body)[:300]}")
+    got = match[-1]
+    count = got.get("sms_count", got.get("sms"))
+    if got.get("status") != status or str(count) != sms:
+        sys.exit(f"{name}: expected {status} with {sms} SMS, got {json.dumps(got)[:300]}")
+    print(f"{name}: {got.get('status')} -> {got.get('final_name')} ({count} SMS)")
+
+
+def expect_credits(port: str, credits: str) -> None:
+    """Check the demo account's credits."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/accounts/demo", timeout=30) as r:
+        body = json.load(r)
+    if str(body.get("credits")) != credits:
+        sys.exit(f"demo: expected {credits} credits, got {json.dumps(body)[:300]}")
+    print(f"demo: {body.get('credits')} credits")
+
+
+if __name__ == "__main__":
+    try:
+        globals()[sys.argv[1].replace("-", "_")](*sys.argv[2:])
+    except (OSError, EOFError, ftplib.Error, urllib.error.URLError, ValueError) as exc:
+        sys.exit(f"{sys.argv[1]}: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # paramiko's own errors, without importing it up front
+        sys.exit(f"{sys.argv[1]}: {type(exc).__name__}: {exc}")
+PY
+client() { python3 "$TMP/client.py" "$@"; }
+
+container_health() { docker inspect --format '{{.State.Health.Status}}' "$CONTAINER" 2>/dev/null; }
+wait_healthy() {  # wait_healthy SECONDS
+  local deadline=$(($(date +%s) + $1)) state
+  while :; do
+    state="$(container_health || echo missing)"
+    case "$state" in
+      healthy) return 0 ;;
+      missing) fail "container $CONTAINER is gone" ;;
+    esac
+    if [ "$(docker inspect --format '{{.State.Running}}' "$CONTAINER")" != "true" ]; then
+      fail "container exited (code $(docker inspect --format '{{.State.ExitCode}}' "$CONTAINER"))"
+    fi
+    [ "$(date +%s)" -lt "$deadline" ] || fail "not healthy after $1 s (health: $state)"
+    sleep 1
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+step "docker engine"
+if ! command -v docker >/dev/null 2>&1 || ! command -v dockerd >/dev/null 2>&1 \
+    && ! docker info >/dev/null 2>&1; then
+  [ "$(id -u)" -eq 0 ] || fail "docker is missing and installing it needs root"
+  log "installing docker.io"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends docker.io >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends docker.io >/dev/null; }
+fi
+if docker info >/dev/null 2>&1; then
+  log "using the running Docker engine"
+else
+  [ "$(id -u)" -eq 0 ] || fail "no Docker engine answers and starting dockerd needs root"
+  log "starting dockerd (log: $TMP/dockerd.log)"
+  dockerd >"$TMP/dockerd.log" 2>&1 &
+  DOCKERD_PID=$!
+  if ! wait_for 60 docker info; then
+    tail -n 20 "$TMP/dockerd.log" >&2
+    fail "dockerd did not answer within 60 s"
+  fi
+fi
+log "engine $(docker version --format '{{.Server.Version}}')"
+
+# The legacy builder when the buildx plugin is absent (the Debian docker.io client has none).
+if ! docker buildx version >/dev/null 2>&1; then export DOCKER_BUILDKIT=0; fi
+
+step "base image"
+if [ -z "$BASE_IMAGE" ]; then
+  if docker image inspect python:3.12-slim >/dev/null 2>&1 \
+      || timeout 120 docker pull -q python:3.12-slim >/dev/null 2>&1; then
+    BASE_IMAGE=python:3.12-slim
+  else
+    log "python:3.12-slim cannot be pulled: building a local base image"
+    BASE_IMAGE="$(bash "$REPO/scripts/make-base-image.sh")"
+  fi
+fi
+docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 || fail "base image $BASE_IMAGE not found"
+log "base image: $BASE_IMAGE"
+
+step "docker build"
+if ! docker build --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$IMAGE" "$REPO" >"$TMP/build.log" 2>&1; then
+  tail -n 30 "$TMP/build.log" >&2
+  fail "docker build failed (last lines above)"
+fi
+log "image $IMAGE: $(docker image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}'), user $(docker image inspect --format '{{.Config.User}}' "$IMAGE")"
+[ "$(docker image inspect --format '{{.Config.User}}' "$IMAGE")" = "10001:10001" ] \
+  || fail "the image does not run as uid 10001"
+docker run --rm "$IMAGE" --help >/dev/null || fail "allmysms-mock --help fails in the image"
+
+step "run container"
+docker rm -f "$CONTAINER" >/dev/null 2>&1 || true
+docker volume rm -f "$VOLUME" >/dev/null 2>&1 || true
+docker volume create "$VOLUME" >/dev/null
+read -r FTP_PORT SFTP_PORT HTTP_PORT PASV_LO PASV_HI < <(client free-ports)
+log "host ports: ftp=$FTP_PORT sftp=$SFTP_PORT http=$HTTP_PORT passive=$PASV_LO-$PASV_HI"
+# Passive ports are the same inside and outside (PASV announces the container's numbers);
+# the masquerade address is where the host reaches them. A short health interval for speed.
+docker run -d --name "$CONTAINER" \
+  -p "127.0.0.1:$FTP_PORT:2121" -p "127.0.0.1:$SFTP_PORT:61022" -p "127.0.0.1:$HTTP_PORT:8021" \
+  -p "127.0.0.1:$PASV_LO-$PASV_HI:$PASV_LO-$PASV_HI" \
+  -e "ALLMYSMS_MOCK_SERVER_PASSIVE_PORTS=$PASV_LO-$PASV_HI" \
+  -e ALLMYSMS_MOCK_SERVER_MASQUERADE_ADDRESS=127.0.0.1 \
+  --health-interval 2s --health-start-period 60s \
+  -v "$VOLUME:/data" "$IMAGE" >/dev/null
+
+step "healthy"
+wait_healthy 90
+client api "$HTTP_PORT" /health >&2
+
+step "upload over FTP (passive)"
+FTP_NAME="Smoke_20301231120000_HQ.csv"
+SFTP_NAME="SmokeSftp_20301231120000_HQ.csv"
+printf '"0612345678";"Bonjour STOP au 36180"\r\n"0712345678";"Deuxieme message STOP au 36180"\r\n' \
+  >"$TMP/fixture.csv"
+client ftp-upload "$FTP_PORT" "$TMP/fixture.csv" "$FTP_NAME"
+
+step "upload over SFTP"
+client sftp-upload "$SFTP_PORT" "$TMP/fixture.csv" "$SFTP_NAME"
+
+step "verdicts via HTTP API"
+client expect-file "$HTTP_PORT" "$FTP_NAME" archived 2 >&2
+client expect-file "$HTTP_PORT" "$SFTP_NAME" archived 2 >&2
+client expect-credits "$HTTP_PORT" 96 >&2
+
+step "files in ARCHIVES"
+check_archives() {
+  client ftp-list "$FTP_PORT" /ARCHIVES >"$TMP/archives.txt"
+  grep -qx "TreatedByMSI_$FTP_NAME" "$TMP/archives.txt" \
+    || fail "TreatedByMSI_$FTP_NAME not in ARCHIVES: $(tr '\n' ' ' <"$TMP/archives.txt")"
+  grep -qx "TreatedByMSI_$SFTP_NAME" "$TMP/archives.txt" \
+    || fail "TreatedByMSI_$SFTP_NAME not in ARCHIVES: $(tr '\n' ' ' <"$TMP/archives.txt")"
+  [ "$(client ftp-get "$FTP_PORT" "/ARCHIVES/TreatedByMSI_$FTP_NAME")" = "$(wc -c <"$TMP/fixture.csv")" ] \
+    || fail "the archived file's size differs from the upload"
+}
+check_archives
+
+step "stop (SIGTERM) and start, data kept"
+docker stop -t 30 "$CONTAINER" >/dev/null
+code="$(docker inspect --format '{{.State.ExitCode}}' "$CONTAINER")"
+[ "$code" = "0" ] || fail "exit code $code after SIGTERM (expected 0, contract 2)"
+docker start "$CONTAINER" >/dev/null
+wait_healthy 90
+client expect-file "$HTTP_PORT" "$FTP_NAME" archived 2 >&2
+client expect-file "$HTTP_PORT" "$SFTP_NAME" archived 2 >&2
+client expect-credits "$HTTP_PORT" 96 >&2
+check_archives
+docker exec "$CONTAINER" test -s /data/ssh_host_ed25519_key || fail "no host key in /data"
