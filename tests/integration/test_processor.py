@@ -1,0 +1,473 @@
+"""The processing loop with a real watchdog on a temporary data dir (manual 4.3, contract 5):
+files put on disk by rename from a `.tmp`, each verdict, delay, recovery, concurrency."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mockserver.config import (
+    AccountConfig,
+    Config,
+    MailConfig,
+    ProcessingConfig,
+    ServerConfig,
+)
+from mockserver.core.judge import judge as real_judge
+from mockserver.mailbox import Mailbox
+from mockserver.processor import Processor
+from mockserver.spool import Spool
+from mockserver.store import Store
+from mockserver.tree import Folder
+from mockserver.writes import OpenWrites
+
+NAME = "Promo_20300716120000_HQ.csv"
+ROWS = b'"0612345678";"Bonjour"\n"33711223344";"Salut"\n"+44 7911 123456";"Hello"\n'
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll `predicate` until it is truthy (no sleep-based synchronisation)."""
+    deadline = time.monotonic() + timeout
+    tick = threading.Event()
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        tick.wait(0.005)
+
+
+def make_config(
+    data_dir: Path,
+    *,
+    credits: int = 100,
+    subscription: bool = False,
+    accounts: tuple[AccountConfig, ...] | None = None,
+    **processing: Any,
+) -> Config:
+    proc = {"rescan_seconds": 5.0, "poll_interval": 0.1, **processing}
+    return Config(
+        server=ServerConfig(data_dir=data_dir),
+        processing=ProcessingConfig(**proc),
+        mail=MailConfig(),
+        accounts=accounts
+        or (
+            AccountConfig(
+                login="alice",
+                password="pw",
+                credits=credits,
+                subscription=subscription,
+                email="alice@example.com",
+            ),
+        ),
+    )
+
+
+@dataclass
+class Platform:
+    """The processor and its parts on one data dir, as the app wires them."""
+
+    config: Config
+    store: Store
+    spool: Spool
+    mailbox: Mailbox
+    writes: OpenWrites
+    processor: Processor
+
+    @classmethod
+    def start(cls, config: Config, **kw: Any) -> Platform:
+        data = config.server.data_dir
+        store = Store(data / "state.sqlite3")
+        store.seed_accounts(config.accounts)
+        spool = Spool(data, config.server.layout)
+        mailbox = Mailbox(data / "mailbox", config.mail)
+        writes = OpenWrites()
+        kw.setdefault("settle_seconds", 0.2)
+        proc = Processor(config, store, spool, mailbox, writes, **kw)
+        proc.start()
+        return cls(config, store, spool, mailbox, writes, proc)
+
+    def stop(self) -> None:
+        assert self.processor.stop(10)
+        self.store.close()
+
+    def folder(self, folder: Folder, login: str = "alice") -> Path:
+        return self.spool.folder(login, folder)
+
+    def drop(self, name: str = NAME, data: bytes = ROWS, login: str = "alice") -> Path:
+        """Upload as `.tmp`, then rename to the final name (manual 4.2)."""
+        send = self.folder(Folder.SEND_SMS, login)
+        tmp = send / f"{name}.{time.monotonic_ns()}.tmp"
+        tmp.write_bytes(data)
+        os.rename(tmp, send / name)
+        return send / name
+
+    def names(self, folder: Folder, login: str = "alice") -> list[str]:
+        return sorted(os.listdir(self.folder(folder, login)))
+
+    def wait_file(self, name: str, timeout: float = 10.0, **kw: Any) -> dict[str, Any]:
+        found = self.store.wait_for_file(name, timeout, **kw)
+        assert found is not None, f"no verdict for {name}"
+        return found
+
+
+@pytest.fixture
+def platform_factory(tmp_path: Path) -> Iterator[Callable[..., Platform]]:
+    started: list[Platform] = []
+
+    def make(config: Config | None = None, **kw: Any) -> Platform:
+        p = Platform.start(config or make_config(tmp_path / "data"), **kw)
+        started.append(p)
+        return p
+
+    yield make
+    for p in started:
+        p.processor.stop(10)
+        p.store.close()
+
+
+@pytest.fixture
+def platform(platform_factory: Callable[..., Platform]) -> Platform:
+    return platform_factory()
+
+
+def test_archived_file_is_moved_recorded_charged_and_mailed(platform: Platform) -> None:
+    """Manual 4.3: "l'API déplacera les fichiers du répertoire PROCESSING vers le répertoire
+    ARCHIVES si l'exécution du fichier s'est bien déroulée"; contract 5.3, 5.4, 5.11."""
+    platform.drop()
+    f = platform.wait_file(NAME)
+    assert f["status"] == "archived"
+    assert f["final_name"] == "TreatedByMSI_" + NAME
+    assert platform.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
+    assert platform.names(Folder.SEND_SMS) == []
+    assert platform.names(Folder.PROCESSING) == []
+    assert (platform.folder(Folder.ARCHIVES) / f["final_name"]).read_bytes() == ROWS
+    assert platform.store.account("alice")["credits"] == 97
+    assert [m["phone"] for m in platform.store.messages()] == [
+        "33612345678",
+        "33711223344",
+        "447911123456",
+    ]
+    (mail,) = platform.mailbox.messages()
+    assert mail["to"] == "alice@example.com"
+    assert "Nombre de SMS envoyés : 3" in mail["body"]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason", "credits"),
+    [
+        ("promo.csv", ROWS, "Incorrect_FileName", 100),
+        (NAME, b'"0612345678";"Bonjour";"1bad"\n', "No_valid_TPOA", 100),
+        (NAME, b"\n\n", "Empty_File", 100),
+        (NAME, ROWS, "Not_enough_credits", 2),
+    ],
+)
+def test_invalid_verdicts_go_to_invalids_and_cost_nothing(
+    platform_factory: Callable[..., Platform],
+    tmp_path: Path,
+    name: str,
+    data: bytes,
+    reason: str,
+    credits: int,
+) -> None:
+    """Manual 4.3: "vers le répertoire INVALIDS si une erreur est survenue"; "le nom du
+    fichier contiendra la raison de l'erreur"; contract 5.4: an invalid file costs nothing."""
+    p = platform_factory(make_config(tmp_path / "d", credits=credits))
+    p.drop(name, data)
+    f = p.wait_file(name)
+    assert f["status"] == "invalid"
+    assert f["reason"] == reason
+    assert p.names(Folder.INVALIDS) == [f"TreatedByMSI_{reason}_{name}"]
+    assert p.store.account("alice")["credits"] == credits
+    assert p.store.messages() == []
+    (mail,) = p.mailbox.messages()
+    assert reason in mail["subject"]
+
+
+def test_temporary_files_are_never_touched(platform: Platform) -> None:
+    """Contract 5.1: "A file in SEND_SMS whose name ends in .tmp is never touched"."""
+    tmp = platform.folder(Folder.SEND_SMS) / "upload.csv.tmp"
+    tmp.write_bytes(ROWS)
+    platform.processor.submit("alice", tmp)
+    assert platform.processor.drain(5)
+    assert platform.names(Folder.SEND_SMS) == ["upload.csv.tmp"]
+    assert platform.store.files(include_pending=True) == []
+
+
+def test_delay_keeps_the_file_visible_in_processing(
+    platform_factory: Callable[..., Platform], tmp_path: Path
+) -> None:
+    """`processing.delay_seconds`: the file stays in PROCESSING that long (manual 4.3: "Un
+    fichier en cours de traitement … sera déplacé … vers le dossier PROCESSING"), and does not
+    hold up the files of other accounts."""
+    accounts = (
+        AccountConfig(login="alice", password="pw", credits=100, email="a@x.test"),
+        AccountConfig(login="bob", password="pw", credits=100, email="b@x.test"),
+    )
+    p = platform_factory(make_config(tmp_path / "d", accounts=accounts, delay_seconds=1.0))
+    started = time.monotonic()
+    p.drop("A_20300716120000_HQ.csv")
+    p.drop("B_20300716120000_HQ.csv", login="bob")
+    wait_for(lambda: p.names(Folder.PROCESSING) == ["A_20300716120000_HQ.csv"], what="claim")
+    wait_for(lambda: p.names(Folder.PROCESSING, "bob") == ["B_20300716120000_HQ.csv"])
+    assert p.names(Folder.SEND_SMS) == []
+    p.wait_file("A_20300716120000_HQ.csv")
+    p.wait_file("B_20300716120000_HQ.csv")
+    elapsed = time.monotonic() - started
+    assert 1.0 <= elapsed < 1.9  # both delays ran side by side
+    assert p.names(Folder.PROCESSING) == []
+
+
+def test_same_name_while_the_first_is_processing_waits_then_gets_a_suffix(
+    platform_factory: Callable[..., Platform], tmp_path: Path
+) -> None:
+    """Contract 5.3: "If that name exists, a suffix -2, -3, … goes before .csv: nothing is
+    ever overwritten" — including PROCESSING (ARCHITECTURE pitfall 3)."""
+    p = platform_factory(make_config(tmp_path / "d", delay_seconds=0.5))
+    p.drop(data=b'"0612345678";"one"\n')
+    wait_for(lambda: p.names(Folder.PROCESSING) == [NAME])
+    p.drop(data=b'"0612345678";"two"\n"0612345679";"two"\n')
+    wait_for(lambda: len(p.store.files(name=NAME)) == 2, what="both files")
+    assert p.names(Folder.ARCHIVES) == [
+        "TreatedByMSI_Promo_20300716120000_HQ-2.csv",
+        "TreatedByMSI_Promo_20300716120000_HQ.csv",
+    ]
+    assert (p.folder(Folder.ARCHIVES) / ("TreatedByMSI_" + NAME)).read_bytes().count(b"\n") == 1
+    assert p.store.account("alice")["credits"] == 97
+
+
+def test_a_file_open_for_writing_is_not_judged(platform: Platform) -> None:
+    """ARCHITECTURE pitfall 2: "never judge a half file": an FTP/SFTP write still open."""
+    path = platform.folder(Folder.SEND_SMS) / NAME
+    platform.writes.opened(path)
+    path.write_bytes(ROWS[:10])
+    platform.processor.submit("alice", path)
+    assert platform.processor.drain(5)
+    assert platform.names(Folder.SEND_SMS) == [NAME]
+    path.write_bytes(ROWS)
+    platform.writes.closed(path)
+    platform.processor.submit("alice", path)
+    assert platform.wait_file(NAME)["sms_count"] == 3
+
+
+def test_written_in_place_is_picked_up_after_close(platform: Platform) -> None:
+    """Contract 5.2: picked up "after its upload closes" (Linux close-after-write event)."""
+    path = platform.folder(Folder.SEND_SMS) / NAME
+    with open(path, "wb") as f:
+        f.write(ROWS)
+    assert platform.wait_file(NAME)["status"] == "archived"
+
+
+def test_polling_mode(platform_factory: Callable[..., Platform], tmp_path: Path) -> None:
+    """`watch_mode = "polling"` (bind mounts without inotify): same outcome."""
+    p = platform_factory(make_config(tmp_path / "d", watch_mode="polling", poll_interval=0.05))
+    assert p.processor.watch_mode == "polling"
+    p.drop()
+    path = p.folder(Folder.SEND_SMS) / "B_20300716120000_HQ.csv"
+    path.write_bytes(ROWS)  # written in place: no close event in polling mode
+    assert p.wait_file(NAME)["status"] == "archived"
+    assert p.wait_file("B_20300716120000_HQ.csv")["status"] == "archived"
+
+
+def test_files_waiting_at_start_up_are_processed(tmp_path: Path) -> None:
+    """Contract 5.2: "Files already waiting at start-up are picked up"."""
+    config = make_config(tmp_path / "d")
+    Spool(tmp_path / "d").ensure("alice")
+    send = Spool(tmp_path / "d").folder("alice", Folder.SEND_SMS)
+    (send / NAME).write_bytes(ROWS)
+    old = time.time() - 60
+    os.utime(send / NAME, (old, old))
+    p = Platform.start(config)
+    try:
+        assert p.wait_file(NAME)["status"] == "archived"
+    finally:
+        p.stop()
+
+
+def test_recovery_of_a_file_left_in_processing(tmp_path: Path) -> None:
+    """Contract 5.2: "a file found in PROCESSING at start-up (a crash) is judged again
+    without charging or recording twice"."""
+    config = make_config(tmp_path / "d")
+    spool = Spool(tmp_path / "d")
+    spool.ensure("alice")
+    (spool.folder("alice", Folder.PROCESSING) / NAME).write_bytes(ROWS)
+    p = Platform.start(config)
+    try:
+        assert p.store.files()[0]["status"] == "archived"  # recovery runs inside start()
+        assert p.names(Folder.PROCESSING) == []
+        assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
+        assert p.store.account("alice")["credits"] == 97
+        assert len(p.mailbox.messages()) == 1
+    finally:
+        p.stop()
+
+
+def test_recovery_of_a_recorded_file_does_not_charge_again(tmp_path: Path) -> None:
+    """ARCHITECTURE pitfall 4: "a crash between recorded and moved is finished at restart
+    without charging again"."""
+    config = make_config(tmp_path / "d")
+    store = Store(tmp_path / "d" / "state.sqlite3")
+    store.seed_accounts(config.accounts)
+    spool = Spool(tmp_path / "d")
+    spool.ensure("alice")
+    claimed = spool.folder("alice", Folder.PROCESSING) / NAME
+    claimed.write_bytes(ROWS)
+    claim = spool.claimed("alice", NAME)
+    assert claim is not None
+    verdict = real_judge(NAME, ROWS, store_account(store), time_now())
+    store.record("alice", str(claim.key), verdict, time_now(), time_now())
+    store.close()
+    p = Platform.start(config)
+    try:
+        (f,) = p.store.files()
+        assert f["final_name"] == "TreatedByMSI_" + NAME
+        assert p.store.account("alice")["credits"] == 97
+        assert len(p.store.messages()) == 3
+        assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
+    finally:
+        p.stop()
+
+
+def store_account(store: Store) -> Any:
+    from mockserver.core.models import Account
+
+    acc = store.account("alice")
+    assert acc is not None
+    return Account("alice", acc["credits"], acc["subscription"])
+
+
+def time_now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def test_forty_concurrent_drops_exact_credit_accounting(
+    platform_factory: Callable[..., Platform], tmp_path: Path
+) -> None:
+    """Credits never negative and charged exactly: 40 one-SMS... files of 3 SMS each with
+    60 credits: exactly 20 archived, 20 Not_enough_credits (contract 5.4.4)."""
+    p = platform_factory(make_config(tmp_path / "d", credits=60))
+    names = [f"C{i}_20300716120000_HQ.csv" for i in range(40)]
+    threads = [threading.Thread(target=p.drop, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wait_for(lambda: len(p.store.files()) == 40, 30, "40 verdicts")
+    files = p.store.files()
+    archived = [f for f in files if f["status"] == "archived"]
+    refused = [f for f in files if f["reason"] == "Not_enough_credits"]
+    assert len(archived) == 20
+    assert len(refused) == 20
+    assert p.store.account("alice")["credits"] == 0
+    assert len(p.store.messages()) == 60
+    assert len(p.names(Folder.ARCHIVES)) == 20
+    assert len(p.names(Folder.INVALIDS)) == 20
+    assert len(p.mailbox.messages()) == 40
+
+
+def test_subscription_never_runs_out(
+    platform_factory: Callable[..., Platform], tmp_path: Path
+) -> None:
+    """Contract 5.4.4: `Not_enough_credits` only when `subscription = false`."""
+    p = platform_factory(make_config(tmp_path / "d", credits=0, subscription=True))
+    p.drop()
+    assert p.wait_file(NAME)["status"] == "archived"
+    assert p.store.account("alice")["credits"] == 0
+
+
+def test_symlink_in_send_sms_is_ignored(platform: Platform, tmp_path: Path) -> None:
+    """Contract 4: no links; a symlink planted on disk is never followed."""
+    secret = tmp_path / "secret.csv"
+    secret.write_bytes(ROWS)
+    link = platform.folder(Folder.SEND_SMS) / NAME
+    link.symlink_to(secret)
+    platform.processor.submit("alice", link)
+    assert platform.processor.drain(5)
+    assert link.is_symlink()
+    assert platform.store.files(include_pending=True) == []
+
+
+def test_recap_email_can_be_disabled(
+    platform_factory: Callable[..., Platform], tmp_path: Path
+) -> None:
+    """`processing.recap_email = false` (contract 3)."""
+    p = platform_factory(make_config(tmp_path / "d", recap_email=False))
+    p.drop()
+    assert p.wait_file(NAME)["mail"] == "skipped"
+    assert p.mailbox.messages() == []
+
+
+def test_one_log_line_per_file(platform: Platform, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="mockserver.processor")
+    platform.drop()
+    platform.wait_file(NAME)
+    wait_for(lambda: "verdict=archived" in caplog.text)
+    (rec,) = [r for r in caplog.records if "verdict=" in r.getMessage()]
+    assert rec.getMessage().startswith(f"login=alice file={NAME} verdict=archived reason=- sms=3")
+    assert rec.fields["sms"] == 3  # type: ignore[attr-defined]
+
+
+def test_json_log_format(platform: Platform) -> None:
+    import io
+
+    from mockserver.logs import setup_logging
+
+    stream = io.StringIO()
+    handler = setup_logging("json", logging.INFO, stream)
+    try:
+        platform.drop()
+        platform.wait_file(NAME)
+        wait_for(lambda: "verdict" in stream.getvalue())
+    finally:
+        logger = logging.getLogger("mockserver")
+        logger.removeHandler(handler)
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+    line = next(ln for ln in stream.getvalue().splitlines() if '"verdict"' in ln)
+    obj = json.loads(line)
+    assert (obj["login"], obj["verdict"], obj["sms"], obj["level"]) == (
+        "alice",
+        "archived",
+        3,
+        "info",
+    )
+
+
+def test_paused_holds_work_and_stop_finishes_files_in_processing(
+    platform_factory: Callable[..., Platform], tmp_path: Path
+) -> None:
+    """Contract 2: SIGINT/SIGTERM "lets the file being processed finish"."""
+    p = platform_factory(make_config(tmp_path / "d", delay_seconds=30.0))
+    p.drop()
+    wait_for(lambda: p.names(Folder.PROCESSING) == [NAME])
+    with p.processor.paused():
+        assert p.store.files(include_pending=True) == []
+    assert p.processor.stop(10)
+    assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
+    assert p.store.files()[0]["status"] == "archived"
+
+
+def test_judge_is_injectable(platform_factory: Callable[..., Platform], tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def spy(name: str, data: bytes, account: Any, now: Any) -> Any:
+        calls.append(name)
+        assert account.default_sender == "36180"
+        return real_judge(name, data, account, now)
+
+    p = platform_factory(make_config(tmp_path / "d"), judge=spy)
+    p.drop()
+    p.wait_file(NAME)
+    assert calls == [NAME]
