@@ -292,6 +292,10 @@ class _DataChannel(DTPHandler):  # type: ignore[misc]
         super().handle_error()
 
 
+# A temporary refusal (450, RFC 959 "file unavailable (e.g., file busy)"): the file is still
+# being written, so renaming, replacing or deleting it must wait (ARCHITECTURE pitfall 2).
+_BUSY = policy.Decision(False, "the file is still being uploaded by another session")
+
 # Commands whose argument is a path, and which permission they need.
 _READ_CMDS = frozenset(
     {"CWD", "XCWD", "LIST", "NLST", "MLSD", "MLST", "STAT", "SIZE", "MDTM", "RETR"}
@@ -361,7 +365,7 @@ class _Session(FTPHandler):  # type: ignore[misc]
             return
         decision = self._decide(cmd, virtual, real)
         if not decision:
-            self._refuse(code, decision.reason)
+            self._refuse("450" if decision is _BUSY else code, decision.reason)
             return
         super().pre_process_command(line, cmd, prefix + virtual)
 
@@ -371,16 +375,15 @@ class _Session(FTPHandler):  # type: ignore[misc]
             return policy.may_read(virtual, layout, login)
         if cmd in ("STOR", "APPE"):
             decision = policy.may_write(virtual, layout, login)
-            if decision and writes.is_open(real):
-                return policy.Decision(False, "the file is being uploaded by another session")
-            return decision
+            return _BUSY if decision and writes.is_open(real) else decision
         if cmd == "STOU":
             # The unique name is made in the argument's folder, which must be SEND_SMS.
             return policy.may_write(virtual.rsplit("/", 1)[0] + "/x", layout, login)
         if cmd == "MFMT":
             return policy.may_set_times(virtual, layout, login)
         if cmd == "DELE":
-            return policy.may_delete(virtual, layout, login)
+            decision = policy.may_delete(virtual, layout, login)
+            return _BUSY if decision and writes.is_open(real) else decision
         if cmd in ("MKD", "XMKD"):
             return policy.may_mkdir(virtual, layout, login)
         if cmd in ("RMD", "XRMD"):
@@ -389,7 +392,7 @@ class _Session(FTPHandler):  # type: ignore[misc]
             decision = policy.may_rename_from(virtual, layout, login)
             if decision and writes.is_open(real):
                 # ARCHITECTURE pitfall 2: never let x.tmp become x.csv while it is written.
-                return policy.Decision(False, "the file is still being uploaded")
+                return _BUSY
             if decision and real.exists() and not real.is_file():
                 return policy.Decision(False, "only files can be renamed")
             return decision
@@ -405,7 +408,7 @@ class _Session(FTPHandler):  # type: ignore[misc]
             if not decision:
                 return decision
             if writes.is_open(src_real):
-                return policy.Decision(False, "the file is still being uploaded")
+                return _BUSY
             if os.path.lexists(real):
                 return policy.Decision(False, "the target exists; a rename never overwrites")
             self._rnfr = src_real

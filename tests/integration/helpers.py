@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import ftplib
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -60,3 +63,90 @@ def tree_snapshot(root: Path) -> dict[str, tuple[int, int, bytes]]:
             st = path.stat()
             snap[str(path.relative_to(root))] = (st.st_size, st.st_mtime_ns, path.read_bytes())
     return snap
+
+
+# -- an in-process FTP server for tests ---------------------------------------------------------
+
+ACCOUNTS = (
+    {"login": "alice", "password": "pw-alice", "email": "alice@example.com"},
+    # A sibling whose name starts like alice's: a prefix check would let one reach the other.
+    {"login": "alice2", "password": "pw-alice2", "email": "alice2@example.com"},
+)
+
+
+class FtpHarness:
+    """A started `FtpServer` on 127.0.0.1:0 over `<base>/data`, recording the upload hook.
+
+    `<base>/outside/canary.txt` is a file outside every login tree that escape tests watch.
+    """
+
+    def __init__(self, base: Path, layout: str = "flat", **overrides: object) -> None:
+        from mockserver.auth import StaticAuthenticator
+        from mockserver.config import load_config
+        from mockserver.servers.ftp import FtpServer
+        from mockserver.tree import make_tree
+        from mockserver.writes import OpenWrites
+
+        self.base = base
+        self.data_dir = base / "data"
+        self.outside = base / "outside"
+        self.outside.mkdir(parents=True, exist_ok=True)
+        self.canary = self.outside / "canary.txt"
+        self.canary.write_bytes(b"canary: must never be read or changed over FTP\n")
+        settings: dict[str, object] = {
+            "server.ftp_port": 0,
+            "server.data_dir": str(self.data_dir),
+            "server.layout": layout,
+            "accounts": [dict(a) for a in ACCOUNTS],
+        }
+        settings.update(overrides)
+        self.config = load_config(None, env={}, overrides=settings)
+        for account in self.config.accounts:
+            make_tree(self.data_dir, self.config.server.layout, account.login)
+        self.auth = StaticAuthenticator(self.config.accounts)
+        self.open_writes = OpenWrites()
+        self._lock = threading.Lock()
+        self._uploads: list[tuple[str, Path]] = []
+        self.server = FtpServer(
+            self.config, self.auth, self.open_writes, self._on_upload, auth_failed_delay=0.01
+        )
+        self.server.start()
+        self._clients: list[ftplib.FTP] = []
+
+    def _on_upload(self, login: str, path: Path) -> None:
+        with self._lock:
+            self._uploads.append((login, path))
+
+    @property
+    def uploads(self) -> list[tuple[str, Path]]:
+        with self._lock:
+            return list(self._uploads)
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def folder(self, name: str, login: str = "alice") -> Path:
+        from mockserver.tree import Folder, folder_path
+
+        return folder_path(self.data_dir, self.config.server.layout, login, Folder(name))
+
+    def root(self, login: str = "alice") -> Path:
+        return self.data_dir / "accounts" / login
+
+    def connect(self) -> ftplib.FTP:
+        ftp = ftplib.FTP()
+        ftp.connect("127.0.0.1", self.port, timeout=10)
+        self._clients.append(ftp)
+        return ftp
+
+    def login(self, login: str = "alice", password: str | None = None) -> ftplib.FTP:
+        ftp = self.connect()
+        ftp.login(login, password if password is not None else f"pw-{login}")
+        return ftp
+
+    def close(self) -> None:
+        for ftp in self._clients:
+            with contextlib.suppress(OSError):
+                ftp.close()
+        self.server.stop()
