@@ -255,8 +255,9 @@ wait_healthy() {  # wait_healthy SECONDS
 
 # ---------------------------------------------------------------------------------------------
 step "docker engine"
-if ! command -v docker >/dev/null 2>&1 || ! command -v dockerd >/dev/null 2>&1 \
-    && ! docker info >/dev/null 2>&1; then
+# Install the engine only when none answers and the client or the daemon binary is missing.
+if ! docker info >/dev/null 2>&1 \
+    && { ! command -v docker >/dev/null 2>&1 || ! command -v dockerd >/dev/null 2>&1; }; then
   [ "$(id -u)" -eq 0 ] || fail "docker is missing and installing it needs root"
   log "installing docker.io"
   export DEBIAN_FRONTEND=noninteractive

@@ -93,7 +93,9 @@ for crt in /usr/local/share/ca-certificates/*.crt; do
 done
 if [ "$extra" -gt 0 ]; then
   log "adding $extra extra CA certificate(s)"
-  chroot "$root" update-ca-certificates >/dev/null
+  # (its rehash step warns about the bundle file itself; only a failure matters)
+  chroot "$root" update-ca-certificates >"$workdir/ca.log" 2>&1 \
+    || { cat "$workdir/ca.log" >&2; exit 1; }
 fi
 
 # Keep the image small: no package lists, no downloaded .debs, no docs.
