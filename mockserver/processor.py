@@ -607,7 +607,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         overrides = {"server.data_dir": str(args.data_dir)} if args.data_dir else None
-        config = load_config(args.config, overrides=overrides)
+        # The crash switch is ours, not a setting: keep it out of the config's variables.
+        env = {k: v for k, v in os.environ.items() if k != CRASH_ENV}
+        config = load_config(args.config, env=env, overrides=overrides)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
