@@ -353,6 +353,10 @@ class _Session(FTPHandler):  # type: ignore[misc]
         elif not text:
             text = "/" if cmd in ("CWD", "XCWD") else self.fs.cwd
 
+        # RFC 959: RNTO consumes the RNFR before it, whether it then succeeds or is refused.
+        pending: str | None = None
+        if cmd == "RNTO":
+            pending, self._rnfr = self._rnfr, None
         virtual = policy.normalise(text, self.fs.cwd)
         code = "553" if cmd in _CREATE_CMDS else "550"
         if virtual is None:
@@ -363,13 +367,17 @@ class _Session(FTPHandler):  # type: ignore[misc]
         if real is None:
             self._refuse("550", "Path not available")
             return
-        decision = self._decide(cmd, virtual, real)
+        decision = self._decide(cmd, virtual, real, pending)
         if not decision:
             self._refuse("450" if decision is _BUSY else code, decision.reason)
             return
+        if cmd == "RNTO":
+            self._rnfr = pending
         super().pre_process_command(line, cmd, prefix + virtual)
 
-    def _decide(self, cmd: str, virtual: str, real: Path) -> policy.Decision:
+    def _decide(
+        self, cmd: str, virtual: str, real: Path, pending: str | None = None
+    ) -> policy.Decision:
         layout, login, writes = self.ctx.layout, self.username, self.ctx.open_writes
         if cmd in _READ_CMDS:
             return policy.may_read(virtual, layout, login)
@@ -397,10 +405,9 @@ class _Session(FTPHandler):  # type: ignore[misc]
                 return policy.Decision(False, "only files can be renamed")
             return decision
         if cmd == "RNTO":
-            src_real: str | None = self._rnfr
+            src_real = pending
             if not src_real:
                 return policy.Decision(True)  # pyftpdlib answers 503 (RNFR first)
-            self._rnfr = None  # RFC 959: RNTO must immediately follow its RNFR
             src = policy.to_virtual(Path(self.fs.root), Path(src_real))
             if src is None:
                 return policy.Decision(False, "invalid source")
@@ -411,7 +418,6 @@ class _Session(FTPHandler):  # type: ignore[misc]
                 return _BUSY
             if os.path.lexists(real):
                 return policy.Decision(False, "the target exists; a rename never overwrites")
-            self._rnfr = src_real
             return decision
         return policy.Decision(False, "not allowed")
 
