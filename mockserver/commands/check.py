@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from mockserver.core.filename import is_temporary
 from mockserver.core.models import DEFAULT_SENDER, Account, Verdict
 from mockserver.tree import valid_login
 
@@ -114,7 +115,7 @@ def _when(value: str) -> datetime:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mockserver.core.judge import judge
+    from mockserver.core.judge import judge  # lazy: `allmysms-mock --help` stays fast
 
     # Refuse unusable paths before printing anything: one clear line, exit 2 (a usage error).
     for path in args.files:
@@ -189,7 +190,7 @@ def _describe(path: str, size: int, v: Verdict, args: argparse.Namespace, now: d
         out.append(
             f"  size      over the {args.max_bytes:,}-byte limit: the server refuses the upload"
         )
-    if v.original_name.endswith(".tmp"):
+    if is_temporary(v.original_name):
         out.append(
             "  note      a .tmp file is never touched in SEND_SMS: rename it to .csv once "
             "uploaded (contract 5.1)"
