@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 from mockserver.core.models import RowError
 
-# One record: (line, fields or None, error or None, detail). Fields are None when the record
+# One record: (line, fields or None, error or None, detail). Fields are the first three columns
+# at most (later ones are ignored, contract 5.5); they are None when the record
 # could not be cut into fields (unterminated quote, malformed quoting); with NOT_UTF8 the
 # fields are kept so the sender column can still be checked (contract 5.4.2).
 Record = tuple[int, tuple[str, ...] | None, RowError | None, str]
@@ -98,10 +99,12 @@ def _parse_slow(text: str, pos: int) -> tuple[tuple[str, ...] | None, int, RowEr
             end = u.end() if u is not None else pos
             fields.append(text[pos:end].strip(_SPACES))
             pos = end
+        # Columns past the third are ignored (contract 5.5): keep at most three, like the
+        # fast path.
         if pos >= n:
-            return tuple(fields), n, None, ""
+            return tuple(fields[:3]), n, None, ""
         if text[pos] == "\n":
-            return tuple(fields), pos + 1, None, ""
+            return tuple(fields[:3]), pos + 1, None, ""
         pos += 1  # the `;`
 
 
