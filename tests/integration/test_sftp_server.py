@@ -481,3 +481,46 @@ def test_server_unit_options(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         _ = server.fingerprint
     assert os.fspath(server.host_key_path).endswith("ssh_host_ed25519_key")
+
+
+def test_append_counts_from_the_end_of_the_file(tmp_path: Path) -> None:
+    """Contract 3 `max_file_bytes`: an append (resumed upload) is checked at the file's end,
+    whatever offset the client sends."""
+    harness = SftpHarness(tmp_path, **{"limits.max_file_bytes": 1000})
+    try:
+        (harness.folder("SEND_SMS") / "r.tmp").write_bytes(b"a" * 900)
+
+        async def main() -> None:
+            async with connect(harness.port) as conn, conn.start_sftp_client() as client:
+                async with client.open("/SEND_SMS/r.tmp", "ab") as remote:
+                    await remote.write(b"b" * 100, 0)
+                with pytest.raises(asyncssh.SFTPFailure, match="file too large"):
+                    async with client.open("/SEND_SMS/r.tmp", "ab") as remote:
+                        await remote.write(b"c", 0)
+
+        run(main())
+        assert not (harness.folder("SEND_SMS") / "r.tmp").exists()  # refused: removed at close
+        send = harness.folder("SEND_SMS")
+        assert harness.uploads == [("alice", send / "r.tmp")]
+    finally:
+        harness.close()
+
+
+def test_reads_are_not_uploads_and_a_failing_hook_does_not_break_the_session(
+    sftp: SftpHarness,
+) -> None:
+    """Brief: the hook is called after an upload closes and after a rename, nothing else; it
+    must be cheap, and a bug in it never becomes a client error."""
+    (sftp.folder("ARCHIVES") / "a.csv").write_bytes(b"done")
+
+    def broken(login: str, path: Path) -> None:
+        raise RuntimeError("hook bug")
+
+    with paramiko_sftp(sftp.port) as client:
+        with client.open("/ARCHIVES/a.csv") as remote:
+            assert remote.read() == b"done"
+        assert sftp.uploads == []
+        sftp.server.on_upload = broken
+        client.putfo(io.BytesIO(CSV), "/SEND_SMS/h.tmp")
+        client.rename("/SEND_SMS/h.tmp", f"/SEND_SMS/{FINAL}")
+        assert client.listdir("/SEND_SMS") == [FINAL]
