@@ -1,0 +1,278 @@
+"""Processing-pipeline benchmark: pickup latency (native inotify and polling), one 8 MB file
+of ~150k rows end to end (time, ratio to `csv.reader` alone, peak RSS), 1000 small files at
+once (throughput). Bounded (well under 3 minutes). Run from the repo root:
+
+    python bench/pipeline.py            # everything
+    python bench/pipeline.py --quick    # fewer samples
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from mockserver.config import (  # noqa: E402
+    AccountConfig,
+    Config,
+    LimitsConfig,
+    ProcessingConfig,
+    ServerConfig,
+)
+from mockserver.mailbox import Mailbox  # noqa: E402
+from mockserver.processor import Processor  # noqa: E402
+from mockserver.spool import Spool  # noqa: E402
+from mockserver.store import Store  # noqa: E402
+from mockserver.tree import Folder  # noqa: E402
+from mockserver.writes import OpenWrites  # noqa: E402
+
+SMALL = b'"0612345678";"Bonjour"\n' * 10
+BIG_BYTES = 8_000_000
+
+
+class Bench:
+    """The processor on a temporary data dir; counts done files through a store listener."""
+
+    def __init__(self, data: Path, **processing: Any) -> None:
+        proc = {"rescan_seconds": 5.0, **processing}
+        self.config = Config(
+            server=ServerConfig(data_dir=data),
+            limits=LimitsConfig(max_file_bytes=BIG_BYTES),
+            processing=ProcessingConfig(**proc),
+            accounts=(
+                AccountConfig(login="bench", password="pw", subscription=True, email="b@x.test"),
+            ),
+        )
+        self.store = Store(data / "state.sqlite3")
+        self.store.seed_accounts(self.config.accounts)
+        self.spool = Spool(data)
+        self.done = threading.Condition()
+        self.count = 0
+        self.last_done = 0.0
+        self.store.add_listener(self._on_done)
+        self.processor = Processor(
+            self.config,
+            self.store,
+            self.spool,
+            Mailbox(data / "mailbox"),
+            OpenWrites(),
+            settle_seconds=0.0,
+        )
+        self.processor.start()
+        self.send = self.spool.folder("bench", Folder.SEND_SMS)
+
+    def _on_done(self, _file: dict[str, Any]) -> None:
+        with self.done:
+            self.count += 1
+            self.last_done = time.perf_counter()
+            self.done.notify_all()
+
+    def wait_count(self, n: int, timeout: float) -> float:
+        deadline = time.monotonic() + timeout
+        with self.done:
+            while self.count < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{self.count}/{n} files done")
+                self.done.wait(left)
+            return self.last_done
+
+    def close(self) -> None:
+        self.processor.stop(30)
+        self.store.close()
+
+
+def pickup_latency(samples: int, mode: str, poll: float) -> list[float]:
+    data = Path(tempfile.mkdtemp(prefix="bench-lat-"))
+    bench = Bench(data, watch_mode=mode, poll_interval=poll)
+    out: list[float] = []
+    try:
+        for i in range(samples):
+            name = f"L{i}_20300716120000_HQ.csv"
+            tmp = bench.send / f"{name}.tmp"
+            tmp.write_bytes(SMALL)
+            before = bench.count
+            t0 = time.perf_counter()
+            os.rename(tmp, bench.send / name)
+            t1 = bench.wait_count(before + 1, 30)
+            out.append((t1 - t0) * 1000)
+    finally:
+        bench.close()
+        shutil.rmtree(data, ignore_errors=True)
+    return out
+
+
+def big_file(path: Path) -> tuple[bytes, int]:
+    rows: list[bytes] = []
+    size = 0
+    i = 0
+    while True:
+        phone = f"06{i:08d}" if i % 2 else f"+336{i:08d}"
+        row = f'"{phone}";"Commande {i:06d} prête STOP au 36180"\n'.encode()
+        if size + len(row) > BIG_BYTES:
+            break
+        rows.append(row)
+        size += len(row)
+        i += 1
+    data = b"".join(rows)
+    path.write_bytes(data)
+    return data, i
+
+
+def child_big(workdir: Path) -> None:
+    """Runs in a child process so its peak RSS is its own."""
+    data = workdir / "data"
+    bench = Bench(data)
+    src = workdir / "big.tmp"
+    name = "Big_20300716120000_HQ.csv"
+    try:
+        rss_before = _vm("VmRSS")
+        t0 = time.perf_counter()
+        os.rename(src, bench.send / name)
+        t1 = bench.wait_count(1, 120)
+        (f,) = bench.store.files()
+        result = {
+            "seconds": t1 - t0,
+            "sms": f["sms_count"],
+            "status": f["status"],
+            "recorded": bench.store.count_messages(),
+            "processing_ms": f["processing_ms"],
+            "rss_before_kib": rss_before,
+            "peak_rss_kib": _vm("VmHWM"),
+        }
+    finally:
+        bench.close()
+    print(json.dumps(result))
+
+
+def _vm(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return -1
+
+
+def csv_baseline(data: bytes, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _row in csv.reader(io.StringIO(data.decode("utf-8")), delimiter=";"):
+            pass
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def many_files(n: int) -> tuple[float, int]:
+    data = Path(tempfile.mkdtemp(prefix="bench-many-"))
+    bench = Bench(data)
+    try:
+        staging = bench.send
+        tmps = []
+        for i in range(n):
+            tmp = staging / f"M{i}_20300716120000_HQ.csv.tmp"
+            tmp.write_bytes(SMALL)
+            tmps.append(tmp)
+        t0 = time.perf_counter()
+        for tmp in tmps:
+            os.rename(tmp, tmp.with_suffix(""))
+        t1 = bench.wait_count(n, 120)
+        archived = len(os.listdir(bench.spool.folder("bench", Folder.ARCHIVES)))
+    finally:
+        bench.close()
+        shutil.rmtree(data, ignore_errors=True)
+    return t1 - t0, archived
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--child-big", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_big:
+        child_big(args.child_big)
+        return 0
+    started = time.monotonic()
+    n_native, n_poll, n_many = (50, 10, 200) if args.quick else (200, 30, 1000)
+    ok = True
+
+    print("== (a) pickup latency: rename .tmp -> .csv until archived, recap mailed")
+    native = pickup_latency(n_native, "native", 1.0)
+    p50, p99 = statistics.median(native), pct(native, 0.99)
+    print(
+        f"native inotify: n={len(native)} p50={p50:.1f} ms p99={p99:.1f} ms"
+        f" (targets p50 <= 20, p99 <= 100)"
+    )
+    ok &= p50 <= 20 and p99 <= 100
+    polling = pickup_latency(n_poll, "polling", 0.1)
+    print(
+        f"polling 0.1 s: n={len(polling)} p50={statistics.median(polling):.1f} ms"
+        f" p99={pct(polling, 0.99):.1f} ms (bounded by poll_interval)"
+    )
+
+    print("== (b) one 8,000,000-byte file end to end")
+    work = Path(tempfile.mkdtemp(prefix="bench-big-"))
+    try:
+        data, rows = big_file(work / "big.tmp")
+        (work / "data" / "accounts" / "bench" / "SEND_SMS").mkdir(parents=True)
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        child = subprocess.run(
+            [sys.executable, __file__, "--child-big", str(work)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=170,
+            check=False,
+        )
+        if child.returncode != 0:
+            print(child.stderr, file=sys.stderr)
+            return 1
+        res = json.loads(child.stdout.strip().splitlines()[-1])
+        base = csv_baseline(data)
+        ratio = res["seconds"] / base
+        peak_mib = res["peak_rss_kib"] / 1024
+        print(
+            f"{len(data):,} bytes, {rows:,} rows -> {res['sms']:,} SMS {res['status']},"
+            f" {res['recorded']:,} recorded"
+        )
+        print(
+            f"pipeline {res['seconds']:.2f} s (read+judge {res['processing_ms'] / 1000:.2f} s);"
+            f" csv.reader alone {base:.3f} s; ratio {ratio:.1f}x (target <= 10x)"
+        )
+        print(
+            f"peak RSS {peak_mib:.0f} MiB (start {res['rss_before_kib'] / 1024:.0f} MiB;"
+            f" target <= 200 MiB)"
+        )
+        ok &= ratio <= 10 and peak_mib <= 200 and res["recorded"] == rows
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"== (c) {n_many} small files dropped at once")
+    seconds, archived = many_files(n_many)
+    print(f"{archived}/{n_many} archived in {seconds:.2f} s: {n_many / seconds:.0f} files/s")
+    ok &= archived == n_many
+
+    print(f"== total {time.monotonic() - started:.0f} s; {'all targets met' if ok else 'MISSED'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
