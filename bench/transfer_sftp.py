@@ -3,8 +3,9 @@ loopback, in the same run, driven by the same asyncssh clients. Scenarios: one 8
 1000 uploads of 2 KB over one session, 50 concurrent clients x 20 files. Medians of >= 3 runs,
 ratio mock/sshd, every error counted. Bounded (well under 2 minutes). From the repo root:
 
-    python bench/transfer_sftp.py              # mock and sshd (if /usr/sbin/sshd exists)
+    python bench/transfer_sftp.py                  # mock and sshd (if /usr/sbin/sshd exists)
     python bench/transfer_sftp.py --runs 5 --json
+    python bench/transfer_sftp.py --no-reference   # the mock only
 
 sshd runs from a temporary sshd_config on a free port with its own host key, key login for the
 current user, `ForceCommand internal-sftp -d <tmp root>`; as root it needs /run/sshd (made if
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import os
@@ -97,6 +99,11 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15) ->
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """The mock stops cleanly when its stdin closes; anything else gets SIGTERM, then SIGKILL."""
+    if proc.stdin is not None:
+        proc.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -328,18 +335,10 @@ def measure(targets: list[Target], runs: int, deadline: float) -> dict[str, dict
     return results
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="runs per scenario (median)")
-    parser.add_argument("--json", action="store_true", help="print JSON only")
-    parser.add_argument("--no-sshd", action="store_true", help="measure the mock only")
-    parser.add_argument("--serve-mock", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve_mock:
-        serve_mock(args.serve_mock)
-        return 0
+def sftp_benchmark(runs: int, with_reference: bool, budget: float = 100.0) -> dict[str, Any]:
+    """The SFTP half: start the mock (and sshd), run every scenario, stop them. Same report
+    shape as `bench/transfer.py`'s `ftp_benchmark`, so one command can run both."""
     started = time.monotonic()
-    deadline = started + 100  # the whole bench stays under 2 minutes
     procs: list[subprocess.Popen[bytes]] = []
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="allmysms-bench-sftp-") as tmp:
@@ -348,46 +347,67 @@ def main() -> int:
             proc, mock = start_mock(work)
             procs.append(proc)
             targets = [mock]
-            if not args.no_sshd:
+            if with_reference:
                 try:
                     proc, sshd = start_sshd(work)
                     procs.append(proc)
                     targets.append(sshd)
                 except (RuntimeError, OSError) as exc:
                     notes.append(f"sshd not measured: {exc}")
-            results = measure(targets, max(1, args.runs), deadline)
+            results = measure(targets, max(1, runs), started + budget)
         finally:
             for proc in procs:
-                if proc.stdin is not None:
-                    proc.stdin.close()
                 _stop(proc)
-    total_errors = sum(
-        v["errors"] for row in results.values() for k, v in row.items() if isinstance(v, dict)
+                if proc.stdout is not None:
+                    proc.stdout.close()
+    errors = sum(
+        v["errors"] for row in results.values() for v in row.values() if isinstance(v, dict)
     )
-    report = {
+    return {
+        "protocol": "sftp",
         "results": results,
-        "errors": total_errors,
+        "errors": errors,
         "seconds": round(time.monotonic() - started, 1),
         "notes": notes,
     }
+
+
+def print_report(report: dict[str, Any], reference: str = "sshd") -> None:
+    print(f"SFTP transfer bench ({report['seconds']} s, {report['errors']} errors)")
+    for label, row in report["results"].items():
+        print(f"  {label}:")
+        for name in ("mock", reference):
+            if name in row:
+                r = row[name]
+                print(
+                    f"    {name:6} median {r['median_s']:.3f} s over {r['runs']} runs, "
+                    f"{r['files_per_s']} files/s, {r['mb_per_s']} MB/s, {r['errors']} errors"
+                )
+        key = f"ratio_mock_over_{reference}"
+        if key in row:
+            print(f"    mock/{reference} time ratio: {row[key]}")
+    for note in report["notes"]:
+        print(f"  note: {note}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per scenario (median)")
+    parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser.add_argument(
+        "--no-reference", action="store_true", help="measure the mock only (no sshd)"
+    )
+    parser.add_argument("--serve-mock", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_mock:
+        serve_mock(args.serve_mock)
+        return 0
+    report = sftp_benchmark(args.runs, not args.no_reference)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"SFTP transfer bench ({report['seconds']} s, {total_errors} errors)")
-        for label, row in results.items():
-            print(f"  {label}:")
-            for name in ("mock", "sshd"):
-                if name in row:
-                    r = row[name]
-                    print(
-                        f"    {name:5} median {r['median_s']:.3f} s over {r['runs']} runs, "
-                        f"{r['files_per_s']} files/s, {r['mb_per_s']} MB/s, {r['errors']} errors"
-                    )
-            if "ratio_mock_over_sshd" in row:
-                print(f"    mock/sshd time ratio: {row['ratio_mock_over_sshd']}")
-        for note in notes:
-            print(f"  note: {note}")
-    return 1 if total_errors else 0
+        print_report(report)
+    return 1 if report["errors"] else 0
 
 
 if __name__ == "__main__":
