@@ -226,3 +226,13 @@ def test_past_send_date_is_sent_at_once(tmp_path, capsys):
     out, _ = capsys.readouterr()
     assert code == 0
     assert "date passed" in out
+
+
+def test_temporary_name_gets_a_note(tmp_path, capsys):
+    """Contract 5.1: a `.tmp` file is never touched; `check` says so instead of letting the
+    user believe the Incorrect_FileName verdict is what the platform would do."""
+    fx = gen.generate("valid")
+    path = drop(tmp_path, fx.data, fx.name + ".tmp")
+    code, out, _ = check(capsys, str(path))
+    assert code == 1
+    assert "a .tmp file is never touched" in out
