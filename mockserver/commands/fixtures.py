@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         first = fx.expectations[0]
         folder = "ARCHIVES" if first.reason is None else "INVALIDS"
         print(
-            f"wrote {str(out / fx.name):<{width}} {len(fx.data):>9,} bytes  "
+            f"wrote {out / fx.name!s:<{width}} {len(fx.data):>9,} bytes  "
             f"{fx.kind}: {folder}/{first.final_name}"
         )
     print(f"wrote {out / 'expected.json'} ({len(fixtures)} files, seed {args.seed})")
