@@ -47,9 +47,13 @@ CRASH_POINTS = ("after_claim", "after_record", "after_move", "after_mail")
 # A file put straight on disk and noticed only by `created` (no close event: polling mode, a
 # hard link, an NFS writer) or by a rescan is judged once its last modification is this old.
 DEFAULT_SETTLE_SECONDS = 1.0
+# A close seen by watchdog (not by the FTP/SFTP hook) waits this long after the last write:
+# a server removes an aborted upload right after closing it, and the protocol hook is the
+# authoritative "upload complete" signal (ARCHITECTURE pitfall 1: protocol hooks first).
+CLOSE_GRACE_SECONDS = 0.25
 DEFAULT_WORKERS = 4
 
-TaskKind = Literal["pickup", "settle", "process", "rescan"]
+TaskKind = Literal["pickup", "settle", "grace", "process", "rescan"]
 
 
 @dataclass(order=True)
@@ -85,7 +89,7 @@ class _Events(FileSystemEventHandler):
             self._processor.notice(os.fsdecode(event.dest_path), settled=True)
         elif kind == "closed":
             # Linux IN_CLOSE_WRITE: its writer has closed it (ARCHITECTURE pitfall 1).
-            self._processor.notice(os.fsdecode(event.src_path), settled=True)
+            self._processor.notice(os.fsdecode(event.src_path), settled=True, closed=True)
         elif kind == "created" or (kind == "modified" and self._polling):
             # `created` fires mid-write: wait until the file stops changing.
             self._processor.notice(os.fsdecode(event.src_path), settled=False)
@@ -263,9 +267,10 @@ class Processor:
         any thread. Duplicates are harmless: only one claim of a file can succeed."""
         self.notice(path, settled=True)
 
-    def notice(self, path: str | os.PathLike[str], *, settled: bool) -> None:
+    def notice(self, path: str | os.PathLike[str], *, settled: bool, closed: bool = False) -> None:
         """A path in the tree may hold a new file. `settled`: its writer has finished (a
-        close or a rename); otherwise it is judged once it stops changing."""
+        rename, an upload hook); `closed`: watchdog saw it closed after writing (judged after
+        a short grace); otherwise it is judged once it stops changing."""
         where = self.spool.locate(path)
         if where is None or where[1] is not Folder.SEND_SMS:
             return
@@ -273,7 +278,8 @@ class Processor:
         # Contract 5.1: "A file in SEND_SMS whose name ends in .tmp is never touched."
         if self._is_temporary(name):
             return
-        self._enqueue("pickup" if settled else "settle", login, Path(os.path.abspath(path)))
+        kind: TaskKind = ("grace" if closed else "pickup") if settled else "settle"
+        self._enqueue(kind, login, Path(os.path.abspath(path)))
 
     def rescan(self) -> None:
         """Look at every login's SEND_SMS (and PROCESSING, for files no worker holds): the
@@ -366,9 +372,9 @@ class Processor:
         if task.kind == "rescan":
             self.rescan()
             self._push(_Task(time.monotonic() + self._rescan_every, next(self._seq), "rescan"))
-        elif task.kind == "settle":
+        elif task.kind in ("settle", "grace"):
             assert task.path is not None
-            self._settle_check(task.login, task.path)
+            self._settle_check(task.login, task.path, task.kind)
         elif task.kind == "pickup":
             assert task.path is not None
             self._pickup(task.login, task.path)
@@ -377,15 +383,16 @@ class Processor:
             assert task.received_at is not None
             self._process(task.claim, task.received_at, recovering=task.recovering)
 
-    def _settle_check(self, login: str, path: Path) -> None:
+    def _settle_check(self, login: str, path: Path, kind: TaskKind) -> None:
         st = self.spool.probe(path)
         if st is None or self.open_writes.is_open(path):
             return  # gone, or an FTP/SFTP upload still open: its close will submit it
+        min_age = min(self._settle, CLOSE_GRACE_SECONDS) if kind == "grace" else self._settle
         age = time.time() - st.st_mtime
-        if age >= self._settle:
+        if age >= min_age:
             self._pickup(login, path)
         else:
-            self._enqueue("settle", login, path, time.monotonic() + self._settle - age)
+            self._enqueue(kind, login, path, time.monotonic() + min_age - age)
 
     def _pickup(self, login: str, path: Path) -> None:
         name = path.name

@@ -471,3 +471,29 @@ def test_judge_is_injectable(platform_factory: Callable[..., Platform], tmp_path
     p.drop()
     p.wait_file(NAME)
     assert calls == [NAME]
+
+
+def test_a_partial_upload_removed_right_after_close_is_never_judged(platform: Platform) -> None:
+    """ARCHITECTURE pitfall 1: a close seen by watchdog is not the authoritative "upload
+    complete" (the servers remove an aborted upload right after closing it)."""
+    path = platform.folder(Folder.SEND_SMS) / NAME
+    with open(path, "wb") as f:
+        f.write(ROWS[:7])
+    os.unlink(path)
+    assert platform.processor.drain(5)
+    assert platform.store.files(include_pending=True) == []
+
+
+def test_account_added_at_run_time_is_watched(platform: Platform) -> None:
+    """Contract 6: `POST /api/accounts` makes the tree; drops there are noticed at once
+    (well before the periodic rescan)."""
+    platform.store.add_account(
+        AccountConfig(login="carol", password="pw", credits=5, email="c@x.test")
+    )
+    platform.spool.ensure("carol")
+    started = time.monotonic()
+    platform.drop(login="carol")
+    f = platform.wait_file(NAME, 4.0, login="carol")
+    assert f["status"] == "archived"
+    assert time.monotonic() - started < 4.0
+    assert platform.store.account("carol")["credits"] == 2
