@@ -11,7 +11,10 @@ vsftpd (`apt-get install vsftpd`) runs from a temporary config on a free port, a
 with uploads into a temporary directory owned by its `ftp` user (so it must run as root). Both
 servers run in their own process; passive ports come from separate ranges. The SFTP half is
 `bench/transfer_sftp.py` (same scenarios, same report shape); one function per protocol here
-(`ftp_benchmark`) so both can live behind one command.
+(`ftp_benchmark`, `sftp_benchmark`) so both live behind one command:
+
+    python bench/transfer.py --protocol sftp  # the mock's SFTP against OpenSSH sshd
+    python bench/transfer.py --protocol all   # both halves, one after the other
 """
 
 from __future__ import annotations
@@ -399,24 +402,45 @@ def print_report(report: dict[str, Any], reference: str) -> None:
         print(f"  note: {note}")
 
 
+def sftp_benchmark(runs: int, with_reference: bool, budget: float = 100.0) -> dict[str, Any]:
+    """The SFTP half (mock vs OpenSSH sshd), kept in `bench/transfer_sftp.py`."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import transfer_sftp
+
+    report: dict[str, Any] = transfer_sftp.sftp_benchmark(runs, with_reference, budget)
+    return report
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per scenario (median)")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument(
-        "--no-reference", action="store_true", help="measure the mock only (no vsftpd)"
+        "--no-reference", action="store_true", help="measure the mock only (no vsftpd/sshd)"
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=("ftp", "sftp", "all"),
+        default="ftp",
+        help="ftp (default), sftp (bench/transfer_sftp.py) or all (about 2 x 50 s)",
     )
     parser.add_argument("--serve-mock-ftp", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_mock_ftp:
         serve_mock_ftp(args.serve_mock_ftp)
         return 0
-    report = ftp_benchmark(args.runs, not args.no_reference)
+    reports: list[tuple[dict[str, Any], str]] = []
+    if args.protocol in ("ftp", "all"):
+        reports.append((ftp_benchmark(args.runs, not args.no_reference), "vsftpd"))
+    if args.protocol in ("sftp", "all"):
+        reports.append((sftp_benchmark(args.runs, not args.no_reference), "sshd"))
     if args.json:
-        print(json.dumps(report, indent=2))
+        payload = [r for r, _ in reports]
+        print(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
     else:
-        print_report(report, "vsftpd")
-    return 1 if report["errors"] else 0
+        for report, reference in reports:
+            print_report(report, reference)
+    return 1 if any(r["errors"] for r, _ in reports) else 0
 
 
 if __name__ == "__main__":
