@@ -115,5 +115,6 @@ def run(args: argparse.Namespace) -> int:
             f"wrote {out / fx.name!s:<{width}} {len(fx.data):>9,} bytes  "
             f"{fx.kind}: {folder}/{first.final_name}"
         )
-    print(f"wrote {out / 'expected.json'} ({len(fixtures)} files, seed {args.seed})")
+    files = f"{len(fixtures)} file{'s' if len(fixtures) != 1 else ''}"
+    print(f"wrote {out / 'expected.json'} ({files}, seed {args.seed})")
     return 0
