@@ -296,7 +296,7 @@ class _DataChannel(DTPHandler):  # type: ignore[misc]
 # being written, so renaming, replacing or deleting it must wait (ARCHITECTURE pitfall 2).
 _BUSY = policy.Decision(False, "the file is still being uploaded by another session")
 
-# Commands whose argument is a path, and which permission they need.
+# Commands whose argument is a path (each one is checked by `_decide`).
 _READ_CMDS = frozenset(
     {"CWD", "XCWD", "LIST", "NLST", "MLSD", "MLST", "STAT", "SIZE", "MDTM", "RETR"}
 )
