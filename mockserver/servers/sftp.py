@@ -394,7 +394,6 @@ class _ConfinedSftp(asyncssh.SFTPServer):
         if writing:
             flags = os.O_RDWR if pflags & FXF_READ else os.O_WRONLY
             flags |= os.O_CREAT if pflags & FXF_CREAT else 0
-            flags |= os.O_TRUNC if pflags & FXF_TRUNC else 0
             flags |= os.O_EXCL if pflags & FXF_EXCL else 0
         else:
             flags = os.O_RDONLY
@@ -405,6 +404,11 @@ class _ConfinedSftp(asyncssh.SFTPServer):
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 raise SFTPFailure("not a regular file")
+            if writing and st.st_nlink > 1:
+                # A hard link planted on disk would let a write reach a file outside the tree.
+                raise SFTPPermissionDenied("access denied: the file has other links")
+            if writing and pflags & FXF_TRUNC:
+                os.ftruncate(fd, 0)  # only once the file is known to be an ordinary one
         except BaseException:
             os.close(fd)
             raise

@@ -340,3 +340,21 @@ def test_other_login_sees_only_its_own_tree(sftp: SftpHarness) -> None:
         assert client.listdir("/SEND_SMS") == []
         with pytest.raises(FileNotFoundError):
             client.stat("/alice2/SEND_SMS/secret.csv")
+
+
+def test_planted_hard_link_is_never_written_through(sftp: SftpHarness) -> None:
+    """Contract 4: "whatever ... link it uses" — a hard link put on disk to a file outside the
+    tree cannot be written (nor truncated) over SFTP."""
+    os.link(sftp.canary, sftp.folder("SEND_SMS") / "hard.csv")
+    before = outside_alice(sftp)
+
+    async def main() -> None:
+        async with connect(sftp.port) as conn, conn.start_sftp_client() as client:
+            for mode in ("wb", "ab", "r+b"):
+                with pytest.raises(asyncssh.SFTPPermissionDenied):
+                    async with client.open("/SEND_SMS/hard.csv", mode) as remote:
+                        await remote.write(b"overwritten")
+
+    run(main())
+    assert outside_alice(sftp) == before
+    assert sftp.uploads == []
