@@ -68,6 +68,10 @@ class _Task:
     recovering: bool = field(compare=False, default=False)
 
 
+class ProcessorError(RuntimeError):
+    """The processor cannot start; the message is one line a user can act on."""
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -162,16 +166,20 @@ class Processor:
             if self._started:
                 raise RuntimeError("processor already started")
             self._started = True
-        for acc in self.store.accounts():
-            self.spool.ensure(acc["login"])
-        self.spool.accounts_dir.mkdir(parents=True, exist_ok=True)
-        self.recover()
-        for i in range(self._workers_n):
-            t = threading.Thread(target=self._work, name=f"allmysms-processor-{i}", daemon=True)
-            t.start()
-            self._threads.append(t)
-        # Watch before scanning so that nothing dropped in between is missed.
-        self._start_observer()
+        try:
+            for acc in self.store.accounts():
+                self.spool.ensure(acc["login"])
+            self.spool.accounts_dir.mkdir(parents=True, exist_ok=True)
+            self.recover()
+            for i in range(self._workers_n):
+                t = threading.Thread(target=self._work, name=f"allmysms-processor-{i}", daemon=True)
+                t.start()
+                self._threads.append(t)
+            # Watch before scanning so that nothing dropped in between is missed.
+            self._start_observer()
+        except BaseException:
+            self.stop(5)
+            raise
         self.rescan()
         if self._rescan_every > 0:
             self._push(_Task(time.monotonic() + self._rescan_every, next(self._seq), "rescan"))
@@ -185,9 +193,15 @@ class Processor:
                 observer.schedule(_Events(self, polling=False), path, recursive=True)
                 observer.start()
             except OSError as exc:
+                with contextlib.suppress(Exception):
+                    observer.stop()
+                reason = exc.strerror or str(exc)
                 if mode == "native":
-                    raise
-                log.warning("native file watching unavailable (%s); polling instead", exc)
+                    raise ProcessorError(
+                        f"cannot watch {path} with inotify: {reason};"
+                        ' set processing.watch_mode = "polling" (or "auto")'
+                    ) from None
+                log.warning("native file watching unavailable (%s); polling instead", reason)
             else:
                 self._observer, self.watch_mode = observer, "native"
                 return

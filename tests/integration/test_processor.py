@@ -94,7 +94,11 @@ class Platform:
         writes = OpenWrites()
         kw.setdefault("settle_seconds", 0.2)
         proc = Processor(config, store, spool, mailbox, writes, **kw)
-        proc.start()
+        try:
+            proc.start()
+        except BaseException:
+            store.close()
+            raise
         return cls(config, store, spool, mailbox, writes, proc)
 
     def stop(self) -> None:
@@ -497,3 +501,37 @@ def test_account_added_at_run_time_is_watched(platform: Platform) -> None:
     assert f["status"] == "archived"
     assert time.monotonic() - started < 4.0
     assert platform.store.account("carol")["credits"] == 2
+
+
+class _NoInotify:
+    """Stands for an inotify observer that cannot start (instance limit reached...)."""
+
+    def schedule(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def start(self) -> None:
+        raise OSError(24, "Too many open files")
+
+    def stop(self) -> None:
+        pass
+
+
+def test_auto_watch_mode_falls_back_to_polling(
+    platform_factory: Callable[..., Platform], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`watch_mode = "auto"`: native watching, polling when it cannot start."""
+    monkeypatch.setattr("mockserver.processor.Observer", _NoInotify)
+    p = platform_factory(make_config(tmp_path / "d", watch_mode="auto", poll_interval=0.05))
+    assert p.processor.watch_mode == "polling"
+    p.drop()
+    assert p.wait_file(NAME)["status"] == "archived"
+
+
+def test_native_watch_mode_failure_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mockserver.processor import ProcessorError
+
+    monkeypatch.setattr("mockserver.processor.Observer", _NoInotify)
+    with pytest.raises(ProcessorError, match='watch_mode = "polling"'):
+        Platform.start(make_config(tmp_path / "d", watch_mode="native"))
