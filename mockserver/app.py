@@ -1,0 +1,453 @@
+"""`MockServer`: the whole platform in one process (FTP, SFTP, HTTP API, processor, store).
+
+It owns the threads, the asyncio loop and the ports. `allmysms-mock serve`, the pytest plugin
+and users' own tests all start the platform through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import fcntl
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from mockserver.auth import StaticAuthenticator
+from mockserver.config import AccountConfig, Config, ConfigError, load_config
+from mockserver.mailbox import Mailbox
+from mockserver.processor import Processor
+from mockserver.servers.ftp import FtpServer
+from mockserver.servers.hostkey import HostKeyError
+from mockserver.servers.http import HttpApi
+from mockserver.servers.sftp import SftpServer
+from mockserver.spool import Spool
+from mockserver.store import Store
+from mockserver.tree import FOLDERS, Folder, folder_path, make_tree, valid_login
+from mockserver.writes import OpenWrites
+
+log = logging.getLogger("mockserver")
+_T = TypeVar("_T")
+
+LOCK_NAME = ".allmysms-mock.lock"
+
+
+class StartupError(RuntimeError):
+    """The platform could not start; the message is one line a user can act on."""
+
+
+class MockServer:
+    """The AllMySMS FTP/SFTP platform, in-process.
+
+    >>> with MockServer() as srv:           # free ports, temporary data dir, account demo/demo
+    ...     srv.ftp_port, srv.sftp_port, srv.http_url
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        data_dir: str | os.PathLike[str] | None = None,
+        **settings: Any,
+    ) -> None:
+        """Without `config`, use the embedded defaults on free ports (0) and a temporary data
+        dir (removed at stop). `settings` are dotted overrides, e.g.
+        `MockServer(**{"processing.delay_seconds": 1.0})` or `MockServer(delay_seconds=1.0)`
+        for the keys of `[processing]` and `[limits]`."""
+        self._tmpdir: str | None = None
+        overrides: dict[str, Any] = {}
+        if config is None:
+            overrides.update({"server.ftp_port": 0, "server.sftp_port": 0, "server.http_port": 0})
+            if data_dir is None:
+                self._tmpdir = tempfile.mkdtemp(prefix="allmysms-mock-")
+                data_dir = self._tmpdir
+        if data_dir is not None:
+            overrides["server.data_dir"] = str(data_dir)
+        for key, value in settings.items():
+            overrides[_dotted(key)] = value
+        if config is None or overrides:
+            config = load_config(None, env={}, overrides=overrides, base=config)
+        self.config: Config = config
+        self._lock = threading.Lock()
+        self._started = False
+        self._lock_fd: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._store: Store | None = None
+        self._mailbox: Mailbox | None = None
+        self._spool: Spool | None = None
+        self._processor: Processor | None = None
+        self._ftp: FtpServer | None = None
+        self._sftp: SftpServer | None = None
+        self._http: HttpApi | None = None
+        self.auth = StaticAuthenticator(config.accounts)
+        self.open_writes = OpenWrites()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self, timeout: float = 30.0) -> MockServer:
+        """Start every part; return once all listen. Re-raises any start-up error here."""
+        with self._lock:
+            if self._started:
+                raise RuntimeError("MockServer already started")
+            self._started = True
+        try:
+            self._start(timeout)
+        except BaseException:
+            self._shutdown()
+            with self._lock:
+                self._started = False
+            raise
+        return self
+
+    def _start(self, timeout: float) -> None:
+        cfg = self.config
+        data_dir = cfg.server.data_dir
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StartupError(f"cannot create data dir {data_dir}: {exc.strerror}") from None
+        self._lock_fd = _lock_data_dir(data_dir)
+        self._store = Store(data_dir / "state.sqlite3")
+        self._store.seed_accounts(cfg.accounts)
+        for acc in self._store.runtime_accounts():
+            self.auth.add(acc)
+        self._spool = Spool(data_dir, cfg.server.layout)
+        for acc in self._store.accounts():
+            self._spool.ensure(acc["login"])
+        self._mailbox = Mailbox(data_dir / "mailbox", cfg.mail)
+        self._processor = Processor(cfg, self._store, self._spool, self._mailbox, self.open_writes)
+        self._processor.start()
+        self._ftp = FtpServer(cfg, self.auth, self.open_writes, self._processor.submit)
+        try:
+            self._ftp.start()
+        except OSError as exc:
+            raise StartupError(
+                _port_error("FTP", cfg.server.host, cfg.server.ftp_port, exc)
+            ) from None
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self._loop_thread = threading.Thread(
+            target=self._run_loop, args=(ready,), name="allmysms-mock-loop", daemon=True
+        )
+        self._loop_thread.start()
+        ready.wait(timeout)
+        fut = asyncio.run_coroutine_threadsafe(self._astart(), self._loop)
+        fut.result(timeout)
+
+    def _run_loop(self, ready: threading.Event) -> None:
+        assert self._loop is not None
+        asyncio.set_event_loop(self._loop)
+        self._loop.call_soon(ready.set)
+        self._loop.run_forever()
+        # Drain what stop() left pending, then close the loop in its own thread.
+        pending = asyncio.all_tasks(self._loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+        self._loop.close()
+
+    async def _astart(self) -> None:
+        cfg = self.config
+        assert self._processor is not None
+        self._sftp = SftpServer(cfg, self.auth, self.open_writes, self._processor.submit)
+        try:
+            await self._sftp.start()
+        except HostKeyError as exc:
+            raise StartupError(str(exc)) from None
+        except OSError as exc:
+            raise StartupError(
+                _port_error("SFTP", cfg.server.host, cfg.server.sftp_port, exc)
+            ) from None
+        self._http = HttpApi(self)
+        try:
+            await self._http.start()
+        except OSError as exc:
+            raise StartupError(
+                _port_error("HTTP", cfg.server.host, cfg.server.http_port, exc)
+            ) from None
+
+    async def _astop(self) -> None:
+        if self._http is not None:
+            await self._http.stop()
+        if self._sftp is not None:
+            await self._sftp.stop()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop accepting, let the file being processed finish, release every resource."""
+        with self._lock:
+            if not self._started:
+                return
+            self._started = False
+        self._shutdown(timeout)
+
+    def _shutdown(self, timeout: float = 30.0) -> None:
+        errors: list[BaseException] = []
+
+        def attempt(fn: Callable[[], object]) -> None:
+            try:
+                fn()
+            except Exception as exc:  # keep releasing the rest, report the first problem
+                errors.append(exc)
+
+        if self._loop is not None and self._loop.is_running():
+            loop = self._loop
+            attempt(lambda: asyncio.run_coroutine_threadsafe(self._astop(), loop).result(timeout))
+            loop.call_soon_threadsafe(loop.stop)
+        if self._loop_thread is not None:
+            self._loop_thread.join(timeout)
+        elif self._loop is not None and not self._loop.is_closed():
+            self._loop.close()
+        if self._ftp is not None:
+            attempt(self._ftp.stop)
+        if self._processor is not None:
+            attempt(lambda: self._processor.stop(timeout) if self._processor else None)
+        if self._store is not None:
+            attempt(self._store.close)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+        self._loop = self._loop_thread = None
+        self._ftp = self._sftp = self._http = None
+        self._processor = self._store = self._mailbox = self._spool = None
+        self._lock_fd = None
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+        if errors:
+            log.warning("while stopping: %s", errors[0])
+
+    def __enter__(self) -> MockServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- where it listens ------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        return self.config.server.host
+
+    @property
+    def data_dir(self) -> Path:
+        return self.config.server.data_dir
+
+    @property
+    def ftp_port(self) -> int:
+        return self._need(self._ftp).port
+
+    @property
+    def sftp_port(self) -> int:
+        return self._need(self._sftp).port
+
+    @property
+    def http_port(self) -> int:
+        return self._need(self._http).port
+
+    @property
+    def ftp_url(self) -> str:
+        return f"ftp://{_url_host(self.host)}:{self.ftp_port}"
+
+    @property
+    def sftp_url(self) -> str:
+        return f"sftp://{_url_host(self.host)}:{self.sftp_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{_url_host(self.host)}:{self.http_port}"
+
+    @property
+    def host_key_fingerprint(self) -> str:
+        return self._need(self._sftp).fingerprint
+
+    @property
+    def running(self) -> bool:
+        return self._started and self._http is not None
+
+    # -- parts, for the HTTP API and tests ---------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        return self._need(self._store)
+
+    @property
+    def mailbox(self) -> Mailbox:
+        return self._need(self._mailbox)
+
+    @property
+    def spool(self) -> Spool:
+        return self._need(self._spool)
+
+    @property
+    def processor(self) -> Processor:
+        return self._need(self._processor)
+
+    @staticmethod
+    def _need(part: _T | None) -> _T:
+        if part is None:
+            raise RuntimeError("MockServer is not running: call start() or use `with`")
+        return part
+
+    # -- state helpers for tests -----------------------------------------------------------
+
+    def folder(self, login: str, folder: Folder | str) -> Path:
+        """The real directory behind `/SEND_SMS` (etc.) of `login`."""
+        return folder_path(self.data_dir, self.config.server.layout, login, Folder(folder))
+
+    def add_account(
+        self,
+        login: str,
+        password: str,
+        credits: int = 100,
+        *,
+        subscription: bool = False,
+        email: str | None = None,
+    ) -> dict[str, Any]:
+        """Create an account (and its folders) at run time; it can log in at once."""
+        if not valid_login(login):
+            raise ValueError(f"invalid login {login!r}")
+        acc = AccountConfig(
+            login=login,
+            password=password,
+            password_hash=None,
+            credits=credits,
+            subscription=subscription,
+            email=email or f"{login}@example.com",
+        )
+        created: dict[str, Any] = self.store.add_account(acc)
+        self.spool.ensure(login)
+        self.auth.add(acc)
+        return created
+
+    def set_credits(self, login: str, credits: int) -> dict[str, Any]:
+        result: dict[str, Any] = self.store.update_account(login, credits=credits)
+        return result
+
+    def account(self, login: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = self.store.account(login)
+        return result
+
+    def files(self, **filters: Any) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.store.files(**filters)
+        return result
+
+    def messages(self, **filters: Any) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.store.messages(**filters)
+        return result
+
+    def mail(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.mailbox.messages()
+        return result
+
+    def wait_for_file(
+        self, name: str, timeout: float = 10.0, *, login: str | None = None
+    ) -> dict[str, Any]:
+        """Block until a file named `name` (original or final name) has a verdict."""
+        deadline = time.monotonic() + timeout
+        found = self.store.wait_for_file(name, timeout, login=login)
+        if found is None:
+            remaining = max(0.0, deadline - time.monotonic())
+            raise TimeoutError(f"no verdict for {name!r} within {timeout:g} s ({remaining:.1f})")
+        result: dict[str, Any] = found
+        return result
+
+    def reset(self) -> None:
+        """A clean platform without restarting: no files, SMS or mail; configured accounts
+        and credits restored; accounts added at run time removed."""
+        with self.processor.paused():
+            for acc in self.store.accounts():
+                for folder in FOLDERS:
+                    _empty_dir(self.folder(acc["login"], folder))
+            removed = self.store.reset(self.config.accounts)
+            for login in removed:
+                self.auth.remove(login)
+                shutil.rmtree(self.spool.root(login), ignore_errors=True)
+            for acc_cfg in self.config.accounts:
+                self.auth.add(acc_cfg)
+                make_tree(self.data_dir, self.config.server.layout, acc_cfg.login)
+            self.mailbox.clear()
+
+
+def _dotted(key: str) -> str:
+    if "." in key:
+        return key
+    sections = {
+        "delay_seconds": "processing",
+        "default_sender": "processing",
+        "recap_email": "processing",
+        "watch_mode": "processing",
+        "poll_interval": "processing",
+        "rescan_seconds": "processing",
+        "max_file_bytes": "limits",
+        "layout": "server",
+        "host": "server",
+        "passive_ports": "server",
+        "masquerade_address": "server",
+    }
+    if key not in sections:
+        raise ConfigError(f"config error: {key}: unknown setting")
+    return f"{sections[key]}.{key}"
+
+
+def _url_host(host: str) -> str:
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def _port_error(what: str, host: str, port: int, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    return f"cannot listen for {what} on {host}:{port}: {reason}"
+
+
+def _lock_data_dir(data_dir: Path) -> int:
+    """One platform per data dir: a second `serve` on it is refused with a clear message."""
+    fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise StartupError(
+            f"data dir {data_dir} is already used by another running allmysms-mock"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def _empty_dir(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(path):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
+
+def replace_config(config: Config, **sections: Any) -> Config:
+    """Return a copy of `config` with whole sections replaced (helper for tests)."""
+    return dataclasses.replace(config, **sections)
+
+
+@contextlib.contextmanager
+def running(config: Config | None = None, **settings: Any) -> Iterator[MockServer]:
+    with MockServer(config, **settings) as srv:
+        yield srv

@@ -1,0 +1,101 @@
+"""`allmysms-mock serve`: run FTP, SFTP, the HTTP control API and the processor (contract 2)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the mock platform (FTP, SFTP, HTTP API, processor)",
+        description="Run the mock platform. With no arguments: FTP 2121, SFTP 61022, HTTP 8021 "
+        "on 127.0.0.1, data in ./allmysms-data, account demo/demo with 100 credits.",
+    )
+    p.add_argument("--config", type=Path, help="TOML configuration file (or $ALLMYSMS_MOCK_CONFIG)")
+    p.add_argument("--data-dir", help="data directory (default ./allmysms-data)")
+    p.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--ftp-port", type=int, help="FTP port, 0 = any free port (default 2121)")
+    p.add_argument("--sftp-port", type=int, help="SFTP port, 0 = any free port (default 61022)")
+    p.add_argument("--http-port", type=int, help="HTTP API port, 0 = any free port (default 8021)")
+    p.add_argument("--log-format", choices=("text", "json"), help="log line format (default text)")
+    p.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=("debug", "info", "warning", "error"),
+        help="log level (default info)",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mockserver.app import MockServer, StartupError
+    from mockserver.config import ENV_CONFIG_FILE, ConfigError, load_config
+    from mockserver.logs import setup_logging
+
+    overrides: dict[str, Any] = {}
+    for flag, key in (
+        ("data_dir", "server.data_dir"),
+        ("host", "server.host"),
+        ("ftp_port", "server.ftp_port"),
+        ("sftp_port", "server.sftp_port"),
+        ("http_port", "server.http_port"),
+        ("log_format", "log.format"),
+        ("log_level", "log.level"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides[key] = value
+    try:
+        path = args.config or os.environ.get(ENV_CONFIG_FILE) or None
+        config = load_config(path and Path(path), env=os.environ, overrides=overrides)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    setup_logging(config.log.format, config.log.level.upper())
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    server = MockServer(config)
+    try:
+        server.start()
+    except (StartupError, ConfigError) as exc:
+        print(f"allmysms-mock: {exc}", file=sys.stderr)
+        return 1
+    try:
+        accounts = ", ".join(a.login for a in config.accounts) or "(none)"
+        print(f"allmysms-mock {_version()}: data in {config.server.data_dir.resolve()}")
+        print(
+            f"  ftp://{server.host}:{server.ftp_port}   (FTP, passive ports "
+            f"{config.server.passive_ports[0]}-{config.server.passive_ports[1]})"
+        )
+        print(
+            f"  sftp://{server.host}:{server.sftp_port}  (SFTP, host key "
+            f"{server.host_key_fingerprint})"
+        )
+        print(f"  {server.http_url}  (HTTP control API)")
+        print(f"  accounts: {accounts}")
+        print(f"READY ftp={server.ftp_port} sftp={server.sftp_port} http={server.http_port}")
+        sys.stdout.flush()
+        stop.wait()
+    finally:
+        server.stop()
+    return 0
+
+
+def _version() -> str:
+    from mockserver import __version__
+
+    return __version__
