@@ -535,3 +535,49 @@ def test_native_watch_mode_failure_is_one_clear_line(
     monkeypatch.setattr("mockserver.processor.Observer", _NoInotify)
     with pytest.raises(ProcessorError, match='watch_mode = "polling"'):
         Platform.start(make_config(tmp_path / "d", watch_mode="native"))
+
+
+def test_recovery_after_a_claim_by_link_cut_short(tmp_path: Path) -> None:
+    """Where moves are link + unlink, a crash between the two leaves the file under both
+    names: it is processed once, and its SEND_SMS name is dropped (contract 5.2)."""
+    config = make_config(tmp_path / "d")
+    spool = Spool(tmp_path / "d")
+    spool.ensure("alice")
+    send = spool.folder("alice", Folder.SEND_SMS) / NAME
+    send.write_bytes(ROWS)
+    os.link(send, spool.folder("alice", Folder.PROCESSING) / NAME)
+    p = Platform.start(config)
+    try:
+        assert p.processor.drain(5)
+        assert len(p.store.files()) == 1
+        assert p.names(Folder.SEND_SMS) == []
+        assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
+        assert p.store.account("alice")["credits"] == 97
+    finally:
+        p.stop()
+
+
+def test_recovery_after_a_final_move_by_link_cut_short(tmp_path: Path) -> None:
+    """Same for the final move: recorded, linked into ARCHIVES, still in PROCESSING: no
+    `-2` copy, no second charge."""
+    config = make_config(tmp_path / "d")
+    store = Store(tmp_path / "d" / "state.sqlite3")
+    store.seed_accounts(config.accounts)
+    spool = Spool(tmp_path / "d")
+    spool.ensure("alice")
+    claimed = spool.folder("alice", Folder.PROCESSING) / NAME
+    claimed.write_bytes(ROWS)
+    claim = spool.claimed("alice", NAME)
+    assert claim is not None
+    verdict = real_judge(NAME, ROWS, store_account(store), time_now())
+    store.record("alice", str(claim.key), verdict, time_now(), time_now())
+    store.close()
+    os.link(claimed, spool.folder("alice", Folder.ARCHIVES) / ("TreatedByMSI_" + NAME))
+    p = Platform.start(config)
+    try:
+        assert p.names(Folder.PROCESSING) == []
+        assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
+        assert p.store.account("alice")["credits"] == 97
+        assert len(p.mailbox.messages()) == 1
+    finally:
+        p.stop()
