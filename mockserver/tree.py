@@ -1,8 +1,8 @@
 """The per-login folder tree of the manual (section 4.2) and contract section 4.
 
-    <data_dir>/accounts/<login>/                      the login's root over FTP and SFTP
-        flat:   SEND_SMS/ PROCESSING/ ARCHIVES/ INVALIDS/
-        nested: <login>/{SEND_SMS,PROCESSING,ARCHIVES,INVALIDS}/
+<data_dir>/accounts/<login>/                      the login's root over FTP and SFTP
+    flat:   SEND_SMS/ PROCESSING/ ARCHIVES/ INVALIDS/
+    nested: <login>/{SEND_SMS,PROCESSING,ARCHIVES,INVALIDS}/
 """
 
 from __future__ import annotations

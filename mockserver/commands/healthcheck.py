@@ -1,4 +1,4 @@
-"""`allmysms-mock healthcheck`: exit 0 when a running mock answers `/health` (Docker HEALTHCHECK)."""
+"""`allmysms-mock healthcheck`: exit 0 when a running mock answers `/health` (Docker)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     try:
-        with urllib.request.urlopen(args.url, timeout=args.timeout) as resp:  # noqa: S310
+        with urllib.request.urlopen(args.url, timeout=args.timeout) as resp:
             body = json.loads(resp.read().decode("utf-8"))
     except (OSError, ValueError, urllib.error.URLError) as exc:
         print(f"unhealthy: {args.url}: {exc}", file=sys.stderr)
