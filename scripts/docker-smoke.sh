@@ -194,6 +194,24 @@ def sftp_upload(port: str, local: str, name: str) -> None:
         client.close()
 
 
+def sftp_fingerprint(port: str) -> None:
+    """Print the SFTP host key's SHA256 fingerprint (it must survive a restart: /data)."""
+    import base64
+    import hashlib
+
+    import paramiko
+
+    with socket.create_connection(("127.0.0.1", int(port)), timeout=20) as sock:
+        transport = paramiko.Transport(sock)
+        try:
+            transport.start_client(timeout=20)
+            blob = transport.get_remote_server_key().asbytes()
+        finally:
+            transport.close()
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    print(f"SHA256:{digest}")
+
+
 def api(port: str, path: str) -> None:
     """GET a JSON document from the control API and print it."""
     url = f"http://127.0.0.1:{port}{path}"
@@ -202,19 +220,29 @@ def api(port: str, path: str) -> None:
 
 
 def expect_file(port: str, name: str, status: str, sms: str) -> None:
-    """Wait (server side, contract 6 wait=) for a file's verdict and check it."""
+    """Wait (server side, contract 6 wait=) for a file's verdict and check it (contract 5.3)."""
     query = urllib.parse.urlencode({"login": "demo", "name": name, "wait": 15})
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/files?{query}", timeout=30) as r:
-        body = json.load(r)
-    files = body if isinstance(body, list) else body.get("files", [body])
-    match = [f for f in files if name in (f.get("name"), f.get("original_name"))]
+        files = json.load(r)["files"]
+    match = [f for f in files if f.get("original_name") == name]
     if not match:
-        sys.exit(f"{name}: not in /api/files: {json.dumps(body)[:300]}")
+        sys.exit(f"{name}: not in /api/files: {json.dumps(files)[:300]}")
     got = match[-1]
-    count = got.get("sms_count", got.get("sms"))
-    if got.get("status") != status or str(count) != sms:
-        sys.exit(f"{name}: expected {status} with {sms} SMS, got {json.dumps(got)[:300]}")
-    print(f"{name}: {got.get('status')} -> {got.get('final_name')} ({count} SMS)")
+    want_final = f"TreatedByMSI_{name}"
+    if (got.get("status"), str(got.get("sms_count")), got.get("final_name")) != (
+        status, sms, want_final
+    ):
+        sys.exit(f"{name}: expected {status}, {sms} SMS, {want_final}; got {json.dumps(got)[:300]}")
+    print(f"{name}: {got['status']} -> {got['final_name']} ({got['sms_count']} SMS)")
+
+
+def expect_count(port: str, path: str, key: str, count: str) -> None:
+    """Check how many items a list endpoint returns (messages, mail)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as r:
+        items = json.load(r)[key]
+    if len(items) != int(count):
+        sys.exit(f"{path}: expected {count} {key}, got {len(items)}: {json.dumps(items)[:300]}")
+    print(f"{path}: {len(items)} {key}")
 
 
 def expect_credits(port: str, credits: str) -> None:
@@ -229,7 +257,7 @@ def expect_credits(port: str, credits: str) -> None:
 if __name__ == "__main__":
     try:
         globals()[sys.argv[1].replace("-", "_")](*sys.argv[2:])
-    except (OSError, EOFError, ftplib.Error, urllib.error.URLError, ValueError) as exc:
+    except (OSError, EOFError, KeyError, ftplib.Error, urllib.error.URLError, ValueError) as exc:
         sys.exit(f"{sys.argv[1]}: {type(exc).__name__}: {exc}")
     except Exception as exc:  # paramiko's own errors, without importing it up front
         sys.exit(f"{sys.argv[1]}: {type(exc).__name__}: {exc}")
@@ -338,6 +366,12 @@ step "verdicts via HTTP API"
 client expect-file "$HTTP_PORT" "$FTP_NAME" archived 2 >&2
 client expect-file "$HTTP_PORT" "$SFTP_NAME" archived 2 >&2
 client expect-credits "$HTTP_PORT" 96 >&2
+check_records() {  # 2 files x 2 rows: 4 SMS recorded, one recap e-mail per file
+  client expect-count "$HTTP_PORT" "/api/messages?login=demo" messages 4 >&2
+  client expect-count "$HTTP_PORT" "/api/messages?login=demo&phone=0612345678" messages 2 >&2
+  client expect-count "$HTTP_PORT" "/api/mail?login=demo" mail 2 >&2
+}
+check_records
 
 step "files in ARCHIVES"
 check_archives() {
@@ -352,6 +386,7 @@ check_archives() {
 check_archives
 
 step "stop (SIGTERM) and start, data kept"
+KEY_BEFORE="$(client sftp-fingerprint "$SFTP_PORT")"
 docker stop -t 30 "$CONTAINER" >/dev/null
 code="$(docker inspect --format '{{.State.ExitCode}}' "$CONTAINER")"
 [ "$code" = "0" ] || fail "exit code $code after SIGTERM (expected 0, contract 2)"
@@ -360,5 +395,9 @@ wait_healthy 90
 client expect-file "$HTTP_PORT" "$FTP_NAME" archived 2 >&2
 client expect-file "$HTTP_PORT" "$SFTP_NAME" archived 2 >&2
 client expect-credits "$HTTP_PORT" 96 >&2
+check_records
 check_archives
 docker exec "$CONTAINER" test -s /data/ssh_host_ed25519_key || fail "no host key in /data"
+KEY_AFTER="$(client sftp-fingerprint "$SFTP_PORT")"
+[ "$KEY_AFTER" = "$KEY_BEFORE" ] || fail "SFTP host key changed on restart: $KEY_BEFORE -> $KEY_AFTER"
+log "SFTP host key kept: $KEY_AFTER"
