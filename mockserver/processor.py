@@ -68,6 +68,17 @@ class _Task:
     recovering: bool = field(compare=False, default=False)
 
 
+class _QuietStopRace(logging.Filter):
+    """watchdog logs an *error* when its inotify thread is asked for events while being
+    stopped, a harmless race at shutdown; keep it out of the user's terminal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "called when the thread is inactive" not in str(record.msg)
+
+
+logging.getLogger("watchdog.observers.inotify").addFilter(_QuietStopRace())
+
+
 class ProcessorError(RuntimeError):
     """The processor cannot start; the message is one line a user can act on."""
 
