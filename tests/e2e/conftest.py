@@ -1,0 +1,71 @@
+"""Shared fixtures of the end-to-end tests: `serve` child processes that are always reaped, and
+in-process `MockServer`s reused per module (each test resets them or uses its own names).
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mockserver.app import MockServer
+from tests.e2e.support import Serve
+
+
+@pytest.fixture
+def spawn_serve(tmp_path: Path) -> Iterator[Callable[..., Serve]]:
+    """Factory of `serve` children for one test: `spawn_serve(data_dir=..., env=...)` returns
+    an unstarted `Serve`. Whatever the test did, every child is killed at teardown."""
+    made: list[Serve] = []
+
+    def make(data_dir: Path | None = None, *, name: str = "serve", **kwargs: Any) -> Serve:
+        workdir = tmp_path / f"{name}-{len(made)}"
+        serve = Serve(workdir, data_dir or tmp_path / "data", **kwargs)
+        made.append(serve)
+        return serve
+
+    yield make
+    for serve in made:
+        serve.kill()
+
+
+@pytest.fixture
+def serve(spawn_serve: Callable[..., Serve]) -> Iterator[Serve]:
+    """A running `serve` on free ports over a fresh data dir; stopped with SIGTERM at
+    teardown, which must exit 0 (contract 2: "SIGINT/SIGTERM: ... exits 0")."""
+    child = spawn_serve().start()
+    yield child
+    if child.proc is not None and child.proc.poll() is None:
+        assert child.stop(signal.SIGTERM) == 0, child.stderr()
+
+
+@pytest.fixture(scope="module")
+def module_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    """One running `serve` shared by a module's tests that only read it or use their own
+    campaign names; stopped with SIGTERM at teardown, which must exit 0."""
+    base = tmp_path_factory.mktemp("serve")
+    child = Serve(base / "run", base / "data")
+    try:
+        child.start()
+        yield child
+        if child.proc is not None and child.proc.poll() is None:
+            assert child.stop(signal.SIGTERM) == 0, child.stderr()
+    finally:
+        child.kill()
+
+
+@pytest.fixture(scope="module")
+def module_server() -> Iterator[MockServer]:
+    """One in-process platform for a module (free ports, temporary data dir)."""
+    with MockServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def srv(module_server: MockServer) -> MockServer:
+    """The module's platform, reset: no files, SMS or mail; demo back to 100 credits."""
+    module_server.reset()
+    return module_server
