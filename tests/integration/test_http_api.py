@@ -1,0 +1,736 @@
+"""The HTTP control API (contract 6) against a real `MockServer`: every endpoint with good and
+bad input, the long-poll wait, reset and check; errors are JSON 4xx, never a 500."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from mockserver.app import MockServer
+from mockserver.config import load_config
+from tests.integration.helpers import wait_until
+
+MAX_BYTES = 200_000
+GOOD = "Promo_20300716120000_HQ.csv"  # send date in the future: SMS "scheduled"
+PAST = "Old_20200102030405_HQ.csv"  # send date passed: SMS "sent"
+GOOD_ROWS = (
+    b'"0612345678";"Bonjour STOP au 36180";"MaBoutique"\n'
+    b'"+33 7 11 22 33 44";"Salut"\n'
+    b'"447911123456";"Hello"\n'
+)
+
+ACCOUNTS = [
+    {"login": "demo", "password": "demo", "credits": 100, "email": "demo@example.com"},
+    {"login": "poor", "password": "pw-poor", "credits": 0, "email": "poor@example.com"},
+    {"login": "sub", "password": "pw-sub", "credits": 0, "subscription": True},
+]
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def call(
+    srv: MockServer,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    *,
+    chunked: bool = False,
+) -> Reply:
+    """One request on a fresh connection (closed before returning: no ResourceWarning)."""
+    if body is not None and not isinstance(body, bytes | str) and not chunked:
+        body = json.dumps(body).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", srv.http_port, timeout=60)
+    try:
+        conn.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
+        resp = conn.getresponse()
+        return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+    finally:
+        conn.close()
+
+
+def drop(srv: MockServer, name: str, data: bytes, login: str = "demo") -> None:
+    """Put a file in SEND_SMS on disk the way a careful client does (`.tmp`, then rename) and
+    tell the processor, as the FTP/SFTP upload hook does after a rename."""
+    folder = srv.folder(login, "SEND_SMS")
+    tmp = folder / f"{name}.tmp"
+    tmp.write_bytes(data)
+    os.rename(tmp, folder / name)
+    srv.processor.submit(login, folder / name)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockServer]:
+    config = load_config(
+        None,
+        env={},
+        overrides={
+            "server.ftp_port": 0,
+            "server.sftp_port": 0,
+            "server.http_port": 0,
+            "server.data_dir": str(tmp_path_factory.mktemp("http-api")),
+            "limits.max_file_bytes": MAX_BYTES,
+            # These tests create account trees under the watched folder while files are
+            # processed; watchdog's native observer can race on a fresh tree (a RuntimeWarning
+            # in its thread, fatal under filterwarnings=error). Polling keeps them about the API.
+            "processing.watch_mode": "polling",
+            "processing.poll_interval": 0.05,
+            "accounts": ACCOUNTS,
+        },
+    )
+    with MockServer(config) as srv:
+        yield srv
+
+
+@pytest.fixture
+def srv(server: MockServer) -> MockServer:
+    server.reset()
+    return server
+
+
+def processed(srv: MockServer, name: str, data: bytes, login: str = "demo") -> dict[str, Any]:
+    drop(srv, name, data, login)
+    return srv.wait_for_file(name, 15, login=login)
+
+
+# -- health ---------------------------------------------------------------------------------------
+
+
+def test_health_reports_every_port(srv: MockServer) -> None:
+    """Contract 6: `GET /health` -> `{"status":"ok","ftp_port":…,"sftp_port":…,"http_port":…}`."""
+    reply = call(srv, "GET", "/health")
+    assert reply.status == 200
+    assert reply.headers["content-type"].startswith("application/json")
+    assert reply.json == {
+        "status": "ok",
+        "ftp_port": srv.ftp_port,
+        "sftp_port": srv.sftp_port,
+        "http_port": srv.http_port,
+    }
+
+
+# -- accounts -------------------------------------------------------------------------------------
+
+
+def test_accounts_list_and_get_never_show_passwords(srv: MockServer) -> None:
+    """Contract 6: accounts give login, credits, subscription, email (never a password)."""
+    reply = call(srv, "GET", "/api/accounts")
+    assert reply.status == 200
+    accounts = {a["login"]: a for a in reply.json["accounts"]}
+    assert set(accounts) == {"demo", "poor", "sub"}
+    assert accounts["demo"]["credits"] == 100
+    assert accounts["sub"]["subscription"] is True
+    one = call(srv, "GET", "/api/accounts/poor").json
+    assert one == accounts["poor"]
+    assert one["email"] == "poor@example.com"
+    for account in [*accounts.values(), one]:
+        assert not {k for k in account if "pass" in k or "hash" in k}
+    assert b"pw-poor" not in reply.body
+
+
+@pytest.mark.parametrize("login", ["nobody", "..", "a%2Fb", "x" * 200])
+def test_get_unknown_account_is_404(srv: MockServer, login: str) -> None:
+    """Contract 6: "unknown login → 404"."""
+    reply = call(srv, "GET", f"/api/accounts/{login}")
+    assert reply.status == 404
+    assert "error" in reply.json
+
+
+def test_create_account_makes_its_tree_and_it_can_log_in(srv: MockServer) -> None:
+    """Contract 6: `POST /api/accounts` create `{login,password,credits,subscription,email}`;
+    "its tree is made"."""
+    import ftplib
+
+    body = {
+        "login": "newbie",
+        "password": "s3cret",
+        "credits": 7,
+        "subscription": False,
+        "email": "newbie@example.org",
+    }
+    reply = call(srv, "POST", "/api/accounts", body)
+    assert reply.status == 201, reply.body
+    assert reply.json == {
+        "login": "newbie",
+        "credits": 7,
+        "subscription": False,
+        "email": "newbie@example.org",
+        "configured": False,
+    }
+    for folder in ("SEND_SMS", "PROCESSING", "ARCHIVES", "INVALIDS"):
+        assert srv.folder("newbie", folder).is_dir()
+    with ftplib.FTP() as ftp:
+        ftp.connect("127.0.0.1", srv.ftp_port, timeout=10)
+        ftp.login("newbie", "s3cret")
+        assert sorted(n.rsplit("/", 1)[-1] for n in ftp.nlst("/")) == [
+            "ARCHIVES",
+            "INVALIDS",
+            "PROCESSING",
+            "SEND_SMS",
+        ]
+    assert call(srv, "GET", "/api/accounts/newbie").json["credits"] == 7
+
+
+def test_create_account_defaults(srv: MockServer) -> None:
+    """Only login and password are required: 100 credits, no subscription, login@example.com."""
+    reply = call(srv, "POST", "/api/accounts", {"login": "lean", "password": "pw"})
+    assert reply.status == 201
+    assert reply.json["credits"] == 100
+    assert reply.json["subscription"] is False
+    assert reply.json["email"] == "lean@example.com"
+
+
+def test_create_existing_account_is_409(srv: MockServer) -> None:
+    """An existing login (configured or created) cannot be created again."""
+    assert call(srv, "POST", "/api/accounts", {"login": "demo", "password": "x"}).status == 409
+    assert call(srv, "POST", "/api/accounts", {"login": "twice", "password": "x"}).status == 201
+    reply = call(srv, "POST", "/api/accounts", {"login": "twice", "password": "x"})
+    assert reply.status == 409
+    assert "already exists" in reply.json["error"]
+
+
+BAD_ACCOUNT_BODIES: list[Any] = [
+    b"",
+    b"not json",
+    b"\xff\xfe",
+    b"[1, 2]",
+    b'"a string"',
+    b"null",
+    {"password": "x"},
+    {"login": "nopass"},
+    {"login": "", "password": "x"},
+    {"login": "../etc", "password": "x"},
+    {"login": "a b", "password": "x"},
+    {"login": 12, "password": "x"},
+    {"login": "ok1", "password": ""},
+    {"login": "ok1", "password": 5},
+    {"login": "ok1", "password": "x", "credits": -1},
+    {"login": "ok1", "password": "x", "credits": "10"},
+    {"login": "ok1", "password": "x", "credits": 1.5},
+    {"login": "ok1", "password": "x", "credits": True},
+    {"login": "ok1", "password": "x", "credits": 2**64},
+    {"login": "ok1", "password": "x", "subscription": "yes"},
+    {"login": "ok1", "password": "x", "subscription": 1},
+    {"login": "ok1", "password": "x", "email": "not an address"},
+    {"login": "ok1", "password": "x", "email": "a@b.c\r\nBcc: x@y.z"},
+    {"login": "ok1", "password": "x", "email": None},
+    {"login": "ok1", "password": "x", "colour": "blue"},
+]
+
+
+@pytest.mark.parametrize("body", BAD_ACCOUNT_BODIES)
+def test_create_account_bad_body_is_400(srv: MockServer, body: Any) -> None:
+    """Contract 6: "bad body → 400" with `{"error": ...}`; nothing is created."""
+    reply = call(srv, "POST", "/api/accounts", body)
+    assert reply.status == 400, reply.body
+    assert reply.json["error"]
+    assert call(srv, "GET", "/api/accounts/ok1").status == 404
+
+
+def test_json_body_over_its_cap_is_413(srv: MockServer) -> None:
+    """A JSON body is a few hundred bytes; a huge one is refused, not read into memory."""
+    body = json.dumps({"login": "big", "password": "x" * 100_000}).encode()
+    assert call(srv, "POST", "/api/accounts", body).status == 413
+    chunks = iter([b'{"login": "big", "password": "', b"x" * 70_000, b'"}'])
+    assert call(srv, "POST", "/api/accounts", chunks, chunked=True).status == 413
+
+
+def test_patch_account_fields(srv: MockServer) -> None:
+    """Contract 6: `PATCH /api/accounts/{login}` sets credits, subscription, password, email."""
+    reply = call(
+        srv,
+        "PATCH",
+        "/api/accounts/poor",
+        {"credits": 3, "subscription": True, "email": "finance@example.com"},
+    )
+    assert reply.status == 200
+    assert reply.json == {
+        "login": "poor",
+        "credits": 3,
+        "subscription": True,
+        "email": "finance@example.com",
+        "configured": True,
+    }
+    assert srv.account("poor")["credits"] == 3  # type: ignore[index]
+
+
+def test_patch_password_applies_to_the_next_login(srv: MockServer) -> None:
+    """The servers ask the authenticator on every login: a new password works at once and the
+    old one no longer does."""
+    import ftplib
+
+    assert call(srv, "PATCH", "/api/accounts/demo", {"password": "changed"}).status == 200
+    with ftplib.FTP() as ftp:
+        ftp.connect("127.0.0.1", srv.ftp_port, timeout=10)
+        with pytest.raises(ftplib.error_perm):
+            ftp.login("demo", "demo")
+    with ftplib.FTP() as ftp:
+        ftp.connect("127.0.0.1", srv.ftp_port, timeout=10)
+        ftp.login("demo", "changed")
+
+
+def test_patch_unknown_login_is_404(srv: MockServer) -> None:
+    """Contract 6: "unknown login → 404"."""
+    reply = call(srv, "PATCH", "/api/accounts/nobody", {"credits": 1})
+    assert reply.status == 404
+    assert "nobody" in reply.json["error"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        b"nope",
+        b"[]",
+        {"credits": -5},
+        {"credits": "5"},
+        {"credits": None},
+        {"credits": False},
+        {"subscription": "true"},
+        {"password": ""},
+        {"password": None},
+        {"email": "x"},
+        {"login": "renamed"},
+        {"credits": 5, "unknown": 1},
+    ],
+)
+def test_patch_bad_body_is_400_and_changes_nothing(srv: MockServer, body: Any) -> None:
+    """Contract 6: "bad body → 400"; a partly valid body changes nothing."""
+    reply = call(srv, "PATCH", "/api/accounts/demo", body)
+    assert reply.status == 400, reply.body
+    assert reply.json["error"]
+    assert srv.account("demo")["credits"] == 100  # type: ignore[index]
+
+
+# -- files ----------------------------------------------------------------------------------------
+
+
+def test_files_lists_processed_files_with_filters(srv: MockServer) -> None:
+    """Contract 6: `GET /api/files?login=&status=&name=`: original name, final name, status,
+    reason, sms count, rejected rows, times."""
+    processed(srv, GOOD, GOOD_ROWS + b'"0123456789";"fixe"\n')
+    processed(srv, "bad name.csv", GOOD_ROWS)
+    processed(srv, GOOD, GOOD_ROWS, login="poor")
+
+    everything = call(srv, "GET", "/api/files").json["files"]
+    assert len(everything) == 3
+    archived = call(srv, "GET", "/api/files?login=demo&status=archived").json["files"]
+    assert [f["original_name"] for f in archived] == [GOOD]
+    one = archived[0]
+    assert one["final_name"] == f"TreatedByMSI_{GOOD}"
+    assert one["sms_count"] == 3
+    assert one["reason"] is None
+    assert one["rejected"] == [
+        {
+            "line": 4,
+            "error": "landline_or_malformed_french_number",
+            "detail": one["rejected"][0]["detail"],
+        }
+    ]
+    assert one["received_at"]
+    assert one["processed_at"]
+
+    invalid = call(srv, "GET", "/api/files?status=invalid").json["files"]
+    assert {(f["login"], f["reason"]) for f in invalid} == {
+        ("demo", "Incorrect_FileName"),
+        ("poor", "Not_enough_credits"),
+    }
+    by_final = call(
+        srv, "GET", "/api/files?name=" + quote("TreatedByMSI_Incorrect_FileName_bad name.csv")
+    )
+    assert [f["original_name"] for f in by_final.json["files"]] == ["bad name.csv"]
+    paged = call(srv, "GET", "/api/files?limit=1&offset=1").json["files"]
+    assert paged == [everything[1]]
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("status=sent", 400),
+        ("status=", 400),
+        ("status=ARCHIVED", 400),
+        ("login=nobody", 404),
+        ("login=", 400),
+        ("wait=5", 400),  # wait without name
+        ("name=x.csv&wait=abc", 400),
+        ("name=x.csv&wait=-1", 400),
+        ("name=x.csv&wait=nan", 400),
+        ("name=x.csv&wait=inf", 400),
+        ("limit=0", 400),
+        ("limit=-1", 400),
+        ("limit=ten", 400),
+        ("offset=-3", 400),
+        ("nmae=x.csv", 400),  # a typo is an error, not "everything"
+        ("name=a&name=b", 400),
+        ("name=%00", 400),
+    ],
+)
+def test_files_bad_query(srv: MockServer, query: str, status: int) -> None:
+    """Contract 6: a bad query is a 4xx with `{"error": ...}`."""
+    reply = call(srv, "GET", f"/api/files?{query}")
+    assert reply.status == status, reply.body
+    assert reply.json["error"]
+
+
+def test_wait_answers_as_soon_as_the_file_has_a_verdict(srv: MockServer) -> None:
+    """Contract 6: "with name= it answers as soon as that file has a verdict"."""
+    answer: dict[str, Any] = {}
+
+    def ask() -> None:
+        answer["reply"] = call(srv, "GET", f"/api/files?name={GOOD}&wait=60")
+        answer["at"] = time.monotonic()
+
+    listeners = len(srv.store._listeners)
+    thread = threading.Thread(target=ask)
+    thread.start()
+    try:
+        # The long poll is registered with the store (its wake-up) before the file is dropped.
+        wait_until(lambda: len(srv.store._listeners) > listeners, what="the long poll")
+        # The loop is shared with SFTP: a pending long poll must not block other requests.
+        assert call(srv, "GET", "/health").status == 200
+        dropped = time.monotonic()
+        drop(srv, GOOD, GOOD_ROWS)
+    finally:
+        thread.join(60)
+    reply = answer["reply"]
+    assert reply.status == 200
+    assert [f["original_name"] for f in reply.json["files"]] == [GOOD]
+    assert answer["at"] - dropped < 5
+    assert len(srv.store._listeners) == listeners
+
+
+def test_wait_answers_at_once_when_the_verdict_exists(srv: MockServer) -> None:
+    """A file already processed is returned without waiting."""
+    processed(srv, GOOD, GOOD_ROWS)
+    started = time.monotonic()
+    reply = call(srv, "GET", f"/api/files?name={GOOD}&wait=30")
+    assert reply.status == 200
+    assert time.monotonic() - started < 5
+
+
+def test_wait_is_404_when_the_time_runs_out(srv: MockServer) -> None:
+    """Contract 6: "(or 404 when the time runs out)"."""
+    started = time.monotonic()
+    reply = call(srv, "GET", "/api/files?name=Never_20300101120000_HQ.csv&wait=0.3")
+    elapsed = time.monotonic() - started
+    assert reply.status == 404
+    assert "Never_20300101120000_HQ.csv" in reply.json["error"]
+    assert 0.3 <= elapsed < 10
+
+
+def test_wait_with_a_status_waits_for_that_status(srv: MockServer) -> None:
+    """`status=` narrows the wait: an archived file does not answer a wait for `invalid`."""
+    processed(srv, GOOD, GOOD_ROWS)
+    reply = call(srv, "GET", f"/api/files?name={GOOD}&status=invalid&wait=0.2")
+    assert reply.status == 404
+
+
+# -- messages -------------------------------------------------------------------------------------
+
+
+def test_messages_fields_and_filters(srv: MockServer) -> None:
+    """Contract 6: SMS: phone (normalised), message, sender asked/applied, campaign, file,
+    scheduled_at, status, warnings."""
+    processed(srv, GOOD, GOOD_ROWS)
+    processed(srv, PAST, b'"0699999999";"Vieux"\n')
+    processed(srv, GOOD, b'"0655555555";"Autre compte"\n', login="sub")
+
+    reply = call(srv, "GET", "/api/messages?login=demo&campaign=Promo")
+    assert reply.status == 200
+    messages = reply.json["messages"]
+    assert [m["phone"] for m in messages] == ["33612345678", "33711223344", "447911123456"]
+    first = messages[0]
+    assert first["message"] == "Bonjour STOP au 36180"
+    assert first["sender_asked"] == "MaBoutique"
+    assert first["sender_applied"] == "MaBoutique"
+    assert first["campaign"] == "Promo"
+    assert first["file"] == GOOD
+    assert first["scheduled_at"].startswith("2030-07-16T12:00:00")
+    assert first["status"] == "scheduled"
+    assert first["warnings"] == []
+    assert reply.json["count"] == 3
+
+    old = call(srv, "GET", f"/api/messages?file={PAST}").json["messages"]
+    assert [(m["phone"], m["status"]) for m in old] == [("33699999999", "sent")]
+    assert len(call(srv, "GET", "/api/messages?status=sent").json["messages"]) == 1
+    assert len(call(srv, "GET", "/api/messages").json["messages"]) == 5
+    assert [m["login"] for m in call(srv, "GET", "/api/messages?login=sub").json["messages"]] == [
+        "sub"
+    ]
+
+
+@pytest.mark.parametrize(
+    "spelling", ["0612345678", "+33612345678", "33 6 12 34 56 78", "33612345678"]
+)
+def test_messages_phone_in_any_accepted_format(srv: MockServer, spelling: str) -> None:
+    """Contract 5.6: numbers are stored as `33` + 9 digits; the phone filter takes any
+    accepted spelling of the same number."""
+    processed(srv, GOOD, GOOD_ROWS)
+    reply = call(srv, "GET", "/api/messages?phone=" + quote(spelling))
+    assert reply.status == 200
+    assert [m["phone"] for m in reply.json["messages"]] == ["33612345678"]
+
+
+def test_messages_limit_and_offset(srv: MockServer) -> None:
+    """Lists are paged: `limit` and `offset`."""
+    rows = "".join(f'"+4479111234{i:02d}";"m{i}"\n' for i in range(12)).encode()
+    processed(srv, GOOD, rows)
+    page = call(srv, "GET", "/api/messages?limit=5&offset=10").json
+    assert [m["message"] for m in page["messages"]] == ["m10", "m11"]
+    assert (page["limit"], page["offset"], page["count"]) == (5, 10, 2)
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("phone=12", 400),
+        ("phone=0123456789", 400),  # a landline is never an SMS recipient
+        ("phone=abc", 400),
+        ("status=pending", 400),
+        ("login=ghost", 404),
+        ("limit=0", 400),
+        ("limit=1000001", 400),
+        ("offset=x", 400),
+        ("campagne=Promo", 400),
+        ("campaign=", 400),
+    ],
+)
+def test_messages_bad_query(srv: MockServer, query: str, status: int) -> None:
+    """Contract 6: bad query → 4xx JSON; unknown login → 404."""
+    reply = call(srv, "GET", f"/api/messages?{query}")
+    assert reply.status == status, reply.body
+    assert reply.json["error"]
+
+
+# -- mail -----------------------------------------------------------------------------------------
+
+
+def test_mail_lists_recaps(srv: MockServer) -> None:
+    """Contract 6: `GET /api/mail`: recap e-mails: to, subject, date, body (manual 4.4)."""
+    processed(srv, GOOD, GOOD_ROWS)
+    processed(srv, GOOD, GOOD_ROWS, login="poor")
+    mail = call(srv, "GET", "/api/mail").json["mail"]
+    assert len(mail) == 2
+    assert {m["to"] for m in mail} == {"demo@example.com", "poor@example.com"}
+    for m in mail:
+        assert m["subject"]
+        assert m["date"]
+        assert GOOD in m["body"]
+    poor = call(srv, "GET", "/api/mail?login=poor").json["mail"]
+    assert len(poor) == 1
+    assert "Not_enough_credits" in poor[0]["body"]
+    assert call(srv, "GET", "/api/mail?login=ghost").status == 404
+    assert call(srv, "GET", "/api/mail?page=2").status == 400
+
+
+# -- reset ----------------------------------------------------------------------------------------
+
+
+def test_reset_gives_a_clean_platform(srv: MockServer) -> None:
+    """Contract 6: `POST /api/reset` "empties files, SMS and mail; restores configured accounts
+    and credits"; accounts created at run time are gone."""
+    processed(srv, GOOD, GOOD_ROWS)
+    assert call(srv, "POST", "/api/accounts", {"login": "temp", "password": "x"}).status == 201
+    assert call(srv, "PATCH", "/api/accounts/sub", {"credits": 42}).status == 200
+    drop(srv, "waiting.tmp", b"partial")
+
+    reply = call(srv, "POST", "/api/reset")
+    assert reply.status == 200
+    assert reply.json["status"] == "reset"
+    assert call(srv, "GET", "/api/files").json["files"] == []
+    assert call(srv, "GET", "/api/messages").json["messages"] == []
+    assert call(srv, "GET", "/api/mail").json["mail"] == []
+    accounts = {a["login"]: a for a in call(srv, "GET", "/api/accounts").json["accounts"]}
+    assert set(accounts) == {"demo", "poor", "sub"}
+    assert (accounts["demo"]["credits"], accounts["sub"]["credits"]) == (100, 0)
+    assert call(srv, "GET", "/api/accounts/temp").status == 404
+    for folder in ("SEND_SMS", "PROCESSING", "ARCHIVES", "INVALIDS"):
+        assert list(srv.folder("demo", folder).iterdir()) == []
+
+
+def test_reset_restores_a_changed_password(srv: MockServer) -> None:
+    """A configured account gets its configured password back on reset."""
+    import ftplib
+
+    assert call(srv, "PATCH", "/api/accounts/demo", {"password": "other"}).status == 200
+    assert call(srv, "POST", "/api/reset").status == 200
+    with ftplib.FTP() as ftp:
+        ftp.connect("127.0.0.1", srv.ftp_port, timeout=10)
+        ftp.login("demo", "demo")
+
+
+# -- check ----------------------------------------------------------------------------------------
+
+
+def test_check_gives_the_verdict_and_records_nothing(srv: MockServer) -> None:
+    """Contract 6: `POST /api/check?name=` "the verdict check would print, as JSON; nothing is
+    recorded"."""
+    reply = call(srv, "POST", f"/api/check?name={GOOD}", GOOD_ROWS)
+    assert reply.status == 200
+    verdict = reply.json
+    assert verdict["status"] == "archived"
+    assert verdict["final_name"] == f"TreatedByMSI_{GOOD}"
+    assert verdict["sms_count"] == 3
+    assert [s["phone"] for s in verdict["sms"]] == ["33612345678", "33711223344", "447911123456"]
+    assert verdict["bytes"] == len(GOOD_ROWS)
+    assert call(srv, "GET", "/api/files").json["files"] == []
+    assert call(srv, "GET", "/api/messages").json["messages"] == []
+    assert call(srv, "GET", "/api/mail").json["mail"] == []
+    assert srv.account("demo")["credits"] == 100  # type: ignore[index]
+    assert list(srv.folder("demo", "SEND_SMS").iterdir()) == []
+
+
+def test_check_uses_the_accounts_current_credits(srv: MockServer) -> None:
+    """Contract 5.4.4 through `login=`: `Not_enough_credits` when credits < SMS count and no
+    subscription; a subscription account is never short."""
+    poor = call(srv, "POST", f"/api/check?name={GOOD}&login=poor", GOOD_ROWS).json
+    assert (poor["status"], poor["reason"]) == ("invalid", "Not_enough_credits")
+    assert poor["final_name"] == f"TreatedByMSI_Not_enough_credits_{GOOD}"
+    assert call(srv, "POST", f"/api/check?name={GOOD}&login=sub", GOOD_ROWS).json["status"] == (
+        "archived"
+    )
+    call(srv, "PATCH", "/api/accounts/poor", {"credits": 3})
+    assert call(srv, "POST", f"/api/check?name={GOOD}&login=poor", GOOD_ROWS).json["status"] == (
+        "archived"
+    )
+
+
+def test_check_invalid_files_are_verdicts_not_errors(srv: MockServer) -> None:
+    """A bad file is a 200 with an invalid verdict (contract 5.4), whatever its bytes."""
+    cases = {
+        "bad name.csv": GOOD_ROWS,
+        GOOD: b"",
+        PAST: bytes(range(256)) * 10,
+    }
+    for name, data in cases.items():
+        reply = call(srv, "POST", "/api/check?name=" + quote(name), data)
+        assert reply.status == 200
+        assert reply.json["status"] == "invalid"
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("", 400),
+        ("name=", 400),
+        ("name=a%2Fb.csv", 400),
+        ("name=" + "x" * 300, 400),
+        (f"name={GOOD}&login=ghost", 404),
+        (f"name={GOOD}&login=..", 404),
+        (f"name={GOOD}&credits=5", 400),
+    ],
+)
+def test_check_bad_query(srv: MockServer, query: str, status: int) -> None:
+    """Contract 6: a missing or bad file name is 400; an unknown login 404."""
+    reply = call(srv, "POST", f"/api/check?{query}", GOOD_ROWS)
+    assert reply.status == status, reply.body
+    assert reply.json["error"]
+
+
+def test_check_body_over_the_size_limit_is_413(srv: MockServer) -> None:
+    """Contract 3: `limits.max_file_bytes`; a larger body is refused (413), a body of exactly
+    the limit is judged."""
+    at_limit = b'"0612345678";"x"\n' + b"\n" * (MAX_BYTES - 17)
+    assert len(at_limit) == MAX_BYTES
+    assert call(srv, "POST", f"/api/check?name={GOOD}", at_limit).status == 200
+    reply = call(srv, "POST", f"/api/check?name={GOOD}", at_limit + b"\n")
+    assert reply.status == 413
+    assert "error" in reply.json
+    chunks = iter([b"\n" * 100_000] * 3)
+    assert call(srv, "POST", f"/api/check?name={GOOD}", chunks, chunked=True).status == 413
+
+
+# -- routing and robustness -----------------------------------------------------------------------
+
+
+def test_unknown_route_is_404_json(srv: MockServer) -> None:
+    """Contract 6: errors are JSON `{"error": "..."}` with 4xx codes."""
+    for path in ("/", "/api", "/api/nothing", "/api/accounts/demo/extra", "/health/x"):
+        reply = call(srv, "GET", path)
+        assert reply.status == 404, path
+        assert reply.headers["content-type"].startswith("application/json")
+        assert reply.json["error"]
+
+
+def test_wrong_method_is_405_json(srv: MockServer) -> None:
+    """A known route with another method is a 405 JSON naming the allowed methods."""
+    for method, path in (
+        ("DELETE", "/api/accounts/demo"),
+        ("GET", "/api/reset"),
+        ("GET", "/api/check"),
+        ("POST", "/health"),
+        ("PUT", "/api/files"),
+    ):
+        reply = call(srv, method, path)
+        assert reply.status == 405, (method, path)
+        assert reply.json["error"]
+        assert reply.headers.get("allow")
+
+
+GARBAGE_PATHS = [
+    "/api/accounts/%00",
+    "/api/accounts/%ff%fe",
+    "/api/files?login=%ff",
+    "/api/files?status=%00",
+    "/api/messages?phone=%ff%ff",
+    "/api/messages?limit=99999999999999999999",
+    "/api/messages?offset=1e400",
+    "/api/files?name=x&wait=1e400",
+    "/api/files?name=x&wait=0x10",
+    "/api/mail?to=%00",
+    "/api/check?name=%ff.csv",
+    "/%2e%2e/%2e%2e/etc/passwd",
+    "/api/accounts/" + "a" * 5000,
+]
+
+
+def test_no_garbage_gets_a_500(srv: MockServer) -> None:
+    """The brief's rule: "never a 500 with a traceback" for garbage input."""
+    rng = random.Random(1234)
+    requests: list[tuple[str, str, bytes | None]] = []
+    for path in GARBAGE_PATHS:
+        for method in ("GET", "POST", "PATCH"):
+            requests.append((method, path, None))
+    for _ in range(60):
+        blob = rng.randbytes(rng.randrange(0, 300))
+        method, path = rng.choice(
+            [
+                ("POST", "/api/accounts"),
+                ("PATCH", "/api/accounts/demo"),
+                ("POST", f"/api/check?name={GOOD}"),
+                ("POST", "/api/check?name=x.csv&login=demo"),
+                ("POST", "/api/reset"),
+            ]
+        )
+        requests.append((method, path, blob))
+    for _ in range(30):
+        value = quote(rng.randbytes(rng.randrange(1, 20)))
+        key = rng.choice(["login", "status", "name", "wait", "limit", "offset", "phone", "x"])
+        requests.append(
+            ("GET", f"/api/{rng.choice(['files', 'messages', 'mail'])}?{key}={value}", None)
+        )
+    for method, path, body in requests:
+        reply = call(srv, method, path, body, {"Content-Type": "application/json"})
+        assert reply.status < 500, (method, path, body, reply.body)
+        assert reply.headers["content-type"].startswith("application/json"), (method, path)
+        if reply.status >= 400:
+            assert reply.json["error"], (method, path)
