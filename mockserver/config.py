@@ -133,9 +133,26 @@ class ServerConfig:
 
 @dataclass(frozen=True, slots=True)
 class LimitsConfig:
-    max_file_bytes: int = (
-        8_000_000  # "la taille maximale des fichiers ... ne doit pas dépasser 8 Mo"
-    )
+    """Sizes, connection caps, timeouts and login throttling of the FTP and SFTP servers
+    (docs/security.md explains each one)."""
+
+    # "la taille maximale des fichiers ... ne doit pas dépasser 8 Mo"
+    max_file_bytes: int = 8_000_000
+    # Open FTP control + SFTP connections, per protocol: all clients, and from one address.
+    max_connections: int = 200
+    max_connections_per_ip: int = 50
+    # A session with no command (FTP) or request (SFTP) for this long is closed; 0: never.
+    idle_timeout_seconds: float = 300.0
+    # A connection that has not logged in after this long is closed.
+    login_timeout_seconds: float = 30.0
+    # Each failed login is answered after this delay; the connection is dropped after
+    # `max_login_attempts` failures (like OpenSSH's MaxAuthTries).
+    login_failure_delay_seconds: float = 1.0
+    max_login_attempts: int = 3
+    # `login_lockout_failures` failed logins from one address within `login_lockout_seconds`
+    # refuse every login from it (both protocols) for `login_lockout_seconds`; 0: no lockout.
+    login_lockout_failures: int = 10
+    login_lockout_seconds: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,14 +237,22 @@ def _smtp_port(value: Any) -> int:
     return _as_int(value, 1, 65535, "an integer 1-65535")
 
 
-def _float(lo: float, lo_open: bool) -> Any:
+# Upper bound of the [limits] durations: a day (a larger value is surely a unit mistake).
+_MAX_SECONDS = 86_400.0
+
+
+def _float(lo: float, lo_open: bool, hi: float | None = None) -> Any:
     what = f"a number {'>' if lo_open else '>='} {lo:g}"
+    if hi is not None:
+        what += f" and <= {hi:g}"
 
     def check(value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"must be {what}, got {_show(value)}")
         number = float(value)
         if not math.isfinite(number) or number < lo or (lo_open and number == lo):
+            raise ValueError(f"must be {what}, got {_show(value)}")
+        if hi is not None and number > hi:
             raise ValueError(f"must be {what}, got {_show(value)}")
         return number
 
@@ -332,6 +357,20 @@ _SCHEMA: dict[str, dict[str, tuple[_Check, str]]] = {
     },
     "limits": {
         "max_file_bytes": (lambda v: _as_int(v, 1, 2**53, "an integer >= 1"), "int"),
+        "max_connections": (lambda v: _as_int(v, 1, 100_000, "an integer 1-100000"), "int"),
+        "max_connections_per_ip": (
+            lambda v: _as_int(v, 1, 100_000, "an integer 1-100000"),
+            "int",
+        ),
+        "idle_timeout_seconds": (_float(0.0, False, _MAX_SECONDS), "float"),
+        "login_timeout_seconds": (_float(0.0, True, _MAX_SECONDS), "float"),
+        "login_failure_delay_seconds": (_float(0.0, False, 60.0), "float"),
+        "max_login_attempts": (lambda v: _as_int(v, 1, 100, "an integer 1-100"), "int"),
+        "login_lockout_failures": (
+            lambda v: _as_int(v, 0, 1_000_000, "an integer >= 0 (0: no lockout)"),
+            "int",
+        ),
+        "login_lockout_seconds": (_float(0.0, True, _MAX_SECONDS), "float"),
     },
     "processing": {
         "delay_seconds": (_float(0.0, False), "float"),

@@ -1,6 +1,7 @@
 """The FTP front-end (pyftpdlib): logins from the Authenticator, each confined to its tree with
 the permissions of `mockserver.policy` (contract 4), the 8 Mo limit enforced during the transfer,
-every write handle registered in `OpenWrites`, and the upload-complete hook.
+every write handle registered in `OpenWrites`, the upload-complete hook, and the `[limits]`
+(connection caps, login lockout, idle and login timeouts, passive ports kept in their range).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import IO, Any
 
 from mockserver import __version__, policy
 from mockserver.auth import Authenticator
-from mockserver.config import Config
+from mockserver.config import Config, LimitsConfig
+from mockserver.limits import Guard, guard_for
 from mockserver.tree import Layout, login_root, make_tree, valid_login
 from mockserver.writes import OpenWrites
 
@@ -63,6 +65,8 @@ class _Context:
     auth: Authenticator
     open_writes: OpenWrites
     on_upload: OnUpload
+    limits: LimitsConfig
+    guard: Guard
 
     def root(self, login: str) -> str:
         return os.path.abspath(login_root(self.data_dir, login))
@@ -78,9 +82,14 @@ class _UploadFile:
     until closed, whatever ends the transfer.
     """
 
-    def __init__(self, raw: IO[bytes], name: str, limit: int, registry: OpenWrites) -> None:
+    def __init__(
+        self, raw: IO[bytes], name: str, limit: int, registry: OpenWrites, fresh: bool
+    ) -> None:
         self._raw = raw
         self.name = name
+        # Created or truncated by this upload (STOR, STOU), not resumed or appended to: if the
+        # transfer never starts, nothing of value is lost by removing it.
+        self.fresh = fresh
         self._limit = limit
         self._registry = registry
         registry.opened(name)
@@ -123,6 +132,12 @@ class _Authorizer:
 
     def validate_authentication(self, username: str, password: str, handler: Any) -> None:
         if not valid_login(username) or not self._ctx.auth.authenticate(username, password):
+            address = str(getattr(handler, "remote_ip", ""))
+            # Counted at once (not after the delay): parallel guessers are counted too.
+            if self._ctx.guard.lockout.failed(address):
+                log.warning("FTP logins from %s locked out after repeated failures", address)
+            else:
+                log.info("FTP login failed for %r from %s", username[:64], address)
             # An empty message lets pyftpdlib answer "Anonymous access not allowed." or
             # "Authentication failed." (530), after its failed-login delay.
             raise AuthenticationFailed("")
@@ -226,7 +241,9 @@ class _Filesystem(AbstractedFS):  # type: ignore[misc]
             raise
         if mode == "rb":
             return raw
-        return _UploadFile(raw, filename, self._ctx.max_file_bytes, self._ctx.open_writes)
+        return _UploadFile(
+            raw, filename, self._ctx.max_file_bytes, self._ctx.open_writes, fresh=mode == "wb"
+        )
 
     def mkstemp(
         self, suffix: str = "", prefix: str = "", dir: str | None = None, mode: str = "wb"
@@ -240,7 +257,9 @@ class _Filesystem(AbstractedFS):  # type: ignore[misc]
             except FileExistsError:
                 continue
             raw = os.fdopen(fd, "wb")
-            return _UploadFile(raw, name, self._ctx.max_file_bytes, self._ctx.open_writes)
+            return _UploadFile(
+                raw, name, self._ctx.max_file_bytes, self._ctx.open_writes, fresh=True
+            )
         raise OSError(errno.EEXIST, "No usable unique file name found")
 
     def listdir(self, path: str) -> list[str]:
@@ -292,6 +311,33 @@ class _DataChannel(DTPHandler):  # type: ignore[misc]
         super().handle_error()
 
 
+class _NoPassivePort(Exception):
+    """Every port of the passive range is taken."""
+
+
+# Where the class lives moved between pyftpdlib versions; the handler attribute did not.
+_PassiveDTP: type[Any] = FTPHandler.passive_dtp
+
+
+class _PassiveListener(_PassiveDTP):  # type: ignore[misc]
+    """A passive data listener that stays inside `server.passive_ports`: when the range is
+    exhausted pyftpdlib falls back to a kernel-chosen port (which Docker or a firewall would
+    not let through); here the client gets 425 instead and may retry."""
+
+    def bind(self, addr: tuple[str, int]) -> None:
+        if addr[1] == 0 and self.cmd_channel.passive_ports:
+            self.close()
+            raise _NoPassivePort
+        super().bind(addr)
+
+    def listen(self, num: int) -> None:
+        ports = self.cmd_channel.passive_ports
+        if ports and not ports[0] <= self.socket.getsockname()[1] <= ports[-1]:
+            self.close()  # not bound in the range (a bind error skipped every port)
+            raise _NoPassivePort
+        super().listen(num)
+
+
 # A temporary refusal (450, RFC 959 "file unavailable (e.g., file busy)"): the file is still
 # being written, so renaming, replacing or deleting it must wait (ARCHITECTURE pitfall 2).
 _BUSY = policy.Decision(False, "the file is still being uploaded by another session")
@@ -312,6 +358,137 @@ class _Session(FTPHandler):  # type: ignore[misc]
 
     ctx: _Context  # set on the per-server subclass
     _rnfr: str | None  # pyftpdlib's pending RNFR source (a real path)
+    _in_dtp_queue: Any  # pyftpdlib's upload waiting for its data connection: (file, cmd)
+    _out_dtp_queue: Any  # pyftpdlib's download waiting for it: (data, producer?, file, cmd)
+    _counted = False  # holds a slot of the connection limiter
+    _login_timer: Any = None
+
+    # -- connection limits and timeouts ---------------------------------------------------
+
+    def handle(self) -> None:
+        refusal = self.ctx.guard.ftp_connections.acquire(self.remote_ip)
+        if refusal is not None:
+            log.warning("FTP connection from %s refused: %s", self.remote_ip, refusal)
+            self.respond(f"421 {refusal[:1].upper()}{refusal[1:]}; try again later.")
+            self.close_when_done()
+            return
+        self._counted = True
+        self._start_login_timer()
+        super().handle()
+
+    def _start_login_timer(self) -> None:
+        self._cancel_login_timer()
+        self._login_timer = self.ioloop.call_later(
+            self.ctx.limits.login_timeout_seconds, self._login_expired, _errback=self.handle_error
+        )
+
+    def _cancel_login_timer(self) -> None:
+        timer, self._login_timer = self._login_timer, None
+        if timer is not None and not timer.cancelled:
+            timer.cancel()
+
+    def _login_expired(self) -> None:
+        self._login_timer = None
+        if self.authenticated or self._closed or self._closing:
+            return
+        log.info("FTP connection from %s closed: no login in time", self.remote_ip)
+        self.respond("421 Login timed out.", logfun=logging.getLogger("pyftpdlib").info)
+        self.close_when_done()
+
+    def flush_account(self) -> None:
+        # USER while logged in, REIN: logged out again, so the login clock starts again.
+        super().flush_account()
+        if self._counted and not self._closed:
+            self._start_login_timer()
+
+    def handle_auth_success(self, home: str, password: str, msg_login: str) -> None:
+        self._cancel_login_timer()
+        super().handle_auth_success(home, password, msg_login)
+
+    def _locked_out(self) -> bool:
+        remaining = self.ctx.guard.lockout.remaining(self.remote_ip)
+        if not remaining:
+            return False
+        self.respond(
+            "421 Too many failed logins from your address;"
+            f" try again in {max(1, round(remaining))} s."
+        )
+        self.close_when_done()
+        return True
+
+    def ftp_USER(self, line: str) -> Any:
+        if self._locked_out():
+            return None
+        return super().ftp_USER(line)
+
+    def ftp_PASS(self, line: str) -> Any:
+        if self._locked_out():
+            return None
+        return super().ftp_PASS(line)
+
+    def _make_epasv(self, extmode: bool = False) -> None:
+        try:
+            super()._make_epasv(extmode)
+        except _NoPassivePort:
+            self._dtp_acceptor = None
+            log.warning("FTP passive port range exhausted (%s)", self.remote_ip)
+            self.respond("425 No free passive port; try again later.")
+
+    # -- transfers waiting for their data connection -------------------------------------
+
+    def _drop_queued(self) -> None:
+        """A transfer command replaces one still waiting for its data connection: close the
+        waiting file (pyftpdlib would drop it unclosed, and its upload would stay registered
+        as open for writing, so the file could never be renamed)."""
+        upload, self._in_dtp_queue = self._in_dtp_queue, None
+        if upload is not None:
+            self._abandon_upload(upload[0])
+        download, self._out_dtp_queue = self._out_dtp_queue, None
+        if download is not None and download[2] is not None:
+            download[2].close()
+
+    def _abandon_upload(self, file: Any) -> None:
+        file.close()
+        if isinstance(file, _UploadFile) and file.fresh:
+            # Created or emptied by a STOR whose data never came: like an aborted upload,
+            # nothing is left for the processor (an empty .csv would be judged Empty_File).
+            self.on_incomplete_file_received(file.name)
+
+    def ftp_STOR(self, file: str, mode: str = "w") -> Any:
+        self._drop_queued()
+        return super().ftp_STOR(file, mode)
+
+    def ftp_STOU(self, line: str) -> Any:
+        self._drop_queued()
+        return super().ftp_STOU(line)
+
+    def ftp_RETR(self, file: str) -> Any:
+        self._drop_queued()
+        return super().ftp_RETR(file)
+
+    def ftp_LIST(self, path: str) -> Any:
+        self._drop_queued()
+        return super().ftp_LIST(path)
+
+    def ftp_NLST(self, path: str) -> Any:
+        self._drop_queued()
+        return super().ftp_NLST(path)
+
+    def ftp_MLSD(self, path: str) -> Any:
+        self._drop_queued()
+        return super().ftp_MLSD(path)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._cancel_login_timer()
+            upload = getattr(self, "_in_dtp_queue", None)
+            if upload is not None:
+                self._in_dtp_queue = None
+                self._abandon_upload(upload[0])
+            if self._counted:
+                self._counted = False
+                self.ctx.guard.ftp_connections.release(self.remote_ip)
+        super().close()
 
     # -- command checks --------------------------------------------------------------------
 
@@ -459,13 +636,19 @@ def _handler_class(
 ) -> type[FTPHandler]:
     """A fresh subclass per server: pyftpdlib keeps its settings in class attributes."""
     first, last = config.server.passive_ports
+    limits = config.limits
+    idle = limits.idle_timeout_seconds or None  # 0: never
+    # The data channel's idle timeout too: a stalled transfer holds a file open for writing.
+    data_channel = type("AllMySmsDataChannel", (_DataChannel,), {"timeout": idle})
     attrs: dict[str, Any] = {
         "ctx": ctx,
         "authorizer": _Authorizer(ctx),
         "abstracted_fs": _Filesystem,
-        "dtp_handler": _DataChannel,
+        "dtp_handler": data_channel,
+        "passive_dtp": _PassiveListener,
         "banner": banner,
-        "max_login_attempts": 3,
+        "timeout": idle,
+        "max_login_attempts": limits.max_login_attempts,
         "auth_failed_timeout": auth_failed_delay,
         "passive_ports": list(range(first, last + 1)),
         "masquerade_address": config.server.masquerade_address or None,
@@ -488,10 +671,15 @@ class FtpServer:
         open_writes: OpenWrites,
         on_upload: OnUpload,
         *,
-        auth_failed_delay: float = 1.0,
+        auth_failed_delay: float | None = None,
         banner: str | None = None,
+        guard: Guard | None = None,
     ) -> None:
+        """`auth_failed_delay` overrides `limits.login_failure_delay_seconds`; `guard` (the
+        lockout and connection counters) defaults to the one shared by every server of the
+        same data dir, so the SFTP server's failures count here too."""
         self._config = config
+        self.guard = guard or guard_for(config.server.data_dir, config.limits)
         self._ctx = _Context(
             data_dir=config.server.data_dir,
             layout=config.server.layout,
@@ -499,8 +687,14 @@ class FtpServer:
             auth=auth,
             open_writes=open_writes,
             on_upload=on_upload,
+            limits=config.limits,
+            guard=self.guard,
         )
-        self._auth_failed_delay = auth_failed_delay
+        self._auth_failed_delay = (
+            config.limits.login_failure_delay_seconds
+            if auth_failed_delay is None
+            else auth_failed_delay
+        )
         self._banner = banner or f"allmysms-mockserver {__version__} FTP ready."
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -533,6 +727,10 @@ class FtpServer:
         except BaseException:
             ioloop.close()
             raise
+        # pyftpdlib's own cap counts every socket (listener, passive listeners, data channels):
+        # a backstop well above ours, which counts control connections.
+        server.max_cons = 3 * self._config.limits.max_connections + 16
+        server.max_cons_per_ip = 0
         self._server = server
         self._port = int(server.address[1])
         self._stopping.clear()

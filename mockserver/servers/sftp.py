@@ -1,6 +1,7 @@
 """The SFTP face of the platform (manual 4.1 "sftp://sftp.allmysms.com/ (sur le port 61022)"):
 asyncssh wiring with password logins only, one confined SFTP session per login (contract 4),
-the size limit on every write, and the upload-complete hook.
+the size limit on every write, the upload-complete hook, and the `[limits]` (connection caps,
+login lockout, login and idle timeouts).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import stat
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar, cast
 
 import asyncssh
 from asyncssh import (
@@ -35,6 +36,7 @@ from asyncssh import (
 from mockserver import policy
 from mockserver.auth import Authenticator
 from mockserver.config import Config
+from mockserver.limits import Guard, guard_for
 from mockserver.servers.hostkey import (
     HostKeyError,
     fingerprint_of,
@@ -59,27 +61,33 @@ _WRITE_FLAGS = FXF_WRITE | FXF_APPEND | FXF_CREAT | FXF_TRUNC | FXF_EXCL
 class SftpServer:
     """The SFTP listener on the running asyncio loop (the HTTP API shares that loop)."""
 
-    # Failed logins cost this much (slows guessing); the connection drops after
-    # `max_auth_attempts` failures, like OpenSSH's MaxAuthTries.
-    failed_login_delay: float = 0.3
-    max_auth_attempts: int = 3
-    login_timeout: float = 60.0
-
     def __init__(
         self,
         config: Config,
         auth: Authenticator,
         open_writes: OpenWrites,
         on_upload: OnUpload,
+        *,
+        guard: Guard | None = None,
     ) -> None:
+        """`guard` (the lockout and connection counters) defaults to the one shared by every
+        server of the same data dir, so the FTP server's failures count here too."""
         self.config = config
         self.auth = auth
         self.open_writes = open_writes
         self.on_upload = on_upload
+        self.guard = guard or guard_for(config.server.data_dir, config.limits)
+        limits = config.limits
+        # Failed logins cost this much (slows guessing); the connection drops after
+        # `max_auth_attempts` failures, like OpenSSH's MaxAuthTries.
+        self.failed_login_delay = limits.login_failure_delay_seconds
+        self.max_auth_attempts = limits.max_login_attempts
+        self.login_timeout = limits.login_timeout_seconds
+        self.idle_timeout = limits.idle_timeout_seconds
         self.host_key_path = host_key_path(config.server.data_dir)
         self._key: asyncssh.SSHKey | None = None
         self._acceptor: asyncssh.SSHAcceptor | None = None
-        self._conns: set[asyncssh.SSHServerConnection] = set()
+        self._conns: dict[asyncssh.SSHServerConnection, _SshServer] = {}
 
     @property
     def port(self) -> int:
@@ -145,6 +153,7 @@ class SftpServer:
 
     def _open_session(self, chan: asyncssh.SSHServerChannel[bytes]) -> _ConfinedSftp:
         login = str(chan.get_extra_info("username"))
+        connection = self._conns.get(cast(asyncssh.SSHServerConnection, chan.get_connection()))
         server = self.config.server
         try:
             # The app makes every tree; remaking it here only repairs a tree deleted by hand.
@@ -152,7 +161,7 @@ class SftpServer:
         except (OSError, ValueError) as exc:
             log.warning("login=%s: cannot prepare the folder tree: %s", login, exc)
             root = login_root(server.data_dir, login)
-        return _ConfinedSftp(chan, self, login, root, server.layout)
+        return _ConfinedSftp(chan, self, login, root, server.layout, connection)
 
 
 def _quiet_asyncssh() -> None:
@@ -173,17 +182,75 @@ class _SshServer(asyncssh.SSHServer):
     def __init__(self, owner: SftpServer) -> None:
         self._owner = owner
         self._conn: asyncssh.SSHServerConnection | None = None
+        self._address = ""
+        self._counted = False  # holds a slot of the connection limiter
         self._failures = 0
+        self._last_activity = 0.0
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
-        self._owner._conns.add(conn)
+        self._owner._conns[conn] = self
+        peer = conn.get_extra_info("peername")
+        self._address = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+        refusal = self._owner.guard.sftp_connections.acquire(self._address)
+        if refusal is not None:
+            log.warning("SFTP connection from %s refused: %s", self._address, refusal)
+            # After asyncssh has sent its version line: the client then reads the reason.
+            asyncio.get_running_loop().call_soon(
+                conn.disconnect, asyncssh.DISC_TOO_MANY_CONNECTIONS, refusal
+            )
+            return
+        self._counted = True
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        if self._counted:
+            self._counted = False
+            self._owner.guard.sftp_connections.release(self._address)
         if self._conn is not None:
-            self._owner._conns.discard(self._conn)
+            self._owner._conns.pop(self._conn, None)
+
+    # -- idle timeout: asyncssh has a login timeout but no idle one --------------------------
+
+    def auth_completed(self) -> None:
+        if self._owner.idle_timeout > 0:
+            self.touch()
+            self._arm_idle_timer(self._owner.idle_timeout)
+
+    def touch(self) -> None:
+        """An SFTP request arrived: the session is not idle."""
+        self._last_activity = asyncio.get_running_loop().time()
+
+    def _arm_idle_timer(self, delay: float) -> None:
+        self._idle_timer = asyncio.get_running_loop().call_later(delay, self._check_idle)
+
+    def _check_idle(self) -> None:
+        self._idle_timer = None
+        if self._conn is None:
+            return
+        idle_for = asyncio.get_running_loop().time() - self._last_activity
+        limit = self._owner.idle_timeout
+        if idle_for < limit:
+            self._arm_idle_timer(limit - idle_for)
+            return
+        log.info("SFTP connection from %s closed: idle for %.0f s", self._peer(), idle_for)
+        self._conn.disconnect(asyncssh.DISC_BY_APPLICATION, "idle timeout")
+
+    # -- authentication ------------------------------------------------------------------------
+
+    def _refuse_if_locked_out(self) -> None:
+        remaining = self._owner.guard.lockout.remaining(self._address)
+        if remaining:
+            raise asyncssh.PermissionDenied(
+                "too many failed logins from your address;"
+                f" try again in {max(1, round(remaining))} s"
+            )
 
     def begin_auth(self, username: str) -> bool:
+        self._refuse_if_locked_out()
         return True  # every login needs a password: never the "none" method
 
     def password_auth_supported(self) -> bool:
@@ -191,6 +258,7 @@ class _SshServer(asyncssh.SSHServer):
 
     async def validate_password(self, username: str, password: str) -> bool:
         peer = self._peer()
+        self._refuse_if_locked_out()
         # Accounts change at run time (HTTP API): ask the authenticator every time, off the
         # loop because a hashed password costs one scrypt.
         ok = valid_login(username) and await asyncio.to_thread(
@@ -200,8 +268,14 @@ class _SshServer(asyncssh.SSHServer):
             log.info("login=%s SFTP login from %s", username, peer)
             return True
         self._failures += 1
-        log.warning("SFTP login failed for %r from %s (%d)", username, peer, self._failures)
+        log.warning("SFTP login failed for %r from %s (%d)", username[:64], peer, self._failures)
+        # Counted at once (not after the delay): parallel guessers are counted too.
+        locked = self._owner.guard.lockout.failed(self._address)
+        if locked:
+            log.warning("SFTP logins from %s locked out after repeated failures", self._address)
         await asyncio.sleep(self._owner.failed_login_delay)
+        if locked:
+            self._refuse_if_locked_out()
         if self._failures >= self._owner.max_auth_attempts:
             raise asyncssh.PermissionDenied("too many authentication failures")
         return False
@@ -240,6 +314,8 @@ def _guarded(method: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if args and isinstance(args[0], _ConfinedSftp):
+            args[0].touch()
         try:
             return method(*args, **kwargs)
         except SFTPError:
@@ -269,14 +345,21 @@ class _ConfinedSftp(asyncssh.SFTPServer):
         login: str,
         root: Path,
         layout: Layout,
+        connection: _SshServer | None = None,
     ) -> None:
         super().__init__(chan)  # no chroot: asyncssh's chroot only rewrites paths
         self._owner = owner
+        self._connection = connection
         self._login = login
         self._root = root
         self._layout = layout
         self._limit = owner.config.limits.max_file_bytes
         self._handles: set[_Handle] = set()
+
+    def touch(self) -> None:
+        """Every request counts as activity for the idle timeout."""
+        if self._connection is not None:
+            self._connection.touch()
 
     # -- paths ----------------------------------------------------------------------------
 
