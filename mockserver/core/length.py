@@ -33,8 +33,14 @@ MAX_SEPTETS = 160  # manual: "La longueur du message SMS ne doit pas dépasser 1
 
 _GSM_CHARS = (GSM_BASIC.replace("\x1b", "")) + GSM_EXTENSION
 # Characters counting 2: extension characters and the line break.
+DOUBLE_CHARS = frozenset(GSM_EXTENSION + LINE_BREAK)
 DOUBLE_RE = re.compile("[" + re.escape(GSM_EXTENSION + LINE_BREAK) + "]")
 NON_GSM_RE = re.compile("[^" + re.escape(_GSM_CHARS) + "]")
+# Any character that is not a plain 1-septet GSM character (an extension character, a line
+# break, a backslash of a two-character `\n`, or a non-GSM character). Most messages have
+# none: one search then settles both the count and the warning (the engine's fast path).
+PLAIN_GSM = GSM_BASIC.replace("\x1b", "").replace("\n", "")
+SPECIAL_RE = re.compile("[^" + re.escape(PLAIN_GSM) + "]")
 
 
 class Length(NamedTuple):

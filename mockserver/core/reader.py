@@ -16,14 +16,24 @@ from mockserver.core.models import RowError
 # fields are kept so the sender column can still be checked (contract 5.4.2).
 Record = tuple[int, tuple[str, ...] | None, RowError | None, str]
 
-_SPACES = " \t"  # contract 5.5: "white space around a field, outside its quotes, is ignored"
+SPACES = " \t"  # contract 5.5: "white space around a field, outside its quotes, is ignored"
 
 # Fast path: a one-line record whose fields are either quoted without any quote or line break
 # inside, or unquoted without any quote. Every quantifier is possessive so that no input
 # (a 200,000-space line...) can make the regex backtrack quadratically.
-_FIELD = r'[ \t]*+(?:"([^"\n]*+)"[ \t]*+|([^;"\n]*+))'
-_EXTRA = r'(?:;[ \t]*+(?:"[^"\n]*+"[ \t]*+|[^;"\n]*+))*+'
-_RECORD_RE = re.compile(_FIELD + ";" + _FIELD + "(?:;" + _FIELD + ")?+" + _EXTRA + r"(?:\n|\Z)")
+FIELD_PATTERN = r'[ \t]*+(?:"([^"\n]*+)"[ \t]*+|([^;"\n]*+))'
+EXTRA_PATTERN = r'(?:;[ \t]*+(?:"[^"\n]*+"[ \t]*+|[^;"\n]*+))*+'
+END_PATTERN = r"(?:\n|\Z)"
+RECORD_RE = re.compile(
+    FIELD_PATTERN
+    + ";"
+    + FIELD_PATTERN
+    + "(?:;"
+    + FIELD_PATTERN
+    + ")?+"
+    + EXTRA_PATTERN
+    + END_PATTERN
+)
 
 # Slow path, one field at a time: quoted fields may span lines and hold `""` escapes.
 # Possessive: a quoted field that never closes fails instead of backtracking onto an
@@ -34,7 +44,7 @@ _LEADING_SPACES_RE = re.compile(r"[ \t]*+")
 
 # Contract 5.5: "bytes that are not UTF-8" reject their row. They are decoded with
 # surrogateescape, so each bad byte is one lone surrogate U+DC80..U+DCFF.
-_SURROGATE_RE = re.compile("[\udc80-\udcff]")
+SURROGATE_RE = re.compile("[\udc80-\udcff]")
 
 
 def decode(data: bytes) -> tuple[str, bool]:
@@ -56,8 +66,9 @@ def decode(data: bytes) -> tuple[str, bool]:
     return text, bad
 
 
-def _bad_bytes_detail(text: str, start: int, end: int) -> str:
-    m = _SURROGATE_RE.search(text, start, end)
+def bad_bytes_detail(text: str, start: int, end: int) -> str:
+    """The detail of a NOT_UTF8 rejection: the first bad byte of text[start:end]."""
+    m = SURROGATE_RE.search(text, start, end)
     byte = ord(m.group()) - 0xDC00 if m else 0
     return (
         f"byte 0x{byte:02X} is not UTF-8; the manual requires UTF-8 "
@@ -97,7 +108,7 @@ def _parse_slow(text: str, pos: int) -> tuple[tuple[str, ...] | None, int, RowEr
             # An unquoted field: a quote inside it is an ordinary character.
             u = _UNQUOTED_RE.match(text, pos)
             end = u.end() if u is not None else pos
-            fields.append(text[pos:end].strip(_SPACES))
+            fields.append(text[pos:end].strip(SPACES))
             pos = end
         # Columns past the third are ignored (contract 5.5): keep at most three, like the
         # fast path.
@@ -108,6 +119,41 @@ def _parse_slow(text: str, pos: int) -> tuple[tuple[str, ...] | None, int, RowEr
         pos += 1  # the `;`
 
 
+def fields_of(m: re.Match[str]) -> tuple[str, ...]:
+    """The (two or three) fields of a RECORD_RE match, trimmed outside their quotes."""
+    q1, u1, q2, u2, q3, u3 = m.groups()
+    f1 = q1 if q1 is not None else u1.strip(SPACES)
+    f2 = q2 if q2 is not None else u2.strip(SPACES)
+    if q3 is not None:
+        return (f1, f2, q3)
+    if u3 is not None:
+        return (f1, f2, u3.strip(SPACES))
+    return (f1, f2)
+
+
+def read_other(text: str, pos: int, line: int, check_utf8: bool) -> tuple[Record | None, int, int]:
+    """Read what starts at `pos`, physical line `line`, when RECORD_RE did not take it:
+    (record or None for a blank line, position after it, last physical line it used).
+
+    A record whose quoting is broken is reported on its start line and reading resumes at
+    the next physical line, so one stray quote never swallows the rest of the file.
+    """
+    n = len(text)
+    eol = text.find("\n", pos)
+    if eol < 0:
+        eol = n
+    if eol == pos or text[pos:eol].isspace():
+        return None, eol + 1, line
+    fields, end, error, detail = _parse_slow(text, pos)
+    if fields is None or error is not None:
+        return (line, None, error, detail), eol + 1, line
+    # A quoted field may span lines: the next record starts after them.
+    last = line + text.count("\n", pos, end) - (1 if text.endswith("\n", pos, end) else 0)
+    if check_utf8 and SURROGATE_RE.search(text, pos, end) is not None:
+        return (line, fields, RowError.NOT_UTF8, bad_bytes_detail(text, pos, end)), end, last
+    return (line, fields, None, ""), end, last
+
+
 def iter_records(text: str, check_utf8: bool) -> Iterator[Record]:
     """Every non-blank record of `text` (as made by `decode`), with its first physical line.
 
@@ -116,48 +162,23 @@ def iter_records(text: str, check_utf8: bool) -> Iterator[Record]:
     a quoted field keeps its inner spaces. A record whose quoting is broken is reported with
     its start line and reading resumes at the next physical line, so one stray quote never
     swallows the rest of the file. There is no field size limit: length rules judge them.
+    (`judge` inlines this loop for speed; both use RECORD_RE, fields_of's rules and
+    read_other.)
     """
     n = len(text)
     pos = 0
     line = 0
-    match = _RECORD_RE.match
-    spaces = _SPACES
+    match = RECORD_RE.match
     while pos < n:
         line += 1
         m = match(text, pos)
         if m is not None:
-            q1, u1, q2, u2, q3, u3 = m.groups()
-            f1 = q1 if q1 is not None else u1.strip(spaces)
-            f2 = q2 if q2 is not None else u2.strip(spaces)
-            fields: tuple[str, ...]
-            if q3 is not None:
-                fields = (f1, f2, q3)
-            elif u3 is not None:
-                fields = (f1, f2, u3.strip(spaces))
+            start, pos = pos, m.end()
+            if check_utf8 and SURROGATE_RE.search(text, start, pos) is not None:
+                yield line, fields_of(m), RowError.NOT_UTF8, bad_bytes_detail(text, start, pos)
             else:
-                fields = (f1, f2)
-            end = m.end()
-            if check_utf8 and _SURROGATE_RE.search(text, pos, end) is not None:
-                yield line, fields, RowError.NOT_UTF8, _bad_bytes_detail(text, pos, end)
-            else:
-                yield line, fields, None, ""
-            pos = end
+                yield line, fields_of(m), None, ""
             continue
-        eol = text.find("\n", pos)
-        if eol < 0:
-            eol = n
-        if eol == pos or text[pos:eol].isspace():
-            pos = eol + 1
-            continue
-        slow_fields, end, error, detail = _parse_slow(text, pos)
-        if slow_fields is None:
-            yield line, None, error, detail
-            pos = eol + 1
-            continue
-        if check_utf8 and _SURROGATE_RE.search(text, pos, end) is not None:
-            yield line, slow_fields, RowError.NOT_UTF8, _bad_bytes_detail(text, pos, end)
-        else:
-            yield line, slow_fields, None, ""
-        # A quoted field may span lines: the next record starts after them.
-        line += text.count("\n", pos, end) - 1
-        pos = end
+        record, pos, line = read_other(text, pos, line, check_utf8)
+        if record is not None:
+            yield record

@@ -1,0 +1,164 @@
+"""`judge` agrees with a plain reference model built from the rule modules (contract 5).
+
+`judge` inlines the reader and takes regex shortcuts for speed; this model applies the same
+rules one module at a time (reader, phone, length, sender) and must give the same verdict.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mockserver.core.filename import parse_filename
+from mockserver.core.judge import judge
+from mockserver.core.length import count_septets, has_non_gsm
+from mockserver.core.models import Account, Reason, RowError, Warning_
+from mockserver.core.phone import check_number
+from mockserver.core.reader import decode, iter_records
+from mockserver.core.sender import has_stop_mention, is_french, is_valid_sender, sender_given
+
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+
+Outcome = tuple[Reason | None, list[tuple[object, ...]], list[tuple[int, str]]]
+
+
+def reference(name: str, data: bytes, account: Account) -> Outcome:
+    """Contract 5.4-5.9, written the obvious way."""
+    campaign = parse_filename(name)
+    if campaign is None:
+        return Reason.INCORRECT_FILENAME, [], []
+    text, bad = decode(data)
+    rejected: list[tuple[int, str]] = []
+    sms: list[tuple[object, ...]] = []
+    bad_sender = False
+    for line, fields, error, _ in iter_records(text, bad):
+        sender = None
+        if fields is not None and len(fields) > 2 and sender_given(fields[2]):
+            sender = fields[2]
+            if not is_valid_sender(sender):
+                bad_sender = True
+                rejected.append((line, RowError.INVALID_SENDER))
+        if error is not None:
+            rejected.append((line, error))
+            continue
+        assert fields is not None
+        if len(fields) < 2:
+            rejected.append((line, RowError.TOO_FEW_COLUMNS))
+            continue
+        phone, number_error = check_number(fields[0])
+        if number_error is not None:
+            rejected.append((line, number_error))
+            continue
+        assert phone is not None
+        message = fields[1].replace("\\n", "\n")
+        if not message.strip():
+            rejected.append((line, RowError.EMPTY_MESSAGE))
+            continue
+        septets = count_septets(message)
+        if septets > 160:
+            rejected.append((line, RowError.MESSAGE_TOO_LONG))
+            continue
+        warnings = [Warning_.NON_GSM_CHARACTERS] if has_non_gsm(message) else []
+        applied = account.default_sender if sender is None else sender
+        if sender is not None and is_french(phone) and not has_stop_mention(message):
+            applied = account.default_sender
+            warnings.append(Warning_.SENDER_NOT_APPLIED)
+        sms.append((line, phone, message, sender, applied, septets, tuple(warnings)))
+    if not campaign.mult:
+        last: dict[object, tuple[object, ...]] = {}
+        for row in sms:
+            if row[1] in last:
+                rejected.append((int(str(last[row[1]][0])), RowError.DUPLICATE))
+                del last[row[1]]
+            last[row[1]] = row
+        sms = sorted(last.values(), key=lambda row: int(str(row[0])))
+    rejected.sort(key=lambda r: r[0])
+    if bad_sender:
+        return Reason.NO_VALID_TPOA, [], rejected
+    if not sms:
+        return Reason.EMPTY_FILE, [], rejected
+    if not account.subscription and account.credits < len(sms):
+        return Reason.NOT_ENOUGH_CREDITS, [], rejected
+    return None, sms, rejected
+
+
+numbers = st.sampled_from(
+    [
+        "0612345678",
+        "0712345679",
+        "33612345678",
+        "+33612345678",
+        "+33 6 12 34 56 78",
+        " 06 12 34 56 78 ",
+        "0123456789",
+        "+447911123456",
+        "447911123456",
+        "32471234567",
+        "1234567",
+        "06-12",
+        "",
+        "٠٦١٢٣٤٥٦٧٨",
+    ]
+)
+message_chars = st.sampled_from(
+    [*"aZ09 .,!?éàÇ€{}^\\~|[]êçëô\t\f`\x00😀", "\\n", "\n", "\r\n", ";", '"', "STOP au 36180"]
+)
+messages = st.lists(message_chars, max_size=40).map("".join) | st.sampled_from(
+    ["Promo STOP au 36180", "Promo\\nSTOP au 36180", "a" * 160, "a" * 161, "€" * 80, "   "]
+)
+good_senders = [None, "", "  ", "Shop", "Garage Auto"]
+bad_senders = ["Ab", "Expéditeur", "1abc"]
+pads = st.sampled_from(["", " ", "\t", " \t "])
+
+
+def quote(value: str, quoted: bool) -> str:
+    if quoted or any(c in value for c in ';"\n\r') or value != value.strip(" \t"):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+@st.composite
+def csv_files(draw: st.DrawFn) -> bytes:
+    rows = []
+    # Most files keep to valid senders, or nearly every file would be No_valid_TPOA.
+    may_be_bad = draw(st.integers(min_value=0, max_value=4)) == 0
+    senders = st.sampled_from(good_senders + bad_senders if may_be_bad else good_senders)
+    for _ in range(draw(st.integers(min_value=0, max_value=10))):
+        cells = [draw(numbers), draw(messages)]
+        sender = draw(senders)
+        if sender is not None:
+            cells.append(sender)
+        if draw(st.booleans()) and sender is not None:
+            cells.append("extra;column")
+        row = ";".join(draw(pads) + quote(c, draw(st.booleans())) + draw(pads) for c in cells)
+        if draw(st.integers(min_value=0, max_value=20)) == 0:
+            row = draw(st.sampled_from(['"broken', '"a"b;c', "just one column", "  "]))
+        rows.append(row)
+    data = draw(st.sampled_from(["\n", "\r\n"])).join(rows).encode()
+    if data and draw(st.integers(min_value=0, max_value=10)) == 0:
+        at = draw(st.integers(min_value=0, max_value=len(data)))
+        data = data[:at] + b"\xe9" + data[at:]  # a Latin-1 byte somewhere
+    return data
+
+
+accounts = st.builds(
+    Account,
+    credits=st.integers(min_value=0, max_value=8),
+    subscription=st.booleans(),
+    default_sender=st.sampled_from(["36180", "Shop"]),
+)
+
+
+@settings(max_examples=300)
+@given(csv_files(), st.booleans(), accounts)
+def test_judge_agrees_with_the_reference_model(data: bytes, mult: bool, account: Account) -> None:
+    """Contract 5.4-5.9: the fast engine and the one-rule-at-a-time model give the same
+    reason, the same SMS and the same rejected rows for any file."""
+    name = "Camp_20300101120000_HQ" + ("_MULT" if mult else "") + ".csv"
+    verdict = judge(name, data, account, NOW)
+    reason, sms, rejected = reference(name, data, account)
+    assert verdict.reason is reason
+    assert [tuple(s) for s in verdict.sms] == sms
+    assert [(r.line, r.error) for r in verdict.rejected] == rejected
