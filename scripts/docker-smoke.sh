@@ -13,7 +13,7 @@
 #   --keep-running      leave the container, its volume and any dockerd started here running
 #
 # Needs root only to install docker.io/debootstrap or start dockerd when they are missing.
-# Host ports: 12121 (FTP), 16022 (SFTP), 18021 (HTTP) and 42100-42109 (FTP passive, published
+# Host ports: 12121 (FTP), 16022 (SFTP), 18021 (HTTP) and 31100-31109 (FTP passive, published
 # 1:1 since PASV announces the container's own port numbers), or the next free block.
 # Safe to re-run: leftovers of an earlier run (same container and volume names) are removed first.
 set -euo pipefail
@@ -136,8 +136,9 @@ def free_ports() -> None:
                 return False
         return True
 
-    candidates = [(12121, 16022, 18021, 42100)]
-    candidates += [(b + 10, b + 11, b + 12, b) for b in range(42200, 49000, 100)]
+    # Below Linux's ephemeral range (32768-60999), where client sockets would collide.
+    candidates = [(12121, 16022, 18021, 31100)]
+    candidates += [(b + 10, b + 11, b + 12, b) for b in range(30000, 32700, 100)]
     for ftp, sftp, http, lo in candidates:
         ports = [ftp, sftp, http, *range(lo, lo + 10)]
         if all(free(p) for p in ports):
