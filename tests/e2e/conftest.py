@@ -1,5 +1,5 @@
-"""Shared fixtures of the end-to-end tests: `serve` child processes that are always reaped, and
-in-process `MockServer`s reused per module (each test resets them or uses its own names).
+"""Shared fixtures of the end-to-end tests: `serve` child processes that are always reaped, a
+`serve` shared by a module, and a fresh in-process `MockServer` for each test.
 """
 
 from __future__ import annotations
@@ -57,15 +57,9 @@ def module_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
         child.kill()
 
 
-@pytest.fixture(scope="module")
-def module_server() -> Iterator[MockServer]:
-    """One in-process platform for a module (free ports, temporary data dir)."""
-    with MockServer() as srv:
-        yield srv
-
-
 @pytest.fixture
-def srv(module_server: MockServer) -> MockServer:
-    """The module's platform, reset: no files, SMS or mail; demo back to 100 credits."""
-    module_server.reset()
-    return module_server
+def srv() -> Iterator[MockServer]:
+    """A fresh in-process platform (free ports, temporary data dir, demo/demo with 100
+    credits): it starts in a fraction of a second, so every test gets its own."""
+    with MockServer() as server:
+        yield server
