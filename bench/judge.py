@@ -136,8 +136,13 @@ def main() -> int:
     (t_csv, w_csv), (t_judge, w_judge) = _timings([run_csv, run_judge], args.runs)
 
     tracemalloc.start()
-    judge(name, data, account, now)
-    peak = tracemalloc.get_traced_memory()[1]
+    kept = judge(name, data, account, now)
+    retained, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del kept
+    tracemalloc.start()
+    run_csv()
+    csv_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
 
     ratio = t_judge / t_csv
@@ -147,6 +152,8 @@ def main() -> int:
     print(f"judge:      {t_judge * 1000:8.1f} ms CPU, {w_judge * 1000:8.1f} ms wall ({runs})")
     print(f"ratio:      {ratio:8.2f}  (target <= 4)")
     print(f"peak:       {peak / 1e6:8.1f} MB = {mem:.2f}x the file (target <= 5)")
+    print(f"  of which the returned Verdict: {retained / 1e6:.1f} MB = {retained / len(data):.2f}x")
+    print(f"  for scale, csv.reader's peak: {csv_peak / 1e6:.1f} MB = {csv_peak / len(data):.2f}x")
     return 0 if ratio <= 4 and mem <= 5 else 1
 
 
