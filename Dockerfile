@@ -63,7 +63,7 @@ EXPOSE 2121 60000-60099 61022 8021
 
 # `allmysms-mock healthcheck` queries GET /health on 127.0.0.1:8021 (contract 6): no curl needed.
 # If you move the HTTP port, override this with --health-cmd "allmysms-mock healthcheck --url ...".
-HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=3 \
   CMD ["allmysms-mock", "healthcheck", "--timeout", "4"]
 
 # SIGTERM (docker stop) lets the file being processed finish, then exits 0 (contract 2).
