@@ -252,6 +252,10 @@ def serve_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, s
     return env
 
 
+class ServeExited(AssertionError):
+    """`serve` ended before printing READY (a start-up error)."""
+
+
 class Serve:
     """One `allmysms-mock serve` child: stdout and stderr go to files (read by polling, no
     pipe to fill), ports are taken from the READY line (contract 2)."""
@@ -326,7 +330,7 @@ class Serve:
                 if match:
                     return match
             if proc.poll() is not None:
-                raise AssertionError(
+                raise ServeExited(
                     f"serve exited with {proc.returncode} before READY:\n{self.stderr()}"
                 )
             return None
