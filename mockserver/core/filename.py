@@ -21,6 +21,21 @@ PARIS = ZoneInfo("Europe/Paris")
 
 EXPECTED_FORM = "<campaign>_<YYYYMMDDHHMMSS>_HQ[_MULT].csv"
 
+# Near misses, to tell the user what to fix.
+_ANY_CASE_RE = re.compile(_NAME_RE.pattern, re.IGNORECASE)
+_DIGIT_COUNT_RE = re.compile(r".*_[0-9]+_HQ(_MULT)?\.csv")
+_CAMPAIGN_RE = re.compile(r".*_[0-9]{14}_HQ(_MULT)?\.csv")
+
+
+def _hint(name: str) -> str:
+    if _ANY_CASE_RE.fullmatch(name):
+        return " (HQ, MULT and .csv are case-sensitive)"
+    if _CAMPAIGN_RE.fullmatch(name):
+        return " (the campaign name holds only letters and digits, without spaces or _)"
+    if _DIGIT_COUNT_RE.fullmatch(name):
+        return " (the send date has 14 digits, YYYYMMDDHHMMSS)"
+    return ""
+
 
 def is_temporary(name: str) -> bool:
     """Contract 5.1: a name ending in `.tmp` (case-sensitive) is never touched.
@@ -43,7 +58,7 @@ def check_filename(name: str) -> Campaign | str:
     """
     m = _NAME_RE.fullmatch(name)
     if m is None:
-        return f"the name does not have the form {EXPECTED_FORM}"
+        return f"the name does not have the form {EXPECTED_FORM}{_hint(name)}"
     campaign, digits, mult = m.groups()
     try:
         send_at = datetime(

@@ -169,3 +169,21 @@ def test_check_filename_never_raises(name: str) -> None:
     """Any name gets an answer: a campaign or one sentence (contract 5.4.1)."""
     result = check_filename(name)
     assert isinstance(result, Campaign | str)
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("Camp_20130716120000_HQ.CSV", "case-sensitive"),
+        ("Camp_20130716120000_hq_mult.csv", "case-sensitive"),
+        ("Camp-1_20130716120000_HQ.csv", "only letters and digits"),
+        ("Camp_130716120000_HQ.csv", "14 digits"),
+        ("readme.txt", "_HQ[_MULT].csv"),
+    ],
+)
+def test_incorrect_names_say_what_to_fix(name: str, hint: str) -> None:
+    """Manual 4.2 (the name's parts) and contract 2 (`check` prints the verdict): the reason
+    names the near miss, so the user knows what to change."""
+    reason = check_filename(name)
+    assert isinstance(reason, str)
+    assert hint in reason
