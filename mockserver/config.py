@@ -27,6 +27,8 @@ ENV_ACCOUNTS = "ALLMYSMS_MOCK_ACCOUNTS_JSON"
 # Read by the command line (path of the TOML file), not by load_config; reserved so it is not
 # reported as a typo.
 ENV_CONFIG_FILE = "ALLMYSMS_MOCK_CONFIG"
+# Read by other parts, not settings: the processor's test-only crash switch.
+ENV_RESERVED = frozenset({ENV_CONFIG_FILE, "ALLMYSMS_MOCK_CRASH_AT"})
 
 WatchMode = Literal["auto", "native", "polling"]
 LogFormat = Literal["text", "json"]
@@ -532,7 +534,7 @@ def load_config(
                 values[section][key] = (value, f"{section}.{key}")
 
     for name in sorted(environ):
-        if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_FILE:
+        if not name.startswith(ENV_PREFIX) or name in ENV_RESERVED:
             continue
         raw = environ[name]
         if name == ENV_ACCOUNTS:
