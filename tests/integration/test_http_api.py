@@ -18,6 +18,7 @@ import pytest
 
 from mockserver.app import MockServer
 from mockserver.config import load_config
+from mockserver.servers.http import reset_platform
 from tests.integration.helpers import wait_until
 
 MAX_BYTES = 200_000
@@ -103,7 +104,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockServer]:
 
 @pytest.fixture
 def srv(server: MockServer) -> MockServer:
-    server.reset()
+    reset_platform(server)
     return server
 
 
