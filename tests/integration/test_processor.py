@@ -581,3 +581,23 @@ def test_recovery_after_a_final_move_by_link_cut_short(tmp_path: Path) -> None:
         assert len(p.mailbox.messages()) == 1
     finally:
         p.stop()
+
+
+def test_gc_pause_is_counted_and_restored() -> None:
+    """The GC pause for big files nests across workers and always restores the GC."""
+    import gc
+
+    from mockserver.processor import _gc_paused
+
+    assert gc.isenabled()
+    with _gc_paused(True):
+        assert not gc.isenabled()
+        with _gc_paused(True):
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+        with _gc_paused(False):
+            assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), _gc_paused(True):
+        raise RuntimeError("boom")
+    assert gc.isenabled()
