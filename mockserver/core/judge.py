@@ -34,10 +34,9 @@ from mockserver.core.reader import (
 )
 from mockserver.core.sender import SENDER_RE, SENDER_RULE, STOP_ENDINGS
 
-# Warnings are shared tuples: 150,000 SMS must not each carry a fresh one.
+# Warnings are shared tuples (150,000 SMS must not each carry a fresh one) of the plain
+# Warning_ values, which is what the store and the JSON views keep.
 _NO_WARNING: tuple[str, ...] = ()
-# Plain str values, not the StrEnum members: a tuple of plain str (and so an Sms) can be
-# untracked by the cyclic garbage collector, which otherwise rescans 150,000 SMS.
 _NON_GSM: tuple[str, ...] = (Warning_.NON_GSM_CHARACTERS.value,)
 _NOT_APPLIED: tuple[str, ...] = (Warning_.SENDER_NOT_APPLIED.value,)
 _BOTH: tuple[str, ...] = (Warning_.NON_GSM_CHARACTERS.value, Warning_.SENDER_NOT_APPLIED.value)
