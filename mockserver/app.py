@@ -375,10 +375,10 @@ class MockServer:
                     _empty_dir(self.folder(acc["login"], folder))
             removed = self.store.reset(self.config.accounts)
             for login in removed:
-                self.auth.remove(login)
                 shutil.rmtree(self.spool.root(login), ignore_errors=True)
+            # Passwords changed at run time go back to the configured ones too.
+            self.auth.replace_all(self.config.accounts)
             for acc_cfg in self.config.accounts:
-                self.auth.add(acc_cfg)
                 make_tree(self.data_dir, self.config.server.layout, acc_cfg.login)
             self.mailbox.clear()
 

@@ -7,7 +7,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -53,8 +56,25 @@ def folder_path(data_dir: Path, layout: Layout, login: str, folder: Folder) -> P
 
 
 def make_tree(data_dir: Path, layout: Layout, login: str) -> Path:
-    """Create (idempotently) the login's four folders; return the login's root."""
+    """Create (idempotently) the login's four folders; return the login's root.
+
+    A new tree is built aside in `<data_dir>/.staging` and renamed into `accounts/` in one
+    step, so a file watcher on `accounts/` sees one new directory, never a tree half made
+    (inotify would otherwise race to add watches for folders appearing one by one).
+    """
     root = login_root(data_dir, login)
+    if not root.exists():
+        staging = data_dir / ".staging"
+        staging.mkdir(parents=True, exist_ok=True)
+        accounts_dir(data_dir).mkdir(parents=True, exist_ok=True)
+        aside = Path(tempfile.mkdtemp(prefix=f"{login}.", dir=staging))
+        try:
+            for folder in FOLDERS:
+                aside.joinpath(*folder_prefix(layout, login), folder.value).mkdir(parents=True)
+            os.rename(aside, root)
+        except OSError:
+            # Someone else made it first (rename onto a non-empty dir fails): use theirs.
+            shutil.rmtree(aside, ignore_errors=True)
     for folder in FOLDERS:
         folder_path(data_dir, layout, login, folder).mkdir(parents=True, exist_ok=True)
     return root

@@ -255,12 +255,6 @@ def test_reset_gives_a_clean_platform() -> None:
         assert srv.wait_for_file(NAME, 15)["final_name"] == f"TreatedByMSI_{NAME}"
 
 
-@pytest.mark.xfail(
-    reason="watchdog's inotify observer can add a watch twice for a freshly made account tree: "
-    "a RuntimeWarning in its thread, fatal under -W error (fix: build the tree aside and rename "
-    "it into accounts/)",
-    strict=False,
-)
 def test_adding_accounts_keeps_the_file_watcher_alive() -> None:
     """Accounts created at run time (POST /api/accounts) must not break the watcher that
     picks up files put straight on disk (ARCHITECTURE pitfall 1)."""
