@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -69,6 +70,8 @@ class MockServer:
             if data_dir is None:
                 self._tmpdir = tempfile.mkdtemp(prefix="allmysms-mock-")
                 data_dir = self._tmpdir
+                # Removed at stop, or when a server that never started is collected.
+                weakref.finalize(self, shutil.rmtree, self._tmpdir, ignore_errors=True)
         if data_dir is not None:
             overrides["server.data_dir"] = str(data_dir)
         for key, value in settings.items():

@@ -78,11 +78,11 @@ def run(args: argparse.Namespace) -> int:
         accounts = ", ".join(a.login for a in config.accounts) or "(none)"
         print(f"allmysms-mock {_version()}: data in {config.server.data_dir.resolve()}")
         print(
-            f"  ftp://{server.host}:{server.ftp_port}   (FTP, passive ports "
+            f"  {server.ftp_url}   (FTP, passive ports "
             f"{config.server.passive_ports[0]}-{config.server.passive_ports[1]})"
         )
         print(
-            f"  sftp://{server.host}:{server.sftp_port}  (SFTP, host key "
+            f"  {server.sftp_url}  (SFTP, host key "
             f"{server.host_key_fingerprint})"
         )
         print(f"  {server.http_url}  (HTTP control API)")
