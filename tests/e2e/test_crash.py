@@ -18,7 +18,6 @@ from mockserver.processor import CRASH_ENV, CRASH_POINTS
 from tests.e2e.support import (
     DEMO_CREDITS,
     Serve,
-    ServeExited,
     api_get,
     api_verdict,
     campaign,
@@ -69,13 +68,6 @@ def assert_processed_once(serve: Serve, name: str, body: bytes, charged_files: i
     assert len(recaps) == 1, recaps
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ServeExited,
-    reason="bug: serve reads ALLMYSMS_MOCK_CRASH_AT as a config variable and exits 2"
-    " ('config error: ALLMYSMS_MOCK_CRASH_AT: unknown variable'); mockserver/commands/serve.py"
-    " passes os.environ to load_config without removing the crash switch",
-)
 @pytest.mark.parametrize("point", CRASH_POINTS)
 def test_kill_9_at_each_step_then_restart_is_exactly_once(
     spawn_serve: Callable[..., Serve], tmp_path: Path, point: str
