@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import secrets
 import stat
 import sys
@@ -51,6 +52,8 @@ _WRITE_FLAGS = {
 }
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# Control characters never go into a reply line (see _Session.respond).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Loop granularity: how late a stop() or a scheduled callback may be noticed.
 _TICK = 0.05
 
@@ -426,6 +429,35 @@ class _Session(FTPHandler):  # type: ignore[misc]
             return None
         return super().ftp_PASS(line)
 
+    # pyftpdlib answers a failed login after `auth_failed_timeout`, but commands it has already
+    # read would be answered before that 530: a pipelining client would pair replies with the
+    # wrong commands (found by the fuzzer). Such lines wait for the 530, in order.
+    _held: list[bytes] | None = None
+    _in_buffer: list[bytes]
+    _in_buffer_len: int
+
+    def handle_auth_failed(self, msg: str, password: str) -> None:
+        self._held = []
+        super().handle_auth_failed(msg, password)
+
+    def found_terminator(self) -> None:
+        if self._held is not None:
+            self._held.append(b"".join(self._in_buffer))
+            self._in_buffer = []
+            self._in_buffer_len = 0
+            return
+        super().found_terminator()
+
+    def on_login_failed(self, username: str, password: str) -> None:
+        held, self._held = self._held or [], None
+        while held and self._held is None and not (self._closed or self._closing):
+            line = held.pop(0)
+            self._in_buffer = [line]
+            self._in_buffer_len = len(line)
+            self.found_terminator()
+        if self._held is not None:  # another failed login: the rest waits for its reply
+            self._held[:0] = held
+
     def _make_epasv(self, extmode: bool = False) -> None:
         try:
             super()._make_epasv(extmode)
@@ -597,6 +629,16 @@ class _Session(FTPHandler):  # type: ignore[misc]
                 return policy.Decision(False, "the target exists; a rename never overwrites")
             return decision
         return policy.Decision(False, "not allowed")
+
+    def respond(self, resp: str, logfun: Any = None) -> None:
+        # pyftpdlib echoes the client's command in some replies ('500 Command "..." not
+        # understood.'): a CR or LF in it would split the reply and desynchronise the client
+        # (found by tests/integration/test_fuzz_ftp.py). One reply, one line.
+        safe = _CONTROL.sub("?", resp)
+        if logfun is None:
+            super().respond(safe)
+        else:
+            super().respond(safe, logfun=logfun)
 
     def _refuse(self, code: str, reason: str) -> None:
         text = reason[:1].upper() + reason[1:] if reason else "Not allowed"
