@@ -159,7 +159,9 @@ def sftp_drop(
         client = paramiko.SFTPClient.from_transport(transport)
         assert client is not None
         try:
-            client.get_channel().settimeout(timeout)  # type: ignore[union-attr]
+            channel = client.get_channel()
+            if channel is not None:
+                channel.settimeout(timeout)
             client.putfo(io.BytesIO(data), f"/SEND_SMS/{name}.tmp", confirm=True)
             if rename:
                 client.rename(f"/SEND_SMS/{name}.tmp", f"/SEND_SMS/{name}")
@@ -336,6 +338,7 @@ class Serve:
             return None
 
         match = wait_until(ready, timeout, what="the READY line of serve")
+        assert match is not None
         self.ftp_port, self.sftp_port, self.http_port = (int(g) for g in match.groups())
         return self.ftp_port, self.sftp_port, self.http_port
 

@@ -178,7 +178,7 @@ class Platform(RuleBasedStateMachine):
 
 def test_platform_state_machine() -> None:
     """Random drops, collisions, credit changes and resets keep the invariants above."""
-    run_state_machine_as_test(
+    run_state_machine_as_test(  # type: ignore[no-untyped-call]
         Platform,
         settings=settings(
             max_examples=10,

@@ -86,6 +86,16 @@ def body_of(msg: EmailMessage) -> str:
     return content
 
 
+def verdicts(srv: MockServer, name: str, count: int) -> list[dict[str, Any]]:
+    """Wait until `count` drops named `name` have their verdict."""
+
+    def done() -> list[dict[str, Any]]:
+        found = srv.files(name=name)
+        return found if len(found) >= count else []
+
+    return wait_until(done, 15, what=f"{count} verdicts for {name}")
+
+
 def assert_only_in(srv: MockServer, folder: str, names: list[str]) -> None:
     """`names` are exactly what `folder` holds; SEND_SMS and PROCESSING are empty and the
     other result folder holds nothing either."""
@@ -216,7 +226,7 @@ def test_a_name_collision_gets_a_suffix_and_overwrites_nothing(
     versions = [body + b"\n" * i for i in range(3)]  # tell the copies apart by their bytes
     for i, data in enumerate(versions):
         drop("ftp" if i % 2 == 0 else "sftp", srv.ftp_port, srv.sftp_port, name, data)
-        wait_until(lambda n=i + 1: len(srv.files(name=name)) == n, 15, what=f"drop {i + 1}")
+        verdicts(srv, name, i + 1)
     finals = [f["final_name"] for f in srv.files(name=name)]
     want = [f"{prefix}{name}", f"{prefix}{stem}-2.csv", f"{prefix}{stem}-3.csv"]
     assert finals == want
