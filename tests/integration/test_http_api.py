@@ -3,6 +3,7 @@ bad input, the long-poll wait, reset and check; errors are JSON 4xx, never a 500
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
@@ -735,3 +736,51 @@ def test_no_garbage_gets_a_500(srv: MockServer) -> None:
         assert reply.headers["content-type"].startswith("application/json"), (method, path)
         if reply.status >= 400:
             assert reply.json["error"], (method, path)
+
+
+class StartingHost:
+    """An app whose parts are not all up yet: `running` is False and the ports are unknown."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.running = False
+
+    @property
+    def ftp_port(self) -> int:
+        raise RuntimeError("MockServer is not running")
+
+    @property
+    def sftp_port(self) -> int:
+        raise RuntimeError("MockServer is not running")
+
+
+def test_health_is_503_until_everything_is_up(tmp_path: Any) -> None:
+    """Contract 6: `/health` is ok "once all is up"; before that 503 `{"status": "starting"}`
+    (what compose health checks and CI wait loops poll)."""
+    import aiohttp
+
+    from mockserver.servers.http import HttpApi
+
+    config = load_config(
+        None, env={}, overrides={"server.http_port": 0, "server.data_dir": str(tmp_path)}
+    )
+    host = StartingHost(config)
+
+    async def scenario() -> tuple[int, Any, int, Any]:
+        api = HttpApi(host)  # type: ignore[arg-type]
+        await api.start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                url = f"http://127.0.0.1:{api.port}/health"
+                async with session.get(url) as resp:
+                    starting = (resp.status, await resp.json())
+                host.running = True  # still no ports: not ready
+                async with session.get(url) as resp:
+                    no_ports = (resp.status, await resp.json())
+        finally:
+            await api.stop()
+        return (*starting, *no_ports)
+
+    status, body, status2, body2 = asyncio.run(scenario())
+    assert (status, body) == (503, {"status": "starting"})
+    assert (status2, body2) == (503, {"status": "starting"})
