@@ -21,12 +21,19 @@ import pytest
 
 from tests.conftest import require_tool
 from tests.e2e.support import (
+    DEMO_CREDITS,
     READY_RE,
     Serve,
+    api_verdict,
+    campaign,
+    csv_rows,
+    entries,
     error_lines,
+    ftp_drop,
     run_client,
     serve_command,
     serve_env,
+    wait_until,
 )
 
 pytestmark = pytest.mark.timeout(120)
@@ -256,3 +263,25 @@ def test_host_key_is_private_and_stable_across_restarts(
         assert second.stop() == 0, second.stderr()
     assert key.read_bytes() == content
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+
+
+def test_sigterm_lets_the_file_in_processing_finish(
+    spawn_serve: Callable[..., Serve], tmp_path: Path
+) -> None:
+    """Contract 2: "SIGINT/SIGTERM: stops accepting, lets the file being processed finish,
+    exits 0": a file waiting out `processing.delay_seconds` in PROCESSING is placed in
+    ARCHIVES and recorded before the process exits."""
+    data = tmp_path / "data"
+    child = spawn_serve(data, env={"ALLMYSMS_MOCK_PROCESSING_DELAY_SECONDS": "30"}).start()
+    name = campaign("Stopping")
+    body = csv_rows(2)
+    ftp_drop(child.ftp_port, name, body)
+    wait_until(lambda: entries(child.folder("PROCESSING")) == [name], 10, what="PROCESSING")
+    assert child.stop(signal.SIGTERM, timeout=20) == 0, child.stderr()
+    assert entries(child.folder("ARCHIVES")) == [f"TreatedByMSI_{name}"]
+    assert entries(child.folder("PROCESSING")) == []
+
+    again = spawn_serve(data).start()
+    assert api_verdict(again.http_url, name, wait=0)["status"] == "archived"
+    assert again.account()["credits"] == DEMO_CREDITS - 2
+    assert again.stop() == 0, again.stderr()
