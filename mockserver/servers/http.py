@@ -182,7 +182,7 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     data = await _read_body(request, MAX_JSON_BYTES)
     try:
         value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: `[[[[…`
         raise BadRequest("the body must be a JSON object") from None
     if not isinstance(value, dict):
         raise BadRequest("the body must be a JSON object")

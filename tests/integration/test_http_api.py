@@ -217,6 +217,8 @@ BAD_ACCOUNT_BODIES: list[Any] = [
     b"[1, 2]",
     b'"a string"',
     b"null",
+    b"[" * 50_000,  # nesting deep enough to exhaust a recursive parser
+    b'{"login": "ok1", "password": "x", "credits": 1' + b"0" * 5000 + b"}",
     {"password": "x"},
     {"login": "nopass"},
     {"login": "", "password": "x"},
