@@ -56,6 +56,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _WRITE_FLAGS = FXF_WRITE | FXF_APPEND | FXF_CREAT | FXF_TRUNC | FXF_EXCL
+_MAX_READ = 256 * 1024
+_MAX_OFFSET = 2**63 - 1  # off_t
 
 
 class SftpServer:
@@ -522,7 +524,12 @@ class _ConfinedSftp(asyncssh.SFTPServer):
 
     @_guarded
     def read(self, file_obj: object, offset: int, size: int) -> bytes:
-        return os.pread(self._handle(file_obj).fd, size, offset)
+        fd = self._handle(file_obj).fd
+        if offset > _MAX_OFFSET:
+            return b""  # past any file's end (and past what pread accepts): end of file
+        # A short read is normal SFTP; a client asking for 4 GiB at once gets a slice (like
+        # OpenSSH's 256 KiB cap) instead of a 4 GiB buffer.
+        return os.pread(fd, min(size, _MAX_READ), offset)
 
     @_guarded
     def write(self, file_obj: object, offset: int, data: bytes) -> int:
