@@ -391,6 +391,7 @@ def _dotted(key: str) -> str:
         return key
     sections = {
         "delay_seconds": "processing",
+        "pickup_delay_seconds": "processing",
         "default_sender": "processing",
         "recap_email": "processing",
         "watch_mode": "processing",

@@ -160,6 +160,9 @@ class LimitsConfig:
 @dataclass(frozen=True, slots=True)
 class ProcessingConfig:
     delay_seconds: float = 0.0
+    # Time a complete file waits in SEND_SMS before pickup (the real platform polls): lets
+    # clients that stat a file right after renaming it (rclone's move) see it there.
+    pickup_delay_seconds: float = 0.0
     default_sender: str = "36180"
     recap_email: bool = True
     watch_mode: WatchMode = "auto"
@@ -376,6 +379,7 @@ _SCHEMA: dict[str, dict[str, tuple[_Check, str]]] = {
     },
     "processing": {
         "delay_seconds": (_float(0.0, False), "float"),
+        "pickup_delay_seconds": (_float(0.0, False, 3600.0), "float"),
         "default_sender": (_sender, "str"),
         "recap_email": (_bool, "bool"),
         "watch_mode": (_choice("auto", "native", "polling"), "str"),

@@ -186,6 +186,7 @@ class Processor:
         self._settle = max(0.0, settle_seconds)
         proc = config.processing
         self._delay = max(0.0, float(proc.delay_seconds))
+        self._pickup_delay = max(0.0, float(proc.pickup_delay_seconds))
         self._rescan_every = float(proc.rescan_seconds)
         self._crash_at = os.environ.get(CRASH_ENV) or None
         if self._crash_at is not None and self._crash_at not in CRASH_POINTS:
@@ -341,7 +342,9 @@ class Processor:
         if self._is_temporary(name):
             return
         kind: TaskKind = ("grace" if closed else "pickup") if settled else "settle"
-        self._enqueue(kind, login, Path(os.path.abspath(path)))
+        # processing.pickup_delay_seconds: a complete file stays visible in SEND_SMS a while.
+        due = time.monotonic() + self._pickup_delay if settled and self._pickup_delay else None
+        self._enqueue(kind, login, Path(os.path.abspath(path)), due)
 
     def rescan(self) -> None:
         """Look at every login's SEND_SMS (and PROCESSING, for files no worker holds): the
