@@ -81,6 +81,8 @@ def test_archived_exits_0(
     assert f"archived: /ARCHIVES/TreatedByMSI_{NAME}" in out
     assert (srv.folder("demo", "ARCHIVES") / f"TreatedByMSI_{NAME}").read_bytes() == ROWS
     assert list(srv.folder("demo", "SEND_SMS").iterdir()) == []  # no .tmp left behind
+    # The file is in ARCHIVES a moment before its record is complete (recap still going out).
+    assert srv.wait_for_file(NAME, 10)["final_name"] == f"TreatedByMSI_{NAME}"
     assert [f["original_name"] for f in srv.files()] == [NAME]
 
 
