@@ -101,7 +101,13 @@ class _UploadFile:
     def write(self, data: bytes) -> int:
         if self._raw.tell() + len(data) > self._limit:
             raise FileTooLarge(errno.EFBIG, f"file larger than {self._limit} bytes")
-        return self._raw.write(data)
+        # Unbuffered: a full disk fails this write, never a later flush in close(); pyftpdlib
+        # ignores the count, so a short write is finished here.
+        view = memoryview(data)
+        while view:
+            written = self._raw.write(view)
+            view = view[written or 0 :]
+        return len(data)
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         return self._raw.seek(offset, whence)
@@ -238,7 +244,7 @@ class _Filesystem(AbstractedFS):  # type: ignore[misc]
             os.set_blocking(fd, True)
             if mode == "wb":
                 os.ftruncate(fd, 0)  # only now: O_TRUNC would have cut before the checks
-            raw = os.fdopen(fd, mode)
+            raw = os.fdopen(fd, mode, buffering=-1 if mode == "rb" else 0)
         except BaseException:
             os.close(fd)
             raise
@@ -259,7 +265,7 @@ class _Filesystem(AbstractedFS):  # type: ignore[misc]
                 fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC)
             except FileExistsError:
                 continue
-            raw = os.fdopen(fd, "wb")
+            raw = os.fdopen(fd, "wb", buffering=0)
             return _UploadFile(
                 raw, name, self._ctx.max_file_bytes, self._ctx.open_writes, fresh=True
             )
@@ -295,20 +301,32 @@ class _Filesystem(AbstractedFS):  # type: ignore[misc]
 
 
 class _DataChannel(DTPHandler):  # type: ignore[misc]
-    """Answers 552 (RFC 959: "exceeded storage allocation") when an upload passes the limit;
-    the handler's on_incomplete_file_received then removes the partial file.
+    """Answers 552 (RFC 959: "exceeded storage allocation") when an upload passes the limit,
+    452 ("insufficient storage space in system") when the disk is full, 426 with the reason on
+    another file error; the handler's on_incomplete_file_received then removes the partial file.
     """
 
     def handle_error(self) -> None:
         exc = sys.exc_info()[1]
-        if isinstance(exc, FileTooLarge) or isinstance(
-            getattr(exc, "__cause__", None), FileTooLarge
-        ):
+        cause = getattr(exc, "__cause__", None)
+        if isinstance(exc, FileTooLarge) or isinstance(cause, FileTooLarge):
             limit = self.cmd_channel.ctx.max_file_bytes
             self._resp = (
                 f"552 File exceeds the size limit of {limit} bytes; transfer aborted.",
                 logging.getLogger("pyftpdlib").info,
             )
+            self.close()
+            return
+        # pyftpdlib wraps a file error without its errno ("426 None; transfer aborted.").
+        error = cause if isinstance(cause, OSError) else exc
+        if isinstance(error, OSError) and error.errno is not None:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                reply = "452 Insufficient storage space; transfer aborted."
+            else:
+                reply = f"426 {os.strerror(error.errno)}; transfer aborted."
+            name = os.path.basename(str(getattr(self.file_obj, "name", "?")))
+            log.warning("FTP transfer of %s failed: %s", name, os.strerror(error.errno))
+            self._resp = (reply, logging.getLogger("pyftpdlib").info)
             self.close()
             return
         super().handle_error()

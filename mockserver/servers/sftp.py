@@ -303,6 +303,7 @@ class _Handle:
     append: bool
     ident: tuple[int, int]  # (st_dev, st_ino) at open: remove only this very file
     too_large: bool = False
+    failed: bool = False  # a write failed (disk full, I/O error)
     closed: bool = False
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
@@ -551,10 +552,23 @@ class _ConfinedSftp(asyncssh.SFTPServer):
             handle.too_large = True
             raise SFTPFailure(f"file too large: limit {self._limit} bytes")
         view = memoryview(data)
-        while view:
-            written = os.pwrite(handle.fd, view, offset)
-            offset += written
-            view = view[written:]
+        try:
+            while view:
+                written = os.pwrite(handle.fd, view, offset)
+                offset += written
+                view = view[written:]
+        except OSError as exc:
+            # A full disk (or an I/O error) leaves a hole: this upload can no longer be
+            # complete, so at close it is removed, never handed to the processor.
+            if not handle.failed:
+                log.warning(
+                    "login=%s SFTP upload %s failed: %s",
+                    self._login,
+                    handle.virtual,
+                    exc.strerror or exc,
+                )
+            handle.failed = True
+            raise
         return len(data)
 
     @_guarded
@@ -581,14 +595,14 @@ class _ConfinedSftp(asyncssh.SFTPServer):
         if not handle.writable:
             return
         self._owner.open_writes.closed(handle.real)
-        if handle.too_large or interrupted:
-            # An upload refused for its size, or cut off, is not left behind half-written.
+        if handle.too_large or handle.failed or interrupted:
+            # An upload refused for its size, failed or cut off is not left half-written.
             self._remove_if_same(handle)
             log.info(
                 "login=%s SFTP upload %s %s; partial file removed",
                 self._login,
                 handle.virtual,
-                "too large" if handle.too_large else "interrupted",
+                "too large" if handle.too_large else "failed" if handle.failed else "interrupted",
             )
             return
         if not handle.real.exists():
