@@ -105,8 +105,6 @@ def allmysms_mock(
     Account `demo` / `demo` with 100 credits unless `allmysms_mock_settings` says otherwise.
     Under pytest-xdist each worker has its own server.
     """
-    from mockserver.servers.http import reset_platform
-
     server = _allmysms_mock_pool.get(allmysms_mock_settings)
-    reset_platform(server)
+    server.reset()
     return server

@@ -73,17 +73,6 @@ class ApiHost(Protocol):
     ) -> dict[str, Any]: ...
 
 
-def reset_platform(app: ApiHost) -> None:
-    """`app.reset()`, made safe to call while the app's reset re-adds the configured accounts
-    to the authenticator with `add()` (which refuses a login it already has): forget them
-    first, so a changed password is restored too. Harmless once the app replaces them itself.
-    """
-    for account in app.config.accounts:
-        with contextlib.suppress(KeyError):
-            app.auth.remove(account.login)
-    app.reset()
-
-
 class BadRequest(Exception):
     """A 4xx answer with `{"error": message}`; raised anywhere inside a handler."""
 
@@ -569,7 +558,7 @@ class HttpApi:
     async def reset(self, request: web.Request) -> web.Response:
         _query(request, ())
         # Touches the disk and waits for the processor to finish the file in hand: off-loop.
-        await self._blocking(reset_platform, self.app)
+        await self._blocking(self.app.reset)
         log.info("platform reset over the HTTP API")
         accounts = await self._blocking(self.app.store.accounts)
         return _json({"status": "reset", "accounts": [_public_account(a) for a in accounts]})

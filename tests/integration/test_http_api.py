@@ -19,7 +19,6 @@ import pytest
 
 from mockserver.app import MockServer
 from mockserver.config import load_config
-from mockserver.servers.http import reset_platform
 from tests.integration.helpers import wait_until
 
 MAX_BYTES = 200_000
@@ -91,11 +90,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockServer]:
             "server.http_port": 0,
             "server.data_dir": str(tmp_path_factory.mktemp("http-api")),
             "limits.max_file_bytes": MAX_BYTES,
-            # These tests create account trees under the watched folder while files are
-            # processed; watchdog's native observer can race on a fresh tree (a RuntimeWarning
-            # in its thread, fatal under filterwarnings=error). Polling keeps them about the API.
-            "processing.watch_mode": "polling",
-            "processing.poll_interval": 0.05,
             "accounts": ACCOUNTS,
         },
     )
@@ -105,7 +99,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockServer]:
 
 @pytest.fixture
 def srv(server: MockServer) -> MockServer:
-    reset_platform(server)
+    server.reset()
     return server
 
 

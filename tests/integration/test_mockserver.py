@@ -236,8 +236,7 @@ def test_wait_for_file_returns_the_verdict() -> None:
 def test_reset_gives_a_clean_platform() -> None:
     """Contract 6/7 reset: no files, SMS or mail; configured accounts and credits restored;
     run-time accounts removed; the folders are empty."""
-    # Polling: a new account's tree can race watchdog's native observer (see the xfail below).
-    with MockServer(**{"processing.watch_mode": "polling"}) as srv:
+    with MockServer() as srv:
         ftp_upload(srv, NAME, ROWS)
         srv.wait_for_file(NAME, 15)
         srv.add_account("extra", "pw-extra", 5)
@@ -257,7 +256,8 @@ def test_reset_gives_a_clean_platform() -> None:
 
 def test_adding_accounts_keeps_the_file_watcher_alive() -> None:
     """Accounts created at run time (POST /api/accounts) must not break the watcher that
-    picks up files put straight on disk (ARCHITECTURE pitfall 1)."""
+    picks up files put straight on disk (ARCHITECTURE pitfall 1): a fresh account tree once
+    made watchdog's inotify observer warn in its thread, fatal under `-W error`."""
     import warnings
 
     failures: list[BaseException] = []

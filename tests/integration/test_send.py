@@ -16,7 +16,6 @@ from mockserver.app import MockServer
 from mockserver.cli import main
 from mockserver.commands.send import Progress, find_landing, landed_as
 from mockserver.config import load_config
-from mockserver.servers.http import reset_platform
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "Promo_20300716120000_HQ.csv"
@@ -46,7 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockServer]:
 
 @pytest.fixture
 def srv(server: MockServer) -> MockServer:
-    reset_platform(server)
+    server.reset()
     return server
 
 
