@@ -81,6 +81,7 @@ class MockServer:
         self.config: Config = config
         self._lock = threading.Lock()
         self._started = False
+        self._ready = False
         self._lock_fd: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
@@ -145,6 +146,7 @@ class MockServer:
         ready.wait(timeout)
         fut = asyncio.run_coroutine_threadsafe(self._astart(), self._loop)
         fut.result(timeout)
+        self._ready = True
 
     def _run_loop(self, ready: threading.Event) -> None:
         assert self._loop is not None
@@ -158,6 +160,7 @@ class MockServer:
         if pending:
             self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+        self._loop.run_until_complete(self._loop.shutdown_default_executor())
         self._loop.close()
 
     async def _astart(self) -> None:
@@ -195,6 +198,7 @@ class MockServer:
         self._shutdown(timeout)
 
     def _shutdown(self, timeout: float = 30.0) -> None:
+        self._ready = False
         errors: list[BaseException] = []
 
         def attempt(fn: Callable[[], object]) -> None:
@@ -280,7 +284,7 @@ class MockServer:
 
     @property
     def running(self) -> bool:
-        return self._started and self._http is not None
+        return self._started and self._ready
 
     # -- parts, for the HTTP API and tests ---------------------------------------------------
 
