@@ -463,6 +463,14 @@ class Processor:
         name = path.name
         if self.open_writes.is_open(path):
             return  # ARCHITECTURE pitfall 2: never judge a half file
+        if self._pickup_delay:
+            # processing.pickup_delay_seconds counts from the file's last change of name or
+            # content (ctime), whichever path found it: hook, watchdog or rescan.
+            st = self.spool.probe(path)
+            wait = self._pickup_delay - (time.time() - st.st_ctime) if st else 0.0
+            if wait > 0:
+                self._enqueue("pickup", login, path, time.monotonic() + wait)
+                return
         if self.store.account(login) is None:
             if login not in self._unknown_logged:
                 self._unknown_logged.add(login)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ftplib
 import io
+import os
 import time
 
 from mockserver import MockServer
@@ -27,3 +28,19 @@ def test_pickup_delay_keeps_a_renamed_file_in_send_sms() -> None:
         assert time.monotonic() - renamed >= delay
         assert verdict["final_name"] == f"TreatedByMSI_{NAME}"
         assert ftp.nlst("SEND_SMS") == []
+
+
+def test_pickup_delay_holds_against_the_periodic_rescan() -> None:
+    """docs/spec.md "Pickup delay": the delay counts from the rename even when the file's
+    modification time is old (rclone, `put -p`) and a rescan finds it first."""
+    delay = 2.0
+    with MockServer(pickup_delay_seconds=delay, rescan_seconds=0.2) as srv:
+        send = srv.folder("demo", "SEND_SMS")
+        tmp = send / "old.tmp"
+        tmp.write_bytes(ROWS)
+        os.utime(tmp, (time.time() - 3600, time.time() - 3600))
+        renamed = time.monotonic()
+        tmp.rename(send / NAME)
+        verdict = srv.wait_for_file(NAME, 30)
+        assert time.monotonic() - renamed >= delay
+        assert verdict["status"] == "archived"
