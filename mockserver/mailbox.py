@@ -145,7 +145,8 @@ def recap_body(record: Mapping[str, Any]) -> str:
             lines.append(f"  Détail : {record['detail']}")
     lines.append(f"Nombre de SMS envoyés : {record['sms_count'] if archived else 0}")
     if archived:
-        lines.append(f"Crédits débités : {record.get('cost', 0)}")
+        # The file's cost; a subscription account is billed at month end instead of debited.
+        lines.append(f"Coût : {record.get('cost', 0)} crédit(s)")
     send_at = record.get("send_at")
     if send_at:
         lines.append(f"Date d'envoi : {french_date(datetime.fromisoformat(str(send_at)))}")
