@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import queue
 import re
 import secrets
 import stat
@@ -16,7 +17,8 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -54,8 +56,55 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 # Control characters never go into a reply line (see _Session.respond).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# Loop granularity: how late a stop() or a scheduled callback may be noticed.
+# Loop granularity: how late a stop() or a scheduled callback may be noticed; shorter while a
+# password check runs in the background (its result is picked up at the next tick).
 _TICK = 0.05
+_FAST_TICK = 0.002
+_AUTH_WORKERS = 4
+
+
+class _Background:
+    """Runs blocking calls (a password check may cost one scrypt, ~0.1 s) off pyftpdlib's loop,
+    which would otherwise freeze every session meanwhile, and hands each result back to the
+    loop thread (pyftpdlib is not thread-safe): `submit` and `run_ready` are loop-thread only."""
+
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+        self._done: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self.pending = 0
+
+    def submit(self, call: Callable[[], object], then: Callable[[object], None]) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                _AUTH_WORKERS, thread_name_prefix="allmysms-mock-ftp-auth"
+            )
+        self.pending += 1
+
+        def run() -> None:
+            try:
+                result = call()
+            except Exception as exc:  # handed to `then`, on the loop thread
+                result = exc
+            self._done.put(lambda: then(result))
+
+        self._executor.submit(run)
+
+    def run_ready(self) -> None:
+        while True:
+            try:
+                done = self._done.get_nowait()
+            except queue.Empty:
+                return
+            self.pending -= 1
+            try:
+                done()
+            except Exception:
+                log.exception("FTP: a background result could not be applied")
+
+    def shutdown(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +119,10 @@ class _Context:
     on_upload: OnUpload
     limits: LimitsConfig
     guard: Guard
+    background: _Background = field(default_factory=_Background)
+    # Open sessions (loop thread only): pyftpdlib takes a session off its map while a login
+    # is checked or a failed one is delayed, so `close_all` alone would not close it.
+    sessions: set[Any] = field(default_factory=set)
 
     def root(self, login: str) -> str:
         return os.path.abspath(login_root(self.data_dir, login))
@@ -394,6 +447,7 @@ class _Session(FTPHandler):  # type: ignore[misc]
             self.close_when_done()
             return
         self._counted = True
+        self.ctx.sessions.add(self)
         self._start_login_timer()
         super().handle()
 
@@ -445,7 +499,43 @@ class _Session(FTPHandler):  # type: ignore[misc]
     def ftp_PASS(self, line: str) -> Any:
         if self._locked_out():
             return None
-        return super().ftp_PASS(line)
+        if self.authenticated or not self.username:
+            return super().ftp_PASS(line)  # pyftpdlib's 503 replies
+        username = self.username
+        # No command is read (and those already read wait) until the check is answered.
+        self.del_channel()
+        if self._held is None:
+            self._held = []
+
+        def check() -> object:
+            try:
+                self.authorizer.validate_authentication(username, line, self)
+            except (AuthenticationFailed, AuthorizerError) as err:
+                return err
+            return None
+
+        self.ctx.background.submit(check, lambda error: self._checked(username, line, error))
+        return None
+
+    def _checked(self, username: str, password: str, error: object) -> None:
+        """The password check's answer, back on the loop thread."""
+        if self._closed:
+            return
+        self.add_channel()
+        if error is None:
+            try:
+                home = self.authorizer.get_home_dir(username)
+                msg_login = self.authorizer.get_msg_login(username)
+            except (AuthenticationFailed, AuthorizerError) as err:
+                self.handle_auth_failed(str(err), password)
+                return
+            self.handle_auth_success(home, password, msg_login)
+            self._release_held()
+        elif isinstance(error, AuthenticationFailed | AuthorizerError):
+            self.handle_auth_failed(str(error), password)
+        else:
+            log.error("FTP login check failed: %s", error)
+            self.handle_auth_failed("", password)
 
     # pyftpdlib answers a failed login after `auth_failed_timeout`, but commands it has already
     # read would be answered before that 530: a pipelining client would pair replies with the
@@ -455,7 +545,8 @@ class _Session(FTPHandler):  # type: ignore[misc]
     _in_buffer_len: int
 
     def handle_auth_failed(self, msg: str, password: str) -> None:
-        self._held = []
+        if self._held is None:
+            self._held = []
         super().handle_auth_failed(msg, password)
 
     def found_terminator(self) -> None:
@@ -467,6 +558,9 @@ class _Session(FTPHandler):  # type: ignore[misc]
         super().found_terminator()
 
     def on_login_failed(self, username: str, password: str) -> None:
+        self._release_held()
+
+    def _release_held(self) -> None:
         held, self._held = self._held or [], None
         while held and self._held is None and not (self._closed or self._closing):
             line = held.pop(0)
@@ -538,6 +632,7 @@ class _Session(FTPHandler):  # type: ignore[misc]
             if self._counted:
                 self._counted = False
                 self.ctx.guard.ftp_connections.release(self.remote_ip)
+            self.ctx.sessions.discard(self)
         super().close()
 
     # -- command checks --------------------------------------------------------------------
@@ -800,16 +895,25 @@ class FtpServer:
     def _serve(self) -> None:
         server = self._server
         ioloop = server.ioloop
+        background = self._ctx.background
         try:
             timeout = _TICK
             while not self._stopping.is_set():
                 soonest = ioloop.loop(timeout, blocking=False)
-                timeout = _TICK if soonest is None else max(0.0, min(_TICK, soonest))
+                background.run_ready()
+                tick = _FAST_TICK if background.pending else _TICK
+                timeout = tick if soonest is None else max(0.0, min(tick, soonest))
         except Exception:
             log.exception("the FTP server loop failed")
         finally:
             # Closing from the loop's own thread: pyftpdlib's sockets are not thread-safe.
+            for session in list(self._ctx.sessions):  # those off pyftpdlib's map too
+                try:
+                    session.close()
+                except Exception:
+                    log.exception("cannot close an FTP session")
             server.close_all()
+            background.shutdown()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Close the listener and every session, and join the thread (idempotent)."""

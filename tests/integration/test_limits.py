@@ -8,6 +8,7 @@ import contextlib
 import ftplib
 import io
 import socket
+import threading
 import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -544,3 +545,32 @@ def test_sftp_idle_timeout_and_activity(tmp_path: Path) -> None:
     with sftp_harness(tmp_path, idle_timeout_seconds=0.4) as sftp:
         idle = run(main(sftp.port))
         assert 0.3 <= idle < 5
+
+
+def test_ftp_password_check_does_not_freeze_other_sessions(tmp_path: Path) -> None:
+    """A password check may cost one scrypt (`password_hash` accounts): it runs off the FTP
+    loop, so a slow or hostile login cannot freeze every other session meanwhile; commands
+    pipelined behind the PASS wait for its answer."""
+    with ftp_harness(tmp_path) as ftp:
+        real = ftp.auth.authenticate
+        release = threading.Event()
+        entered = threading.Event()
+
+        def slow(login: str, password: str) -> bool:
+            if login == "alice2":
+                entered.set()
+                release.wait(10)
+            return real(login, password)
+
+        ftp.auth.authenticate = slow  # type: ignore[method-assign]
+        with raw_ftp(ftp.port) as busy, raw_ftp(ftp.port) as other:
+            assert busy.cmd("USER alice2")[:3] == "331"
+            busy.send("PASS pw-alice2")
+            busy.send("PWD")
+            assert entered.wait(10)
+            other.cmd("USER alice")
+            assert other.cmd("PASS pw-alice")[:3] == "230"  # answered while alice2 waits
+            assert other.cmd("NOOP")[:3] == "200"
+            release.set()
+            assert busy.reply()[:3] == "230"
+            assert busy.reply() == '257 "/" is the current directory.'
