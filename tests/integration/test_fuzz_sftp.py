@@ -261,3 +261,33 @@ def test_sftp_request_fuzzing(tmp_path: Path, error_records: ErrorRecords) -> No
     finally:
         harness.close()
     assert not error_records.records
+
+
+# -- regressions the fuzzer found ---------------------------------------------------------------
+
+
+def test_reads_past_off_t_and_huge_reads_are_answered(tmp_path: Path) -> None:
+    """A read at an offset past what the OS accepts (2**63 and more) is end of file, not an
+    internal error; a read of 4 GiB at once gets a bounded slice, not a 4 GiB buffer."""
+    harness = SftpHarness(tmp_path)
+    (harness.folder("ARCHIVES") / "big.csv").write_bytes(b"x" * 300_000)
+
+    async def main() -> tuple[int, bytes]:
+        async with connect(harness.port) as conn, conn.start_sftp_client() as client:
+            handle = await client._handler.open(
+                b"/ARCHIVES/big.csv", asyncssh.FXF_READ, SFTPAttrs()
+            )
+            try:
+                data, _ = await client._handler.read(handle, 0, U32)
+                with pytest.raises(asyncssh.SFTPEOFError):
+                    await client._handler.read(handle, U64, 10)
+                return len(data), (await client._handler.read(handle, 299_999, 10))[0]
+            finally:
+                await client._handler.close(handle)
+
+    try:
+        size, tail = asyncio.run(asyncio.wait_for(main(), 30))
+    finally:
+        harness.close()
+    assert size == 256 * 1024
+    assert tail == b"x"
