@@ -139,6 +139,12 @@ class LoginLockout:
             self._trim(now)
             return locked
 
+    def clear(self) -> None:
+        """Forget every failure and lockout (e.g. on `POST /api/reset` between tests)."""
+        with self._lock:
+            self._recent.clear()
+            self._locked_until.clear()
+
     def _trim(self, now: float) -> None:
         for table in (self._recent, self._locked_until):
             while len(table) > MAX_TRACKED_ADDRESSES:

@@ -107,6 +107,11 @@ def test_lockout_after_failures_within_the_window_then_lifted() -> None:
     assert lockout.remaining("10.0.0.1") == 0.0
     # A fresh count after the lockout: one failure does not lock again.
     assert not lockout.failed("10.0.0.1")
+    lockout.failed("10.0.0.1")
+    lockout.failed("10.0.0.1")
+    assert lockout.remaining("10.0.0.1") > 0
+    lockout.clear()
+    assert lockout.remaining("10.0.0.1") == 0.0
 
 
 def test_failures_older_than_the_window_do_not_count() -> None:
