@@ -13,6 +13,7 @@ import fcntl
 import logging
 import os
 import shutil
+import sqlite3
 import tempfile
 import threading
 import time
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 from mockserver.auth import StaticAuthenticator
 from mockserver.config import AccountConfig, Config, ConfigError, load_config
 from mockserver.mailbox import Mailbox
-from mockserver.processor import Processor
+from mockserver.processor import Processor, ProcessorError
 from mockserver.servers.ftp import FtpServer
 from mockserver.servers.hostkey import HostKeyError
 from mockserver.servers.http import HttpApi
@@ -120,7 +121,10 @@ class MockServer:
         except OSError as exc:
             raise StartupError(f"cannot create data dir {data_dir}: {exc.strerror}") from None
         self._lock_fd = _lock_data_dir(data_dir)
-        self._store = Store(data_dir / "state.sqlite3")
+        try:
+            self._store = Store(data_dir / "state.sqlite3")
+        except (OSError, sqlite3.Error) as exc:
+            raise StartupError(f"cannot open {data_dir / 'state.sqlite3'}: {exc}") from None
         self._store.seed_accounts(cfg.accounts)
         for acc in self._store.runtime_accounts():
             self.auth.add(acc)
@@ -129,7 +133,10 @@ class MockServer:
             self._spool.ensure(acc["login"])
         self._mailbox = Mailbox(data_dir / "mailbox", cfg.mail)
         self._processor = Processor(cfg, self._store, self._spool, self._mailbox, self.open_writes)
-        self._processor.start()
+        try:
+            self._processor.start()
+        except ProcessorError as exc:
+            raise StartupError(str(exc)) from None
         self._ftp = FtpServer(cfg, self.auth, self.open_writes, self._processor.submit)
         try:
             self._ftp.start()

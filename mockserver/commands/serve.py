@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     except (StartupError, ConfigError) as exc:
         print(f"allmysms-mock: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # anything else the file system refuses: one line, no traceback
+        print(f"allmysms-mock: cannot start: {exc}", file=sys.stderr)
+        return 1
     try:
         accounts = ", ".join(a.login for a in config.accounts) or "(none)"
         print(f"allmysms-mock {_version()}: data in {config.server.data_dir.resolve()}")
