@@ -239,6 +239,22 @@ def test_config_file_with_an_unknown_key_names_it(tmp_path: Path) -> None:
     assert not data.exists()
 
 
+def test_a_data_dir_that_cannot_hold_the_state_stops_start_up_with_one_line(
+    tmp_path: Path,
+) -> None:
+    """Contract 3: "nothing starts half-way"; a traceback shown to a user is a bug: a data dir
+    that is a file, or a state database that is not SQLite, is one line naming it."""
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x", encoding="utf-8")
+    done = run_serve(tmp_path, ["--data-dir", str(not_a_dir)])
+    assert error_lines(done.stderr) == [assert_one_line_error(done, str(not_a_dir))]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "state.sqlite3").write_text("not a database", encoding="utf-8")
+    done = run_serve(tmp_path, ["--data-dir", str(data)])
+    assert error_lines(done.stderr) == [assert_one_line_error(done, "state.sqlite3")]
+
+
 # -- the SSH host key -----------------------------------------------------------------------------
 
 
