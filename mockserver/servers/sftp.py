@@ -50,6 +50,24 @@ __all__ = ["HostKeyError", "SftpServer", "load_or_create_host_key"]
 
 log = logging.getLogger("mockserver.sftp")
 
+
+class _PrintableArgs(logging.Filter):
+    """Client paths may hold lone surrogates (names that are not UTF-8): they are logged
+    escaped, so no handler (a file, pytest-xdist, JSON) fails on them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                arg.encode("utf-8", "backslashreplace").decode("utf-8")
+                if isinstance(arg, str)
+                else arg
+                for arg in record.args
+            )
+        return True
+
+
+log.addFilter(_PrintableArgs())
+
 OnUpload = Callable[[str, Path], None]
 
 P = ParamSpec("P")

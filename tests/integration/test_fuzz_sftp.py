@@ -291,3 +291,29 @@ def test_reads_past_off_t_and_huge_reads_are_answered(tmp_path: Path) -> None:
         harness.close()
     assert size == 256 * 1024
     assert tail == b"x"
+
+
+def test_names_that_are_not_utf8_are_logged_escaped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A path of bytes that are not UTF-8 reaches the logs escaped: every log line can be
+    written as UTF-8 (a file, JSON, pytest-xdist), whatever the client sent."""
+    harness = SftpHarness(tmp_path)
+
+    async def main() -> None:
+        async with connect(harness.port) as conn, conn.start_sftp_client() as client:
+            with pytest.raises(asyncssh.SFTPError):
+                await client._handler.open(b"/ARCHIVES/\xff.tmp", asyncssh.FXF_WRITE, SFTPAttrs())
+
+    caplog.set_level(logging.INFO, logger="mockserver.sftp")
+    try:
+        asyncio.run(asyncio.wait_for(main(), 30))
+    finally:
+        harness.close()
+    refused = [r.getMessage() for r in caplog.records if "refused upload" in r.getMessage()]
+    assert refused == [
+        "login=alice SFTP refused upload /ARCHIVES/\\udcff.tmp:"
+        " uploads are allowed only in SEND_SMS, not in ARCHIVES"
+    ]
+    for record in caplog.records:
+        record.getMessage().encode("utf-8")
