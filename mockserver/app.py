@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from mockserver.auth import StaticAuthenticator
 from mockserver.config import AccountConfig, Config, ConfigError, load_config
+from mockserver.limits import Guard
 from mockserver.mailbox import Mailbox
 from mockserver.processor import Processor, ProcessorError
 from mockserver.servers.ftp import FtpServer
@@ -95,6 +96,8 @@ class MockServer:
         self._http: HttpApi | None = None
         self.auth = StaticAuthenticator(config.accounts)
         self.open_writes = OpenWrites()
+        # One login lockout for both protocols, and per-protocol connection caps.
+        self.guard = Guard.from_limits(config.limits)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -137,7 +140,9 @@ class MockServer:
             self._processor.start()
         except ProcessorError as exc:
             raise StartupError(str(exc)) from None
-        self._ftp = FtpServer(cfg, self.auth, self.open_writes, self._processor.submit)
+        self._ftp = FtpServer(
+            cfg, self.auth, self.open_writes, self._processor.submit, guard=self.guard
+        )
         try:
             self._ftp.start()
         except OSError as exc:
@@ -173,7 +178,9 @@ class MockServer:
     async def _astart(self) -> None:
         cfg = self.config
         assert self._processor is not None
-        self._sftp = SftpServer(cfg, self.auth, self.open_writes, self._processor.submit)
+        self._sftp = SftpServer(
+            cfg, self.auth, self.open_writes, self._processor.submit, guard=self.guard
+        )
         try:
             await self._sftp.start()
         except HostKeyError as exc:
@@ -395,6 +402,7 @@ class MockServer:
             for acc_cfg in self.config.accounts:
                 make_tree(self.data_dir, self.config.server.layout, acc_cfg.login)
             self.mailbox.clear()
+            self.guard.lockout.clear()
 
 
 def _dotted(key: str) -> str:
@@ -409,6 +417,14 @@ def _dotted(key: str) -> str:
         "poll_interval": "processing",
         "rescan_seconds": "processing",
         "max_file_bytes": "limits",
+        "max_connections": "limits",
+        "max_connections_per_ip": "limits",
+        "idle_timeout_seconds": "limits",
+        "login_timeout_seconds": "limits",
+        "login_failure_delay_seconds": "limits",
+        "max_login_attempts": "limits",
+        "login_lockout_failures": "limits",
+        "login_lockout_seconds": "limits",
         "layout": "server",
         "host": "server",
         "passive_ports": "server",

@@ -141,11 +141,20 @@ def _wait_param(raw: str) -> float:
     return min(value, MAX_WAIT_SECONDS)
 
 
+def _utf8(value: str) -> bool:
+    """JSON and percent-encoding can carry lone surrogates, which no database or header takes."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _text_param(query: Mapping[str, str], key: str) -> str | None:
     value = query.get(key)
     if value is None:
         return None
-    if value == "" or len(value) > 1000 or "\x00" in value:
+    if value == "" or len(value) > 1000 or "\x00" in value or not _utf8(value):
         raise BadRequest(f"{key} must be a non-empty value")
     return value
 
@@ -198,13 +207,24 @@ def _subscription(value: Any) -> bool:
 
 
 def _password(value: Any) -> str:
-    if not isinstance(value, str) or not value or len(value) > MAX_PASSWORD or "\x00" in value:
+    if (
+        not isinstance(value, str)
+        or not value
+        or len(value) > MAX_PASSWORD
+        or "\x00" in value
+        or not _utf8(value)
+    ):
         raise BadRequest(f"password must be a non-empty string of at most {MAX_PASSWORD} chars")
     return value
 
 
 def _email(value: Any) -> str:
-    if not isinstance(value, str) or len(value) > MAX_EMAIL or not EMAIL_RE.match(value):
+    if (
+        not isinstance(value, str)
+        or len(value) > MAX_EMAIL
+        or not EMAIL_RE.match(value)
+        or not _utf8(value)
+    ):
         raise BadRequest("email must be an e-mail address such as name@example.com")
     return value
 

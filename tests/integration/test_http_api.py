@@ -307,6 +307,8 @@ def test_patch_unknown_login_is_404(srv: MockServer) -> None:
         {"password": ""},
         {"password": None},
         {"email": "x"},
+        {"email": "\ud800@example.com"},  # a lone surrogate: JSON can carry it, SQLite cannot
+        {"password": "\udcff"},
         {"login": "renamed"},
         {"credits": 5, "unknown": 1},
     ],

@@ -273,3 +273,35 @@ def test_adding_accounts_keeps_the_file_watcher_alive() -> None:
     finally:
         threading.excepthook = previous
     assert failures == []
+
+
+def test_reset_forgets_login_lockouts() -> None:
+    """A reset gives a clean platform (contract 6): an address locked out by wrong passwords
+    in one test can log in again in the next (docs/security.md, login lockout)."""
+    import ftplib
+
+    settings = {
+        "login_lockout_failures": 2,
+        "login_failure_delay_seconds": 0.0,
+        "max_connections": 5,
+    }
+    with MockServer(**settings) as srv:
+        for _ in range(2):
+            with ftplib.FTP() as ftp:
+                ftp.connect("127.0.0.1", srv.ftp_port, timeout=10)
+                with pytest.raises(ftplib.error_perm):
+                    ftp.login("demo", "wrong")
+        assert not _can_log_in(srv.ftp_port)
+        srv.reset()
+        assert _can_log_in(srv.ftp_port)
+
+
+def _can_log_in(port: int) -> bool:
+    import ftplib
+
+    with ftplib.FTP() as ftp:
+        try:
+            ftp.connect("127.0.0.1", port, timeout=10)
+            return ftp.login("demo", "demo").startswith("230")
+        except ftplib.Error:
+            return False
