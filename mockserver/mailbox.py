@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from mockserver.spool import printable_name
+
 log = logging.getLogger("mockserver.mailbox")
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -92,8 +94,16 @@ def message_id(record: Mapping[str, Any]) -> str:
     """A Message-ID fixed by the processed file, so a recap re-sent after a crash can be
     recognised in the Maildir (at most one recap a file)."""
     seed = f"{record['login']}/{record['id']}/{record['original_name']}/{record['processed_at']}"
-    digest = hashlib.sha256(seed.encode()).hexdigest()[:24]
+    digest = hashlib.sha256(seed.encode("utf-8", "surrogatepass")).hexdigest()[:24]
     return f"<recap.{record['id']}.{digest}@allmysms-mock.invalid>"
+
+
+def header_text(value: object) -> str:
+    """A header value: one line, whatever it holds. Names are shown in their printable form
+    (`spool.printable_name`: bytes that are not UTF-8 as `\\xNN`, line-breaking characters
+    such as U+2028 escaped), because `email` refuses any character `str.splitlines()` breaks
+    on in a header, and a recap must never fail on a file's name."""
+    return printable_name(str(value))
 
 
 def compose(record: Mapping[str, Any], to: str, now: datetime | None = None) -> EmailMessage:
@@ -103,28 +113,28 @@ def compose(record: Mapping[str, Any], to: str, now: datetime | None = None) -> 
     les fichiers traités, le nombre de SMS envoyés, la date d'envoi ainsi que les raisons
     d'échec d'exécution si certains fichiers ne sont pas valides."
     """
-    name = str(record["original_name"])
+    name = header_text(record["original_name"])
     archived = record["status"] == "archived"
-    reason = record.get("reason")
+    reason = header_text(record.get("reason"))
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = SENDER
-    msg["To"] = to
+    msg["To"] = header_text(to)
     if archived:
         msg["Subject"] = f"[AllMySMS] Fichier traité : {name}"
     else:
         msg["Subject"] = f"[AllMySMS] Fichier invalide : {name} ({reason})"
     msg["Date"] = email.utils.format_datetime(now or datetime.now(UTC))
     msg["Message-ID"] = message_id(record)
-    msg["X-AllMySMS-Login"] = str(record["login"])
+    msg["X-AllMySMS-Login"] = header_text(record["login"])
     msg["X-AllMySMS-File"] = name
-    msg["X-AllMySMS-Status"] = str(record["status"])
-    msg["X-AllMySMS-Processed-At"] = str(record["processed_at"])
+    msg["X-AllMySMS-Status"] = header_text(record["status"])
+    msg["X-AllMySMS-Processed-At"] = header_text(record["processed_at"])
     msg.set_content(recap_body(record), charset="utf-8")
     return msg
 
 
 def recap_body(record: Mapping[str, Any]) -> str:
-    name = str(record["original_name"])
+    name = printable_name(str(record["original_name"]))
     archived = record["status"] == "archived"
     folder = "ARCHIVES" if archived else "INVALIDS"
     lines = [
@@ -133,7 +143,7 @@ def recap_body(record: Mapping[str, Any]) -> str:
         "Voici le récapitulatif du traitement de votre fichier déposé sur l'API FTP/SFTP.",
         "",
         f"Fichier traité : {name}",
-        f"Nom après traitement : {folder}/{record['final_name']}",
+        f"Nom après traitement : {folder}/{printable_name(str(record['final_name']))}",
     ]
     if archived:
         lines.append("Résultat : fichier traité avec succès (archivé)")

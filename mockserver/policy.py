@@ -49,18 +49,34 @@ class Place:
     name: str | None = None  # the file name, for Kind.FILE
 
 
+# `str.splitlines()` breaks on these: a name holding one could never be a header or log line.
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
 def _bad_char(ch: str) -> bool:
+    """Control characters (C0, DEL, C1) and line breaks: no header or log line can carry them."""
     code = ord(ch)
-    return code < 32 or code == 127
+    return code < 32 or 127 <= code < 160 or ch in _LINE_BREAKS
+
+
+def _not_utf8(text: str) -> bool:
+    """Lone surrogates: how Python shows bytes that are not UTF-8 (SFTP passes raw bytes)."""
+    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
 
 
 def normalise(virtual: str, cwd: str = "/") -> str | None:
     """The canonical virtual path of `virtual` (relative to `cwd`), or None when it is unusable.
 
-    None for a NUL byte or any control character, and for a backslash: on a POSIX disk it would be
+    None for a NUL byte or any control character (C0, DEL, C1) or a character that breaks a line
+    (U+2028, U+2029, …: none could be logged or mailed), and for a backslash: on a POSIX disk
+    it would be
     an ordinary character, but clients (and users) mean a separator by it; refusing it is the
     only reading that cannot surprise anyone (contract 4: "whatever ... backslash ... it uses").
     `//` collapses, `.` goes, `..` resolves and never climbs above `/`.
+
+    A name that is not UTF-8 (lone surrogates) normalises: a file put straight on disk under
+    such a name can still be listed, downloaded and deleted; `may_write` and `may_rename`
+    refuse to *create* one (`_creatable`).
     """
     if not isinstance(virtual, str) or not isinstance(cwd, str):
         return None
@@ -112,6 +128,35 @@ def _place(virtual: str, layout: Layout, login: str) -> Place | None:
 
 
 _INVALID = _deny("invalid path")
+
+# Contract 5.3: the final name adds up to 32 characters (`TreatedByMSI_Not_enough_credits_`),
+# and a collision suffix `-2`…`-999` up to 4 more; most file systems stop at 255 bytes.
+NAME_MAX_BYTES = 255
+FINAL_PREFIX_MAX = 32
+SUFFIX_MAX = 4
+MAX_NAME_BYTES = NAME_MAX_BYTES - FINAL_PREFIX_MAX - SUFFIX_MAX  # 219
+_TEMPORARY = ".tmp"  # contract 5.1; never processed, so it may be dropped on top of the limit
+_TOO_LONG = _deny(
+    f"name too long: at most {MAX_NAME_BYTES} bytes so the platform's final name fits"
+)
+
+
+_NOT_UTF8 = _deny("invalid name: not UTF-8")
+
+
+def _creatable(name: str) -> Decision:
+    """Whether an upload or a rename may create `name` in SEND_SMS.
+
+    It must be UTF-8 (the store, the recap and the logs carry it as text), and the platform
+    must be able to give it its final name (contract 5.3) on disk: at most 219 bytes in UTF-8;
+    a `.tmp` name (never processed, contract 5.1) may add its 4 characters.
+    """
+    if _not_utf8(name):
+        return _NOT_UTF8
+    limit = MAX_NAME_BYTES + (len(_TEMPORARY) if name.endswith(_TEMPORARY) else 0)
+    return ALLOW if len(name.encode("utf-8")) <= limit else _TOO_LONG
+
+
 _STRUCTURE = "the folders SEND_SMS, PROCESSING, ARCHIVES and INVALIDS are fixed"
 
 
@@ -134,7 +179,8 @@ def may_write(virtual: str, layout: Layout, login: str) -> Decision:
     if place is None:
         return _INVALID
     if place.kind is Kind.FILE and place.folder is Folder.SEND_SMS:
-        return ALLOW
+        assert place.name is not None
+        return _creatable(place.name)
     if place.kind is Kind.FILE:
         return _deny(f"uploads are allowed only in SEND_SMS, not in {place.folder}")
     return _deny("uploads are allowed only as files directly in SEND_SMS")
@@ -185,7 +231,8 @@ def may_rename(src: str, dst: str, layout: Layout, login: str) -> Decision:
         return _deny("files can only be renamed within SEND_SMS")
     if normalise(src) == normalise(dst):
         return _deny("source and target are the same file")
-    return ALLOW
+    assert target.name is not None
+    return _creatable(target.name)
 
 
 def may_mkdir(virtual: str, layout: Layout, login: str) -> Decision:

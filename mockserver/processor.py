@@ -29,7 +29,7 @@ from watchdog.observers.polling import PollingObserver
 
 from mockserver.core.models import Account, Verdict
 from mockserver.mailbox import Mailbox, message_id
-from mockserver.spool import Claim, FileKey, Spool
+from mockserver.spool import Claim, FileKey, Spool, printable_name
 from mockserver.store import FileRecord, InsufficientCredits, Store
 from mockserver.tree import Folder
 from mockserver.writes import OpenWrites
@@ -53,6 +53,8 @@ DEFAULT_SETTLE_SECONDS = 1.0
 # authoritative "upload complete" signal (ARCHITECTURE pitfall 1: protocol hooks first).
 CLOSE_GRACE_SECONDS = 0.25
 DEFAULT_WORKERS = 4
+# The longest a worker waits on the queue in one go, whatever the next task's due time.
+MAX_WAIT_SECONDS = 3600.0
 
 TaskKind = Literal["pickup", "settle", "grace", "process", "rescan"]
 
@@ -407,7 +409,7 @@ class Processor:
                     "login=%s file=%s processing failed: %s (left in place, retried at the"
                     " next scan)",
                     task.login,
-                    task.path.name if task.path else "-",
+                    printable_name(task.path.name) if task.path else "-",
                     exc,
                     exc_info=log.isEnabledFor(logging.DEBUG),
                 )
@@ -429,7 +431,9 @@ class Processor:
                     task = heapq.heappop(self._heap)
                     self._queued.discard((task.kind, str(task.path)))
                     return task
-                self._cond.wait(wait)
+                # Capped: a wait past `threading.TIMEOUT_MAX` raises OverflowError (the
+                # heap is looked at again anyway when the cap runs out).
+                self._cond.wait(min(wait, MAX_WAIT_SECONDS))
             else:
                 self._cond.wait()
 
@@ -504,7 +508,11 @@ class Processor:
             if record is None:
                 data = self.spool.read(claim)
                 if data is None:
-                    log.info("login=%s file=%s vanished before processing", claim.login, claim.name)
+                    log.info(
+                        "login=%s file=%s vanished before processing",
+                        claim.login,
+                        printable_name(claim.name),
+                    )
                     return
                 limit = self.config.limits.max_file_bytes
                 if len(data) > limit:
@@ -513,7 +521,7 @@ class Processor:
                     log.warning(
                         "login=%s file=%s is %d bytes, over max_file_bytes=%d; judged anyway",
                         claim.login,
-                        claim.name,
+                        printable_name(claim.name),
                         len(data),
                         limit,
                     )
@@ -551,19 +559,25 @@ class Processor:
         raise RuntimeError("credits keep changing; giving up on this file for now")
 
     def _place(self, record: FileRecord, claim: Claim | None, *, recovering: bool) -> None:
-        """Move (if not yet), mark moved, mail (if not yet), mark done, log."""
+        """Move (if not yet), mark moved, mail (if not yet), mark done, log.
+
+        On disk the file keeps the user's raw name behind the prefix, even when the store
+        holds its printable form (a name put on disk that is not UTF-8 or holds a line
+        break, `spool.printable_name`); a name too long for the file system is shortened
+        (`spool.short_name`). The store records the name actually used."""
         login = record.login
         if record.stored_name is None:
             dest: Path | None = None
+            final = _raw_final_name(record, claim)
             if recovering and claim is not None:
                 # A link+unlink move cut short leaves the file in both places.
-                dest = self.spool.find_placed(login, record.status, record.final_name, claim.key)
+                dest = self.spool.find_placed(login, record.status, final, claim.key)
                 if dest is not None:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(claim.path)
             if dest is None and claim is not None:
                 try:
-                    dest = self.spool.finish(login, claim.path, record.final_name, record.status)
+                    dest = self.spool.finish(login, claim.path, final, record.status)
                 except FileNotFoundError:
                     dest = None
             if dest is None and recovering and claim is None:
@@ -606,8 +620,16 @@ class Processor:
             return
         try:
             self.mailbox.send_recap(data, to)
-        except OSError as exc:
-            log.warning("login=%s file=%s recap not delivered: %s", record.login, record.name, exc)
+        except Exception as exc:
+            # Whatever went wrong (a full disk, a header `email` refuses), the file is done:
+            # a recap that cannot be written must never keep it from `files()` or block
+            # the next start-up.
+            log.warning(
+                "login=%s file=%s recap not delivered: %s",
+                record.login,
+                printable_name(record.name),
+                exc,
+            )
             self.store.mark_mailed(record.id, "failed")
             return
         self._crash("after_mail")
@@ -637,17 +659,36 @@ class Processor:
     def recover(self) -> None:
         """Contract 5.2: "a file found in PROCESSING at start-up (a crash) is judged again
         without charging or recording twice"; a file recorded but not marked moved or not
-        mailed is finished. Runs before any new file is picked up."""
+        mailed is finished. Runs before any new file is picked up.
+
+        Each file is recovered on its own: one that fails is logged on one line and left
+        where it is (retried by the periodic rescan); it never blocks start-up."""
         for acc in self.store.accounts():
             login = acc["login"]
             for name in self.spool.entries(login, Folder.PROCESSING):
-                claim = self.spool.claimed(login, name)
-                if claim is None:
-                    continue
-                self._drop_twin(claim)
-                self._process(claim, _utc_now(), recovering=True)
+                try:
+                    claim = self.spool.claimed(login, name)
+                    if claim is None:
+                        continue
+                    self._drop_twin(claim)
+                    self._process(claim, _utc_now(), recovering=True)
+                except Exception as exc:
+                    self._recovery_failed(login, name, exc)
         for record in self.store.unfinished():
-            self._place(record, None, recovering=True)
+            try:
+                self._place(record, None, recovering=True)
+            except Exception as exc:
+                self._recovery_failed(record.login, record.original_name, exc)
+
+    def _recovery_failed(self, login: str, name: str, exc: Exception) -> None:
+        log.error(
+            "login=%s file=%s not recovered at start-up: %s (left in place, retried at the"
+            " next scan)",
+            login,
+            printable_name(name),
+            exc,
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )
 
     def _drop_twin(self, claim: Claim) -> None:
         """A claim by link+unlink cut short leaves the same file in SEND_SMS too: drop that
@@ -657,6 +698,18 @@ class Processor:
             st = os.lstat(twin)
             if claim.key.same_file(st):
                 os.unlink(twin)
+
+
+def _raw_final_name(record: FileRecord, claim: Claim | None) -> str:
+    """The final name to give on disk: the record's, with the printable form of the user's
+    name swapped back for the raw one still in PROCESSING (they differ only for names put
+    straight on disk that are not UTF-8 or hold a line break)."""
+    final, original = record.final_name, record.original_name
+    if claim is None or claim.name == original or not final.endswith(original):
+        return final
+    if printable_name(claim.name) != original:
+        return final
+    return final[: len(final) - len(original)] + claim.name
 
 
 def _parse_key(text: str) -> FileKey | None:

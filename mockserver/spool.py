@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import hashlib
 import logging
 import os
 import stat
@@ -15,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from mockserver.core.models import Status
+from mockserver.core.models import PREFIX, Reason, Status
 from mockserver.tree import FOLDERS, Folder, Layout, folder_path, login_root, make_tree
 
 log = logging.getLogger("mockserver.spool")
@@ -77,6 +78,95 @@ def move_noreplace(src: Path, dst: Path) -> bool:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(src)
     return True
+
+
+# The characters `str.splitlines()` breaks on: never in a header, a log line or a recap.
+LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:
+        # A byte that is not UTF-8, as `os.fsdecode` hands it over (surrogateescape).
+        return f"\\x{code - 0xDC00:02x}"
+    if 0xD800 <= code <= 0xDFFF or ch in LINE_BREAKS or code < 32 or 127 <= code < 160:
+        return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
+    return ch
+
+
+def printable_name(name: str) -> str:
+    """The text form of a file name for the store, the recap e-mail and the logs.
+
+    A name put straight on disk may hold bytes that are not UTF-8 (Python sees them as lone
+    surrogates, which SQLite and e-mail refuse) or characters that break a line (U+2028, …),
+    which no header may contain. Such a file is still judged (`Incorrect_FileName`) and keeps
+    its raw name on disk; only its *text form* changes: each byte that is not UTF-8 becomes
+    `\\xNN` (as `name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")`
+    would write it), and each control or line-breaking character becomes `\\xNN` / `\\uNNNN`.
+    Every other name, including any the FTP/SFTP servers accept, is returned unchanged.
+    """
+    if name.isprintable():
+        return name
+    return "".join(_escape_char(ch) for ch in name)
+
+
+# Contract 5.3 adds at most `TreatedByMSI_Not_enough_credits_` to a name (32 characters);
+# a name this close to the file system's limit cannot get its final name as is.
+_REASON_PREFIXES = tuple(sorted((f"{PREFIX}{r.value}_" for r in Reason), key=len, reverse=True))
+# Room left in a shortened name for the collision suffix `-2`, `-3`, … (contract 5.3).
+_SUFFIX_ROOM = 12
+_HASH_CHARS = 10
+
+
+def _fs_len(text: str) -> int:
+    try:
+        return len(os.fsencode(text))
+    except UnicodeError:
+        return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _cut(text: str, budget: int, *, from_end: bool = False) -> str:
+    """The longest head (or tail) of `text` whose encoded form fits in `budget` bytes,
+    cut between characters."""
+    out: list[str] = []
+    used = 0
+    for ch in reversed(text) if from_end else text:
+        size = _fs_len(ch)
+        if used + size > budget:
+            break
+        out.append(ch)
+        used += size
+    return "".join(reversed(out)) if from_end else "".join(out)
+
+
+def short_name(final_name: str, name_max: int = 255) -> str:
+    """A final name that fits the file system when `final_name` does not (ENAMETOOLONG).
+
+    Keeps the `TreatedByMSI_<Reason>_` prefix and the extension (`.csv`), cuts the middle of
+    the user's name and puts a short hash of the whole `final_name` there, so two long names
+    stay distinct and the same name always shortens the same way (recovery finds it again):
+    `TreatedByMSI_Incorrect_FileName_<head>~<hash>~<tail>.csv`. Leaves room for a `-N` suffix.
+    """
+    prefix = next((p for p in _REASON_PREFIXES if final_name.startswith(p)), "")
+    if not prefix and final_name.startswith(PREFIX):
+        prefix = PREFIX
+    rest = final_name[len(prefix) :]
+    stem, ext = os.path.splitext(rest)
+    if _fs_len(ext) > 16:
+        stem, ext = rest, ""
+    digest = hashlib.sha256(os.fsencode(final_name)).hexdigest()[:_HASH_CHARS]
+    budget = name_max - _SUFFIX_ROOM - _fs_len(prefix) - _fs_len(ext) - _HASH_CHARS - 2
+    budget = max(0, budget)
+    head = _cut(stem, budget - budget // 3)
+    tail = _cut(stem[len(head) :], budget - _fs_len(head), from_end=True)
+    return f"{prefix}{head}~{digest}~{tail}{ext}"
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        return 255
 
 
 def numbered(name: str, n: int) -> str:
@@ -203,7 +293,11 @@ class Spool:
         # The inode moved with the file; re-stat in case the source was swapped meanwhile.
         moved = os.lstat(dst)
         if not stat.S_ISREG(moved.st_mode):
-            log.warning("login=%s file=%s is not a regular file; left in PROCESSING", login, name)
+            log.warning(
+                "login=%s file=%s is not a regular file; left in PROCESSING",
+                login,
+                printable_name(name),
+            )
             return None
         return Claim(login, name, dst, FileKey.of(moved))
 
@@ -225,10 +319,17 @@ class Spool:
             if exc.errno == errno.ELOOP:
                 return None
             raise
+        # Check what was opened before wrapping it: `open()` refuses a directory planted
+        # under the claimed name (IsADirectoryError) before any type check could run.
+        try:
+            st = os.fstat(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        if not stat.S_ISREG(st.st_mode) or not claim.key.same_file(st):
+            os.close(fd)
+            return None
         with open(fd, "rb", closefd=True) as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode) or not claim.key.same_file(st):
-                return None
             return f.read()
 
     def target(self, login: str, status: Status) -> Path:
@@ -237,12 +338,25 @@ class Spool:
     def finish(self, login: str, claimed: Path, final_name: str, status: Status) -> Path:
         """Move a processed file to ARCHIVES or INVALIDS under `final_name`, or `-2`, `-3`…
         when taken (contract 5.3: nothing is ever overwritten). Returns where it went.
-        Raises FileNotFoundError when the claimed file is gone."""
+        Raises FileNotFoundError when the claimed file is gone.
+
+        A name the file system refuses as too long (ENAMETOOLONG: a name put straight on
+        disk close to the 255-byte limit, plus up to 32 characters of prefix) goes under
+        `short_name(final_name)` instead, never left stuck in PROCESSING; the caller
+        records the name returned."""
         folder = self.target(login, status)
+        name = final_name
         n = 1
         while True:
-            dst = folder / numbered(final_name, n)
-            if move_noreplace(claimed, dst):
+            dst = folder / numbered(name, n)
+            try:
+                moved = move_noreplace(claimed, dst)
+            except OSError as exc:
+                if exc.errno != errno.ENAMETOOLONG or name != final_name:
+                    raise
+                name, n = short_name(final_name, _name_max(folder)), 1
+                continue
+            if moved:
                 return dst
             n += 1
 
@@ -250,9 +364,18 @@ class Spool:
         """Where a recorded file already sits in ARCHIVES/INVALIDS (`final_name` or a
         numbered variant, same inode), for recovery after a crash between move and mark."""
         folder = self.target(login, status)
-        stem, ext = os.path.splitext(final_name)
+        # Compared as text: a record keeps the printable form of a raw name (see
+        # `printable_name`); the inode key then tells the very file.
+        wanted = []
+        for candidate in (final_name, short_name(final_name, _name_max(folder))):
+            stem, ext = os.path.splitext(printable_name(candidate))
+            wanted.append((stem + ext, stem + "-", ext))
         for name in self.entries_in(folder):
-            if name != final_name and not (name.startswith(stem + "-") and name.endswith(ext)):
+            text = printable_name(name)
+            if not any(
+                text == full or (text.startswith(stem) and text.endswith(ext))
+                for full, stem, ext in wanted
+            ):
                 continue
             with contextlib.suppress(FileNotFoundError):
                 if key.same_file(os.lstat(folder / name)):

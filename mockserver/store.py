@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mockserver.core.models import RejectedRow, Sms, Status, Verdict
+from mockserver.spool import printable_name
 
 SCHEMA_VERSION = 1
 
@@ -525,6 +526,10 @@ class Store:
         and `InsufficientCredits` is raised, so the caller judges again with a fresh account.
         A subscription account is "billed at month end" (contract 3): its credits are not
         debited, the file's cost is still recorded.
+
+        Names are recorded in their printable form (`spool.printable_name`): a name put
+        straight on disk that is not UTF-8 or holds a line break is stored escaped (SQLite
+        refuses lone surrogates); the file keeps its raw name on disk.
         """
         existing = self.open_claim(login, claim_key)
         if existing is not None:
@@ -565,11 +570,11 @@ class Store:
                 (
                     login,
                     claim_key,
-                    verdict.original_name,
-                    verdict.final_name,
+                    printable_name(verdict.original_name),
+                    printable_name(verdict.final_name),
                     verdict.status.value,
                     verdict.reason.value if verdict.reason else None,
-                    verdict.detail,
+                    printable_name(verdict.detail),
                     camp.name if camp else None,
                     send_at,
                     camp.send_at.timestamp() if camp else None,
@@ -612,9 +617,13 @@ class Store:
         return _file_record(row) if row else None
 
     def mark_moved(self, file_id: int, stored_name: str) -> None:
-        """The file now sits in ARCHIVES/INVALIDS under `stored_name`."""
+        """The file now sits in ARCHIVES/INVALIDS under `stored_name` (recorded in its
+        printable form, see `record`)."""
         with self._write() as conn:
-            conn.execute("UPDATE files SET stored_name = ? WHERE id = ?", (stored_name, file_id))
+            conn.execute(
+                "UPDATE files SET stored_name = ? WHERE id = ?",
+                (printable_name(stored_name), file_id),
+            )
 
     def mark_mailed(self, file_id: int, mail: str = "sent") -> None:
         """The recap is dealt with (`sent`, `skipped`, `failed`): the file is done, and
@@ -705,7 +714,8 @@ class Store:
             params.append(Status(status).value)
         if name is not None:
             where.append("(original_name = ? OR stored_name = ? OR final_name = ?)")
-            params += [name, name, name]
+            text = printable_name(name)  # names are stored in their printable form
+            params += [text, text, text]
         if campaign is not None:
             where.append("campaign = ?")
             params.append(campaign)
@@ -755,7 +765,8 @@ class Store:
             params.append(phone)
         if file is not None:
             where.append("(f.original_name = ? OR f.stored_name = ? OR f.final_name = ?)")
-            params += [file, file, file]
+            text = printable_name(file)
+            params += [text, text, text]
         if file_id is not None:
             where.append("f.id = ?")
             params.append(int(file_id))
