@@ -242,7 +242,7 @@ def _smtp_port(value: Any) -> int:
     return _as_int(value, 1, 65535, "an integer 1-65535")
 
 
-# Upper bound of the [limits] durations: a day (a larger value is surely a unit mistake).
+# Upper bound of the durations: a day (a larger value is surely a unit mistake).
 _MAX_SECONDS = 86_400.0
 
 
@@ -378,13 +378,15 @@ _SCHEMA: dict[str, dict[str, tuple[_Check, str]]] = {
         "login_lockout_seconds": (_float(0.0, True, _MAX_SECONDS), "float"),
     },
     "processing": {
-        "delay_seconds": (_float(0.0, False), "float"),
+        # Capped at a day like every duration: past `threading.TIMEOUT_MAX` a wait raises
+        # OverflowError, which would kill every processor worker.
+        "delay_seconds": (_float(0.0, False, _MAX_SECONDS), "float"),
         "pickup_delay_seconds": (_float(0.0, False, 3600.0), "float"),
         "default_sender": (_sender, "str"),
         "recap_email": (_bool, "bool"),
         "watch_mode": (_choice("auto", "native", "polling"), "str"),
-        "poll_interval": (_float(0.0, True), "float"),
-        "rescan_seconds": (_float(0.0, True), "float"),
+        "poll_interval": (_float(0.0, True, _MAX_SECONDS), "float"),
+        "rescan_seconds": (_float(0.0, True, _MAX_SECONDS), "float"),
     },
     "mail": {
         "smtp_host": (_str(True), "str"),

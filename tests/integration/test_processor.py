@@ -601,3 +601,14 @@ def test_gc_pause_is_counted_and_restored() -> None:
     with pytest.raises(RuntimeError), _gc_paused(True):
         raise RuntimeError("boom")
     assert gc.isenabled()
+
+
+def test_a_huge_rescan_period_never_kills_the_workers(
+    platform_factory: Callable[..., Platform], tmp_path: Path
+) -> None:
+    """Contract 5.2 ("Any other file in SEND_SMS is picked up"): a rescan period beyond
+    `threading.TIMEOUT_MAX` (the config caps it at a day, a library caller may not) must not
+    make the workers' wait overflow; files are still processed."""
+    p = platform_factory(make_config(tmp_path / "d", rescan_seconds=1e10))
+    p.drop()
+    assert p.wait_file(NAME)["status"] == "archived"

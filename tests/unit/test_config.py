@@ -220,6 +220,11 @@ INVALID: list[tuple[str, Any, str]] = [
     ("processing.watch_mode", "inotify", "processing.watch_mode"),
     ("processing.poll_interval", 0, "processing.poll_interval"),
     ("processing.rescan_seconds", 0, "processing.rescan_seconds"),
+    # Durations are capped at a day (86400 s): a huge wait overflows threading's timeout.
+    ("processing.rescan_seconds", 1e10, "processing.rescan_seconds: must be a number > 0 and"),
+    ("processing.poll_interval", 86_401, "processing.poll_interval"),
+    ("processing.delay_seconds", 1e10, "processing.delay_seconds"),
+    ("processing.pickup_delay_seconds", 1e10, "processing.pickup_delay_seconds"),
     ("mail.smtp_host", 5, "mail.smtp_host"),
     ("mail.smtp_port", 0, "mail.smtp_port"),
     ("log.level", "trace", "log.level"),
