@@ -26,28 +26,21 @@ import json
 import os
 import pwd
 import shutil
-import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+# The sibling module, also when this file is imported rather than run (`python bench/...` puts
+# bench/ first on sys.path already).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-BIG = 8_000_000  # the manual's "8 Mo", exactly at the limit
-SMALL = 2_000
-SEQUENTIAL_FILES = 1000
-CLIENTS = 50
-FILES_PER_CLIENT = 20
+import transfer_common as common
+
 VSFTPD = shutil.which("vsftpd") or "/usr/sbin/vsftpd"
-LOGIN = "bench"
-PASSWORD = "bench-password"
 MOCK_PASSIVE = "61000-61199"
 VSFTPD_PASSIVE = (61200, 61399)
 TIMEOUT = 30.0
@@ -73,67 +66,20 @@ class FtpTarget:
         return ftp
 
     def clean(self) -> None:
-        for path in self.local_dir.iterdir():
-            path.unlink()
+        common.empty(self.local_dir)
 
 
 # -- servers ----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                sock.recv(100)  # the 220 banner: the server really serves
-                return
-        except OSError:
-            time.sleep(0.05)  # a foreign process: polling its port is the only signal
-    raise RuntimeError(f"nothing listens on port {port} after {timeout:.0f} s")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.stdin is not None:
-        proc.stdin.close()
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-    if proc.stdout is not None:
-        proc.stdout.close()
-
-
 def serve_mock_ftp(data_dir: Path) -> None:
     """Child process: the mock's FtpServer alone, until stdin closes."""
-    sys.path.insert(0, str(REPO))
-    from mockserver.auth import StaticAuthenticator
-    from mockserver.config import load_config
-    from mockserver.servers.ftp import FtpServer
-    from mockserver.tree import make_tree
-    from mockserver.writes import OpenWrites
-
-    config = load_config(
-        None,
-        env={},
-        overrides={
-            "server.ftp_port": 0,
-            "server.data_dir": str(data_dir),
-            "server.passive_ports": MOCK_PASSIVE,
-            "accounts": [{"login": LOGIN, "password": PASSWORD, "email": "bench@example.com"}],
-        },
+    config = common.mock_config(
+        data_dir, {"server.ftp_port": 0, "server.passive_ports": MOCK_PASSIVE}
     )
-    make_tree(data_dir, config.server.layout, LOGIN)
+    from mockserver.auth import StaticAuthenticator
+    from mockserver.servers.ftp import FtpServer
+    from mockserver.writes import OpenWrites
 
     def on_upload(login: str, path: Path) -> None:
         return None  # the processor only enqueues; not part of the transfer cost
@@ -146,26 +92,8 @@ def serve_mock_ftp(data_dir: Path) -> None:
 
 
 def start_mock_ftp(work: Path) -> tuple[subprocess.Popen[bytes], FtpTarget]:
-    data = work / "mock"
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve-mock-ftp", str(data)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().decode().split()
-    if len(line) != 2 or line[0] != "READY":
-        _stop(proc)
-        raise RuntimeError("the mock FTP server did not start")
-    target = FtpTarget(
-        "mock",
-        int(line[1]),
-        LOGIN,
-        PASSWORD,
-        "/SEND_SMS",
-        data / "accounts" / LOGIN / "SEND_SMS",
-    )
-    return proc, target
+    proc, port, send = common.spawn_mock(__file__, "--serve-mock-ftp", work, "FTP")
+    return proc, FtpTarget("mock", port, common.LOGIN, common.PASSWORD, "/SEND_SMS", send)
 
 
 def start_vsftpd(work: Path) -> tuple[subprocess.Popen[bytes], FtpTarget]:
@@ -185,7 +113,7 @@ def start_vsftpd(work: Path) -> tuple[subprocess.Popen[bytes], FtpTarget]:
     os.chmod(work, 0o755)
     os.chmod(root, 0o755)
     os.chown(upload, ftp_user.pw_uid, ftp_user.pw_gid)
-    port = _free_port()
+    port = common.free_port()
     config = work / "vsftpd.conf"
     config.write_text(
         "\n".join(
@@ -223,9 +151,9 @@ def start_vsftpd(work: Path) -> tuple[subprocess.Popen[bytes], FtpTarget]:
     os.chmod(config, 0o600)
     proc = subprocess.Popen([VSFTPD, str(config)], stdin=subprocess.DEVNULL)
     try:
-        _wait_port(port, proc)
+        common.wait_port(port, proc, banner=True)  # the 220 banner: the server really serves
     except RuntimeError:
-        _stop(proc)
+        common.stop(proc)
         raise
     return proc, FtpTarget("vsftpd", port, "anonymous", "bench@", "/SEND_SMS", upload)
 
@@ -233,19 +161,12 @@ def start_vsftpd(work: Path) -> tuple[subprocess.Popen[bytes], FtpTarget]:
 # -- scenarios --------------------------------------------------------------------------------
 
 
-@dataclass
-class Outcome:
-    seconds: float
-    files: int
-    errors: int
-
-
 def _store(ftp: ftplib.FTP, path: str, data: bytes) -> None:
     ftp.storbinary(f"STOR {path}", io.BytesIO(data), blocksize=65536)
 
 
-def one_big(target: FtpTarget) -> Outcome:
-    data = os.urandom(BIG)
+def one_big(target: FtpTarget) -> common.Outcome:
+    data = os.urandom(common.BIG)
     ftp = target.connect()
     try:
         start = time.perf_counter()
@@ -253,17 +174,17 @@ def one_big(target: FtpTarget) -> Outcome:
         elapsed = time.perf_counter() - start
     finally:
         ftp.quit()
-    ok = (target.local_dir / "big.tmp").stat().st_size == BIG
-    return Outcome(elapsed, 1, 0 if ok else 1)
+    ok = (target.local_dir / "big.tmp").stat().st_size == common.BIG
+    return common.Outcome(elapsed, 1, 0 if ok else 1)
 
 
-def many_small(target: FtpTarget) -> Outcome:
-    data = os.urandom(SMALL)
+def many_small(target: FtpTarget) -> common.Outcome:
+    data = os.urandom(common.SMALL)
     errors = 0
     ftp = target.connect()
     try:
         start = time.perf_counter()
-        for i in range(SEQUENTIAL_FILES):
+        for i in range(common.SEQUENTIAL_FILES):
             try:
                 _store(ftp, f"{target.remote_dir}/s{i:04d}.tmp", data)
             except (OSError, ftplib.Error, EOFError):
@@ -271,20 +192,22 @@ def many_small(target: FtpTarget) -> Outcome:
         elapsed = time.perf_counter() - start
     finally:
         ftp.quit()
-    return Outcome(elapsed, SEQUENTIAL_FILES, errors + _missing(target, SEQUENTIAL_FILES))
+    return common.Outcome(
+        elapsed, common.SEQUENTIAL_FILES, errors + common.missing(target, common.SEQUENTIAL_FILES)
+    )
 
 
-def concurrent(target: FtpTarget) -> Outcome:
-    data = os.urandom(SMALL)
+def concurrent(target: FtpTarget) -> common.Outcome:
+    data = os.urandom(common.SMALL)
 
     def one_client(c: int) -> int:
         errors = 0
         try:
             ftp = target.connect()
         except (OSError, ftplib.Error, EOFError):
-            return FILES_PER_CLIENT
+            return common.FILES_PER_CLIENT
         try:
-            for i in range(FILES_PER_CLIENT):
+            for i in range(common.FILES_PER_CLIENT):
                 try:
                     _store(ftp, f"{target.remote_dir}/c{c:02d}_{i:02d}.tmp", data)
                 except (OSError, ftplib.Error, EOFError):
@@ -297,114 +220,25 @@ def concurrent(target: FtpTarget) -> Outcome:
         return errors
 
     start = time.perf_counter()
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        results = list(pool.map(one_client, range(CLIENTS)))
+    with ThreadPoolExecutor(common.CLIENTS) as pool:
+        results = list(pool.map(one_client, range(common.CLIENTS)))
     elapsed = time.perf_counter() - start
-    total = CLIENTS * FILES_PER_CLIENT
-    return Outcome(elapsed, total, sum(results) + _missing(target, total))
+    total = common.CLIENTS * common.FILES_PER_CLIENT
+    return common.Outcome(elapsed, total, sum(results) + common.missing(target, total))
 
 
-def _missing(target: FtpTarget, expected: int) -> int:
-    return max(0, expected - sum(1 for _ in target.local_dir.iterdir()))
-
-
-SCENARIOS: dict[str, Callable[[FtpTarget], Outcome]] = {
-    "one 8 MB upload": one_big,
-    f"{SEQUENTIAL_FILES} x 2 KB, one session": many_small,
-    f"{CLIENTS} clients x {FILES_PER_CLIENT} x 2 KB": concurrent,
-}
-
-
-def measure(
-    targets: list[FtpTarget], runs: int, deadline: float, reference: str
-) -> dict[str, dict[str, Any]]:
-    results: dict[str, dict[str, Any]] = {}
-    for label, scenario in SCENARIOS.items():
-        row: dict[str, Any] = {}
-        for target in targets:
-            times: list[float] = []
-            errors = 0
-            files = 0
-            for _ in range(runs):
-                if times and time.monotonic() > deadline:
-                    break  # keep the whole bench bounded; report how many runs were made
-                target.clean()
-                outcome = scenario(target)
-                times.append(outcome.seconds)
-                errors += outcome.errors
-                files = outcome.files
-            target.clean()
-            median = statistics.median(times)
-            row[target.name] = {
-                "median_s": round(median, 4),
-                "runs": len(times),
-                "errors": errors,
-                "files_per_s": round(files / median, 1),
-                "mb_per_s": round(files * (BIG if files == 1 else SMALL) / median / 1e6, 2),
-            }
-        if "mock" in row and reference in row:
-            ratio = row["mock"]["median_s"] / row[reference]["median_s"]
-            row[f"ratio_mock_over_{reference}"] = round(ratio, 2)
-        results[label] = row
-    return results
+SCENARIOS = common.scenarios(one_big, many_small, concurrent)
 
 
 def ftp_benchmark(runs: int, with_reference: bool, budget: float = 100.0) -> dict[str, Any]:
     """The FTP half: start the mock (and vsftpd), run every scenario, stop them."""
-    started = time.monotonic()
-    procs: list[subprocess.Popen[bytes]] = []
-    notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="allmysms-bench-ftp-") as tmp:
-        work = Path(tmp)
-        try:
-            proc, mock = start_mock_ftp(work)
-            procs.append(proc)
-            targets = [mock]
-            if with_reference:
-                try:
-                    proc, reference = start_vsftpd(work)
-                    procs.append(proc)
-                    targets.append(reference)
-                except (RuntimeError, OSError) as exc:
-                    notes.append(f"vsftpd not measured: {exc}")
-            results = measure(targets, max(1, runs), started + budget, "vsftpd")
-        finally:
-            for proc in procs:
-                _stop(proc)
-    errors = sum(
-        v["errors"] for row in results.values() for v in row.values() if isinstance(v, dict)
+    return common.benchmark(
+        "ftp", start_mock_ftp, start_vsftpd, "vsftpd", SCENARIOS, runs, with_reference, budget
     )
-    return {
-        "protocol": "ftp",
-        "results": results,
-        "errors": errors,
-        "seconds": round(time.monotonic() - started, 1),
-        "notes": notes,
-    }
-
-
-def print_report(report: dict[str, Any], reference: str) -> None:
-    protocol = report["protocol"].upper()
-    print(f"{protocol} transfer bench ({report['seconds']} s, {report['errors']} errors)")
-    for label, row in report["results"].items():
-        print(f"  {label}:")
-        for name in ("mock", reference):
-            if name in row:
-                r = row[name]
-                print(
-                    f"    {name:6} median {r['median_s']:.3f} s over {r['runs']} runs, "
-                    f"{r['files_per_s']} files/s, {r['mb_per_s']} MB/s, {r['errors']} errors"
-                )
-        key = f"ratio_mock_over_{reference}"
-        if key in row:
-            print(f"    mock/{reference} time ratio: {row[key]}")
-    for note in report["notes"]:
-        print(f"  note: {note}")
 
 
 def sftp_benchmark(runs: int, with_reference: bool, budget: float = 100.0) -> dict[str, Any]:
     """The SFTP half (mock vs OpenSSH sshd), kept in `bench/transfer_sftp.py`."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     import transfer_sftp
 
     report: dict[str, Any] = transfer_sftp.sftp_benchmark(runs, with_reference, budget)
@@ -412,20 +246,15 @@ def sftp_benchmark(runs: int, with_reference: bool, budget: float = 100.0) -> di
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="runs per scenario (median)")
-    parser.add_argument("--json", action="store_true", help="print JSON only")
-    parser.add_argument(
-        "--no-reference", action="store_true", help="measure the mock only (no vsftpd/sshd)"
-    )
-    parser.add_argument(
+    cli = common.parser(__doc__, "vsftpd/sshd")
+    cli.add_argument(
         "--protocol",
         choices=("ftp", "sftp", "all"),
         default="ftp",
         help="ftp (default), sftp (bench/transfer_sftp.py) or all (about 2 x 50 s)",
     )
-    parser.add_argument("--serve-mock-ftp", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    cli.add_argument("--serve-mock-ftp", type=Path, help=argparse.SUPPRESS)
+    args = cli.parse_args()
     if args.serve_mock_ftp:
         serve_mock_ftp(args.serve_mock_ftp)
         return 0
@@ -439,7 +268,7 @@ def main() -> int:
         print(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
     else:
         for report, reference in reports:
-            print_report(report, reference)
+            common.print_report(report, reference)
     return 1 if any(r["errors"] for r, _ in reports) else 0
 
 

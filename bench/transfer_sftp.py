@@ -16,16 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import getpass
 import json
 import os
 import shutil
-import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,16 +30,13 @@ from typing import Any
 
 import asyncssh
 
-REPO = Path(__file__).resolve().parents[1]
+# The sibling module, also when this file is imported rather than run (`python bench/...` puts
+# bench/ first on sys.path already).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-BIG = 8_000_000  # the manual's "8 Mo", exactly at the limit
-SMALL = 2_000
-SEQUENTIAL_FILES = 1000
-CLIENTS = 50
-FILES_PER_CLIENT = 20
+import transfer_common as common
+
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
-LOGIN = "bench"
-PASSWORD = "bench-password"
 
 
 @dataclass
@@ -72,66 +65,19 @@ class Target:
         )
 
     def clean(self) -> None:
-        for path in self.local_dir.iterdir():
-            path.unlink()
+        common.empty(self.local_dir)
 
 
 # -- servers ----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)  # a foreign process: polling its port is the only signal
-    raise RuntimeError(f"nothing listens on port {port} after {timeout:.0f} s")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """The mock stops cleanly when its stdin closes; anything else gets SIGTERM, then SIGKILL."""
-    if proc.stdin is not None:
-        proc.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(10)
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
 def serve_mock(data_dir: Path) -> None:
     """Child process: the mock's SftpServer alone, until stdin closes."""
-    sys.path.insert(0, str(REPO))
+    config = common.mock_config(data_dir, {"server.sftp_port": 0})
     from mockserver.auth import StaticAuthenticator
-    from mockserver.config import load_config
     from mockserver.servers.sftp import SftpServer
-    from mockserver.tree import make_tree
     from mockserver.writes import OpenWrites
 
-    config = load_config(
-        None,
-        env={},
-        overrides={
-            "server.sftp_port": 0,
-            "server.data_dir": str(data_dir),
-            "accounts": [{"login": LOGIN, "password": PASSWORD, "email": "bench@example.com"}],
-        },
-    )
-    make_tree(data_dir, config.server.layout, LOGIN)
     uploads = 0
 
     def on_upload(login: str, path: Path) -> None:
@@ -149,27 +95,8 @@ def serve_mock(data_dir: Path) -> None:
 
 
 def start_mock(work: Path) -> tuple[subprocess.Popen[bytes], Target]:
-    data = work / "mock"
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve-mock", str(data)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().decode().split()
-    if len(line) != 2 or line[0] != "READY":
-        _stop(proc)
-        raise RuntimeError("the mock SFTP server did not start")
-    port = int(line[1])
-    target = Target(
-        "mock",
-        port,
-        LOGIN,
-        "/SEND_SMS",
-        data / "accounts" / LOGIN / "SEND_SMS",
-        password=PASSWORD,
-    )
-    return proc, target
+    proc, port, send = common.spawn_mock(__file__, "--serve-mock", work, "SFTP")
+    return proc, Target("mock", port, common.LOGIN, "/SEND_SMS", send, password=common.PASSWORD)
 
 
 def start_sshd(work: Path) -> tuple[subprocess.Popen[bytes], Target]:
@@ -187,7 +114,7 @@ def start_sshd(work: Path) -> tuple[subprocess.Popen[bytes], Target]:
     client_key = asyncssh.generate_private_key("ssh-ed25519")
     authorized = work / "authorized_keys"
     authorized.write_bytes(client_key.export_public_key())
-    port = _free_port()
+    port = common.free_port()
     config = work / "sshd_config"
     config.write_text(
         "\n".join(
@@ -218,9 +145,9 @@ def start_sshd(work: Path) -> tuple[subprocess.Popen[bytes], Target]:
             [SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL, stderr=err
         )
     try:
-        _wait_port(port, proc)
+        common.wait_port(port, proc)
     except RuntimeError as exc:
-        _stop(proc)
+        common.stop(proc)
         detail = " ".join(log.read_text(errors="replace").split())[-300:]
         raise RuntimeError(f"{exc}: {detail}") from None
     target = Target(
@@ -232,173 +159,86 @@ def start_sshd(work: Path) -> tuple[subprocess.Popen[bytes], Target]:
 # -- scenarios --------------------------------------------------------------------------------
 
 
-@dataclass
-class Outcome:
-    seconds: float
-    files: int
-    errors: int
-
-
 async def _write(client: asyncssh.SFTPClient, path: str, data: bytes) -> None:
     async with client.open(path, "wb") as remote:
         await remote.write(data)
 
 
-async def one_big(target: Target) -> Outcome:
-    data = os.urandom(BIG)
+async def one_big(target: Target) -> common.Outcome:
+    data = os.urandom(common.BIG)
     async with await target.connect() as conn, conn.start_sftp_client() as client:
         start = time.perf_counter()
         await _write(client, f"{target.remote_dir}/big.tmp", data)
         elapsed = time.perf_counter() - start
-    ok = (target.local_dir / "big.tmp").stat().st_size == BIG
-    return Outcome(elapsed, 1, 0 if ok else 1)
+    ok = (target.local_dir / "big.tmp").stat().st_size == common.BIG
+    return common.Outcome(elapsed, 1, 0 if ok else 1)
 
 
-async def many_small(target: Target) -> Outcome:
-    data = os.urandom(SMALL)
+async def many_small(target: Target) -> common.Outcome:
+    data = os.urandom(common.SMALL)
     errors = 0
     async with await target.connect() as conn, conn.start_sftp_client() as client:
         start = time.perf_counter()
-        for i in range(SEQUENTIAL_FILES):
+        for i in range(common.SEQUENTIAL_FILES):
             try:
                 await _write(client, f"{target.remote_dir}/s{i:04d}.tmp", data)
             except (OSError, asyncssh.Error):
                 errors += 1
         elapsed = time.perf_counter() - start
-    return Outcome(elapsed, SEQUENTIAL_FILES, errors + _missing(target, SEQUENTIAL_FILES))
+    return common.Outcome(
+        elapsed, common.SEQUENTIAL_FILES, errors + common.missing(target, common.SEQUENTIAL_FILES)
+    )
 
 
-async def concurrent(target: Target) -> Outcome:
-    data = os.urandom(SMALL)
+async def concurrent(target: Target) -> common.Outcome:
+    data = os.urandom(common.SMALL)
 
     async def one_client(c: int) -> int:
         errors = 0
         try:
             async with await target.connect() as conn, conn.start_sftp_client() as client:
-                for i in range(FILES_PER_CLIENT):
+                for i in range(common.FILES_PER_CLIENT):
                     try:
                         await _write(client, f"{target.remote_dir}/c{c:02d}_{i:02d}.tmp", data)
                     except (OSError, asyncssh.Error):
                         errors += 1
         except (OSError, asyncssh.Error):
-            return FILES_PER_CLIENT
+            return common.FILES_PER_CLIENT
         return errors
 
     start = time.perf_counter()
-    results = await asyncio.gather(*(one_client(c) for c in range(CLIENTS)))
+    results = await asyncio.gather(*(one_client(c) for c in range(common.CLIENTS)))
     elapsed = time.perf_counter() - start
-    total = CLIENTS * FILES_PER_CLIENT
-    return Outcome(elapsed, total, sum(results) + _missing(target, total))
+    total = common.CLIENTS * common.FILES_PER_CLIENT
+    return common.Outcome(elapsed, total, sum(results) + common.missing(target, total))
 
 
-def _missing(target: Target, expected: int) -> int:
-    return max(0, expected - sum(1 for _ in target.local_dir.iterdir()))
+def _timed(
+    scenario: Callable[[Target], Awaitable[common.Outcome]],
+) -> Callable[[Target], common.Outcome]:
+    """An async scenario run to completion in its own event loop, bounded to 60 s."""
+
+    def run(target: Target) -> common.Outcome:
+        return asyncio.run(asyncio.wait_for(scenario(target), 60))
+
+    return run
 
 
-SCENARIOS: dict[str, Callable[[Target], Awaitable[Outcome]]] = {
-    "one 8 MB upload": one_big,
-    f"{SEQUENTIAL_FILES} x 2 KB, one session": many_small,
-    f"{CLIENTS} clients x {FILES_PER_CLIENT} x 2 KB": concurrent,
-}
-
-
-def measure(targets: list[Target], runs: int, deadline: float) -> dict[str, dict[str, Any]]:
-    results: dict[str, dict[str, Any]] = {}
-    for label, scenario in SCENARIOS.items():
-        row: dict[str, Any] = {}
-        for target in targets:
-            times: list[float] = []
-            errors = 0
-            files = 0
-            for _ in range(runs):
-                if times and time.monotonic() > deadline:
-                    break  # keep the whole bench bounded; report how many runs were made
-                target.clean()
-                outcome = asyncio.run(asyncio.wait_for(scenario(target), 60))
-                times.append(outcome.seconds)
-                errors += outcome.errors
-                files = outcome.files
-            target.clean()
-            median = statistics.median(times)
-            row[target.name] = {
-                "median_s": round(median, 4),
-                "runs": len(times),
-                "errors": errors,
-                "files_per_s": round(files / median, 1),
-                "mb_per_s": round(files * (BIG if files == 1 else SMALL) / median / 1e6, 2),
-            }
-        if "mock" in row and "sshd" in row:
-            row["ratio_mock_over_sshd"] = round(
-                row["mock"]["median_s"] / row["sshd"]["median_s"], 2
-            )
-        results[label] = row
-    return results
+SCENARIOS = common.scenarios(_timed(one_big), _timed(many_small), _timed(concurrent))
 
 
 def sftp_benchmark(runs: int, with_reference: bool, budget: float = 100.0) -> dict[str, Any]:
     """The SFTP half: start the mock (and sshd), run every scenario, stop them. Same report
     shape as `bench/transfer.py`'s `ftp_benchmark`, so one command can run both."""
-    started = time.monotonic()
-    procs: list[subprocess.Popen[bytes]] = []
-    notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="allmysms-bench-sftp-") as tmp:
-        work = Path(tmp)
-        try:
-            proc, mock = start_mock(work)
-            procs.append(proc)
-            targets = [mock]
-            if with_reference:
-                try:
-                    proc, sshd = start_sshd(work)
-                    procs.append(proc)
-                    targets.append(sshd)
-                except (RuntimeError, OSError) as exc:
-                    notes.append(f"sshd not measured: {exc}")
-            results = measure(targets, max(1, runs), started + budget)
-        finally:
-            for proc in procs:
-                _stop(proc)
-                if proc.stdout is not None:
-                    proc.stdout.close()
-    errors = sum(
-        v["errors"] for row in results.values() for v in row.values() if isinstance(v, dict)
+    return common.benchmark(
+        "sftp", start_mock, start_sshd, "sshd", SCENARIOS, runs, with_reference, budget
     )
-    return {
-        "protocol": "sftp",
-        "results": results,
-        "errors": errors,
-        "seconds": round(time.monotonic() - started, 1),
-        "notes": notes,
-    }
-
-
-def print_report(report: dict[str, Any], reference: str = "sshd") -> None:
-    print(f"SFTP transfer bench ({report['seconds']} s, {report['errors']} errors)")
-    for label, row in report["results"].items():
-        print(f"  {label}:")
-        for name in ("mock", reference):
-            if name in row:
-                r = row[name]
-                print(
-                    f"    {name:6} median {r['median_s']:.3f} s over {r['runs']} runs, "
-                    f"{r['files_per_s']} files/s, {r['mb_per_s']} MB/s, {r['errors']} errors"
-                )
-        key = f"ratio_mock_over_{reference}"
-        if key in row:
-            print(f"    mock/{reference} time ratio: {row[key]}")
-    for note in report["notes"]:
-        print(f"  note: {note}")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="runs per scenario (median)")
-    parser.add_argument("--json", action="store_true", help="print JSON only")
-    parser.add_argument(
-        "--no-reference", action="store_true", help="measure the mock only (no sshd)"
-    )
-    parser.add_argument("--serve-mock", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    cli = common.parser(__doc__, "sshd")
+    cli.add_argument("--serve-mock", type=Path, help=argparse.SUPPRESS)
+    args = cli.parse_args()
     if args.serve_mock:
         serve_mock(args.serve_mock)
         return 0
@@ -406,7 +246,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print_report(report)
+        common.print_report(report, "sshd")
     return 1 if report["errors"] else 0
 
 

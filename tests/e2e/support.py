@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import paramiko
+
+from tests.integration import helpers
 
 T = TypeVar("T")
 
@@ -43,16 +44,9 @@ FOLDERS = ("SEND_SMS", "PROCESSING", "ARCHIVES", "INVALIDS")
 def wait_until(
     predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = ""
 ) -> T:
-    """Poll `predicate` until it returns something truthy (returned) or `timeout` passes
-    (AssertionError naming `what`): how these tests wait, never a bare sleep."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what or predicate}")
-        time.sleep(interval)
+    """`tests.integration.helpers.wait_until` with this suite's default pace (every 20 ms, not
+    10): how these tests wait, never a bare sleep."""
+    return helpers.wait_until(predicate, timeout, interval, what)
 
 
 # -- drop files ---------------------------------------------------------------------------------
@@ -198,20 +192,13 @@ def entries(folder: Path) -> list[str]:
 
 
 def client_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A private HOME (no user config, no known_hosts) for a command-line client."""
-    home.mkdir(parents=True, exist_ok=True)
+    """`tests.integration.helpers.client_env` (a private HOME, no user config, no known_hosts)
+    without the mock's own settings or an SSH agent either, plus `extra`."""
     env = {
         k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("RCLONE_", "LFTP", "ALLMYSMS_MOCK_", "SSH_"))
+        for k, v in helpers.client_env(home).items()
+        if not k.startswith(("ALLMYSMS_MOCK_", "SSH_"))
     }
-    env.update(
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        XDG_CACHE_HOME=str(home / ".cache"),
-        XDG_DATA_HOME=str(home / ".local" / "share"),
-        LC_ALL="C.UTF-8",
-    )
     env.update(extra or {})
     return env
 
