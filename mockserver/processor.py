@@ -199,6 +199,7 @@ class Processor:
         self._seq = itertools.count()
         self._queued: set[tuple[str, str]] = set()  # (kind, path) waiting in the heap
         self._inflight: set[tuple[str, str]] = set()  # (login, name) claimed, not yet placed
+        self._active: set[tuple[str, FileKey]] = set()  # claims a worker is processing now
         self._waiting: dict[tuple[str, str], Path] = {}  # same name already in PROCESSING
         self._busy = 0
         self._paused = 0
@@ -359,11 +360,16 @@ class Processor:
                     self._enqueue("settle", login, send / name)
             for name in self.spool.entries(login, Folder.PROCESSING):
                 with self._cond:
+                    # Checked and taken under one lock: a pickup marks its name in flight
+                    # before claiming, so a successor claimed under the same name right
+                    # after its predecessor finished is never scheduled twice.
                     if (login, name) in self._inflight:
                         continue
-                claim = self.spool.claimed(login, name)
-                if claim is not None:
-                    self._schedule_process(claim, _utc_now(), recovering=True)
+                    claim = self.spool.claimed(login, name)
+                    if claim is None:
+                        continue
+                    self._inflight.add((login, name))
+                self._schedule_process(claim, _utc_now(), recovering=True)
 
     def _enqueue(self, kind: TaskKind, login: str, path: Path, due: float | None = None) -> None:
         key = (kind, str(path))
@@ -503,6 +509,14 @@ class Processor:
 
     def _process(self, claim: Claim, received_at: datetime, *, recovering: bool) -> None:
         started = time.perf_counter()
+        active = (claim.login, claim.key)
+        with self._cond:
+            if active in self._active:
+                # A second task for a claim already being processed (two triggers raced):
+                # one pipeline per file, or it could be placed or mailed twice.
+                log.debug("login=%s file=%s already being processed", claim.login, claim.key)
+                return
+            self._active.add(active)
         try:
             record = self.store.open_claim(claim.login, str(claim.key))
             if record is None:
@@ -531,6 +545,7 @@ class Processor:
             self._place(record, claim, recovering=recovering)
         finally:
             with self._cond:
+                self._active.discard(active)
                 self._inflight.discard((claim.login, claim.name))
                 waiting = self._waiting.pop((claim.login, claim.name), None)
             if waiting is not None:

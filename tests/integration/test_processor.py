@@ -612,3 +612,48 @@ def test_a_huge_rescan_period_never_kills_the_workers(
     p = platform_factory(make_config(tmp_path / "d", rescan_seconds=1e10))
     p.drop()
     assert p.wait_file(NAME)["status"] == "archived"
+
+
+def test_two_triggers_for_one_claim_process_it_once(
+    platform_factory: Callable[..., Platform], tmp_path: Path
+) -> None:
+    """Contract 5.2 ("judged again without charging or recording twice") and 5.11 (one recap
+    a file): when two tasks reach the same claim at once (a rescan racing a pickup), the
+    file is judged, recorded, charged, placed and mailed once."""
+    entered = threading.Event()
+    release = threading.Event()
+    calls: list[str] = []
+
+    def judge(name: str, data: bytes, account: Any, now: Any) -> Any:
+        calls.append(name)
+        if len(calls) == 1:
+            entered.set()
+            assert release.wait(10)
+        return real_judge(name, data, account, now)
+
+    p = platform_factory(make_config(tmp_path / "d", rescan_seconds=3600.0), judge=judge)
+    proc = p.processor
+    processing = p.folder(Folder.PROCESSING) / NAME
+    processing.write_bytes(ROWS)
+    claim = p.spool.claimed("alice", NAME)
+    assert claim is not None
+    proc._schedule_process(claim, time_now(), recovering=True)
+    assert entered.wait(10)
+    proc._schedule_process(claim, time_now(), recovering=True)  # the racing second trigger
+
+    def only_the_first_busy() -> bool:
+        with proc._cond:
+            return proc._busy == 1 and not any(t.kind == "process" for t in proc._heap)
+
+    wait_for(only_the_first_busy, what="the second task handled")
+    release.set()
+    f = p.wait_file(NAME)
+    assert proc.wait_idle(10)
+    assert calls == [NAME]
+    assert len(p.store.files()) == 1
+    assert f["final_name"] == "TreatedByMSI_" + NAME
+    account = p.store.account("alice")
+    assert account is not None
+    assert account["credits"] == 97
+    assert len(p.mailbox.messages()) == 1
+    assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
