@@ -612,10 +612,11 @@ class _ConfinedSftp(asyncssh.SFTPServer):
             os.close(handle.fd)
         if not handle.writable:
             return
-        self._owner.open_writes.closed(handle.real)
         if handle.too_large or handle.failed or interrupted:
-            # An upload refused for its size, failed or cut off is not left half-written.
+            # An upload refused for its size, failed or cut off is not left half-written; it
+            # is removed while still registered as open, so the processor never sees it.
             self._remove_if_same(handle)
+            self._owner.open_writes.closed(handle.real)
             log.info(
                 "login=%s SFTP upload %s %s; partial file removed",
                 self._login,
@@ -623,6 +624,7 @@ class _ConfinedSftp(asyncssh.SFTPServer):
                 "too large" if handle.too_large else "failed" if handle.failed else "interrupted",
             )
             return
+        self._owner.open_writes.closed(handle.real)
         if not handle.real.exists():
             return  # deleted by the client before closing
         log.info("login=%s SFTP upload complete %s", self._login, handle.virtual)
