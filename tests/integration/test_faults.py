@@ -251,7 +251,9 @@ def test_files_vanishing_or_swapped_while_queued_are_skipped(
     and the next file is processed normally."""
     outside = tmp_path / "secret.csv"
     outside.write_bytes(BODY * 5)
-    settings = {"processing.delay_seconds": 0.6}
+    # The delay holds the three claimed files in PROCESSING while the test swaps them: long
+    # enough that a loaded machine cannot start judging one before the swap is done.
+    settings = {"processing.delay_seconds": 3.0}
     with MockServer(data_dir=tmp_path / "data", **settings) as srv:
         processing = srv.folder("demo", "PROCESSING")
         send = srv.folder("demo", "SEND_SMS")
@@ -274,8 +276,8 @@ def test_files_vanishing_or_swapped_while_queued_are_skipped(
 
         with ftp_login(srv) as ftp:
             ftp.storbinary(f"STOR SEND_SMS/{csv_name('Next')}", io.BytesIO(BODY))
-        assert srv.wait_for_file(csv_name("Next"), 10)["status"] == "archived"
-        assert srv.processor.wait_idle(10)
+        assert srv.wait_for_file(csv_name("Next"), 20)["status"] == "archived"
+        assert srv.processor.wait_idle(20)
         assert [f["original_name"] for f in srv.files()] == [csv_name("Next")]
         assert srv.account("demo")["credits"] == 99  # type: ignore[index]
         assert outside.read_bytes() == BODY * 5
