@@ -210,7 +210,9 @@ def test_full_disk_during_processing_records_nothing_then_recovers(
     recorded or charged and the file stays in PROCESSING (ARCHITECTURE pitfall 4: "charge
     exactly once"); once space returns the periodic rescan finishes it: one record, one
     charge, one recap."""
-    settings = {"processing.delay_seconds": 0.5, "processing.rescan_seconds": 0.2}
+    # The delay keeps the claimed file waiting while the disk is filled (3 s: even a loaded
+    # machine fills it first).
+    settings = {"processing.delay_seconds": 3.0, "processing.rescan_seconds": 0.2}
     with MockServer(data_dir=small_disk.path / "data", **settings) as srv:
         processing = srv.folder("demo", "PROCESSING")
         with ftp_login(srv) as ftp:
