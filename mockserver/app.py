@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import fcntl
 import logging
 import os
@@ -16,9 +15,8 @@ import shutil
 import sqlite3
 import tempfile
 import threading
-import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -378,14 +376,12 @@ class MockServer:
     def wait_for_file(
         self, name: str, timeout: float = 10.0, *, login: str | None = None
     ) -> dict[str, Any]:
-        """Block until a file named `name` (original or final name) has a verdict."""
-        deadline = time.monotonic() + timeout
-        found = self.store.wait_for_file(name, timeout, login=login)
+        """Block until a file named `name` (original or final name) has a verdict; return
+        its record. TimeoutError when none arrives within `timeout` seconds."""
+        found: dict[str, Any] | None = self.store.wait_for_file(name, timeout, login=login)
         if found is None:
-            remaining = max(0.0, deadline - time.monotonic())
-            raise TimeoutError(f"no verdict for {name!r} within {timeout:g} s ({remaining:.1f})")
-        result: dict[str, Any] = found
-        return result
+            raise TimeoutError(f"no verdict for {name!r} within {timeout:g} s")
+        return found
 
     def reset(self) -> None:
         """A clean platform without restarting: no files, SMS or mail; configured accounts
@@ -471,14 +467,3 @@ def _empty_dir(path: Path) -> None:
             else:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
-
-
-def replace_config(config: Config, **sections: Any) -> Config:
-    """Return a copy of `config` with whole sections replaced (helper for tests)."""
-    return dataclasses.replace(config, **sections)
-
-
-@contextlib.contextmanager
-def running(config: Config | None = None, **settings: Any) -> Iterator[MockServer]:
-    with MockServer(config, **settings) as srv:
-        yield srv
