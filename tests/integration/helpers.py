@@ -74,16 +74,16 @@ ACCOUNTS = (
 )
 
 
-class FtpHarness:
-    """A started `FtpServer` on 127.0.0.1:0 over `<base>/data`, recording the upload hook.
+class ServerHarness:
+    """What the FTP and SFTP harnesses share: `<base>/data` with a tree per account, a canary
+    file `<base>/outside/canary.txt` outside every login tree, the config, the authenticator,
+    the open-writes registry and a thread-safe record of the upload hook's calls."""
 
-    `<base>/outside/canary.txt` is a file outside every login tree that escape tests watch.
-    """
-
-    def __init__(self, base: Path, layout: str = "flat", **overrides: object) -> None:
+    def __init__(
+        self, base: Path, layout: str, port_key: str, protocol: str, overrides: dict[str, object]
+    ) -> None:
         from mockserver.auth import StaticAuthenticator
         from mockserver.config import load_config
-        from mockserver.servers.ftp import FtpServer
         from mockserver.tree import make_tree
         from mockserver.writes import OpenWrites
 
@@ -92,9 +92,9 @@ class FtpHarness:
         self.outside = base / "outside"
         self.outside.mkdir(parents=True, exist_ok=True)
         self.canary = self.outside / "canary.txt"
-        self.canary.write_bytes(b"canary: must never be read or changed over FTP\n")
+        self.canary.write_bytes(f"canary: must never be read or changed over {protocol}\n".encode())
         settings: dict[str, object] = {
-            "server.ftp_port": 0,
+            port_key: 0,
             "server.data_dir": str(self.data_dir),
             "server.layout": layout,
             "accounts": [dict(a) for a in ACCOUNTS],
@@ -107,11 +107,6 @@ class FtpHarness:
         self.open_writes = OpenWrites()
         self._lock = threading.Lock()
         self._uploads: list[tuple[str, Path]] = []
-        self.server = FtpServer(
-            self.config, self.auth, self.open_writes, self._on_upload, auth_failed_delay=0.01
-        )
-        self.server.start()
-        self._clients: list[ftplib.FTP] = []
 
     def _on_upload(self, login: str, path: Path) -> None:
         with self._lock:
@@ -122,10 +117,6 @@ class FtpHarness:
         with self._lock:
             return list(self._uploads)
 
-    @property
-    def port(self) -> int:
-        return self.server.port
-
     def folder(self, name: str, login: str = "alice") -> Path:
         from mockserver.tree import Folder, folder_path
 
@@ -133,6 +124,27 @@ class FtpHarness:
 
     def root(self, login: str = "alice") -> Path:
         return self.data_dir / "accounts" / login
+
+
+class FtpHarness(ServerHarness):
+    """A started `FtpServer` on 127.0.0.1:0 over `<base>/data`, recording the upload hook.
+
+    `<base>/outside/canary.txt` is a file outside every login tree that escape tests watch.
+    """
+
+    def __init__(self, base: Path, layout: str = "flat", **overrides: object) -> None:
+        from mockserver.servers.ftp import FtpServer
+
+        super().__init__(base, layout, "server.ftp_port", "FTP", overrides)
+        self.server = FtpServer(
+            self.config, self.auth, self.open_writes, self._on_upload, auth_failed_delay=0.01
+        )
+        self.server.start()
+        self._clients: list[ftplib.FTP] = []
+
+    @property
+    def port(self) -> int:
+        return self.server.port
 
     def connect(self) -> ftplib.FTP:
         ftp = ftplib.FTP()

@@ -21,9 +21,8 @@ import pytest
 from mockserver.auth import StaticAuthenticator
 from mockserver.config import AccountConfig, load_config
 from mockserver.servers.sftp import HostKeyError, SftpServer, load_or_create_host_key
-from mockserver.tree import Folder, folder_path, make_tree
 from mockserver.writes import OpenWrites
-from tests.integration.helpers import ACCOUNTS, wait_until
+from tests.integration.helpers import ServerHarness, wait_until
 
 T = TypeVar("T")
 
@@ -31,32 +30,13 @@ FINAL = "Campagne_20301231120000_HQ.csv"
 CSV = b'"0612345678";"Bonjour STOP au 36180"\n'
 
 
-class SftpHarness:
+class SftpHarness(ServerHarness):
     """A started `SftpServer` on 127.0.0.1:0 over `<base>/data`, on its own asyncio loop in a
     background thread (as in the app, where the HTTP API shares that loop), recording the
     upload hook. `<base>/outside/canary.txt` lies outside every login tree."""
 
     def __init__(self, base: Path, layout: str = "flat", **overrides: object) -> None:
-        self.base = base
-        self.data_dir = base / "data"
-        self.outside = base / "outside"
-        self.outside.mkdir(parents=True, exist_ok=True)
-        self.canary = self.outside / "canary.txt"
-        self.canary.write_bytes(b"canary: must never be read or changed over SFTP\n")
-        settings: dict[str, object] = {
-            "server.sftp_port": 0,
-            "server.data_dir": str(self.data_dir),
-            "server.layout": layout,
-            "accounts": [dict(a) for a in ACCOUNTS],
-        }
-        settings.update(overrides)
-        self.config = load_config(None, env={}, overrides=settings)
-        for account in self.config.accounts:
-            make_tree(self.data_dir, self.config.server.layout, account.login)
-        self.auth = StaticAuthenticator(self.config.accounts)
-        self.open_writes = OpenWrites()
-        self._lock = threading.Lock()
-        self._uploads: list[tuple[str, Path]] = []
+        super().__init__(base, layout, "server.sftp_port", "SFTP", overrides)
         self.server = SftpServer(self.config, self.auth, self.open_writes, self._on_upload)
         self.server.failed_login_delay = 0.01
         self.loop = asyncio.new_event_loop()
@@ -80,24 +60,9 @@ class SftpHarness:
         """Run `coro` on the server's loop and return its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def _on_upload(self, login: str, path: Path) -> None:
-        with self._lock:
-            self._uploads.append((login, path))
-
-    @property
-    def uploads(self) -> list[tuple[str, Path]]:
-        with self._lock:
-            return list(self._uploads)
-
     @property
     def port(self) -> int:
         return self.server.port
-
-    def folder(self, name: str, login: str = "alice") -> Path:
-        return folder_path(self.data_dir, self.config.server.layout, login, Folder(name))
-
-    def root(self, login: str = "alice") -> Path:
-        return self.data_dir / "accounts" / login
 
     def close(self) -> None:
         try:
