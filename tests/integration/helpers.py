@@ -8,9 +8,12 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from mockserver.app import MockServer
 
 T = TypeVar("T")
 
@@ -63,6 +66,30 @@ def tree_snapshot(root: Path) -> dict[str, tuple[int, int, bytes]]:
             st = path.stat()
             snap[str(path.relative_to(root))] = (st.st_size, st.st_mtime_ns, path.read_bytes())
     return snap
+
+
+@contextlib.contextmanager
+def running_mock_server(
+    data_dir: Path,
+    accounts: Sequence[Mapping[str, object]],
+    overrides: Mapping[str, object] | None = None,
+) -> Iterator[MockServer]:
+    """A started `MockServer` over `data_dir` with every port chosen by the system (0), stopped
+    on exit. `overrides` adds or replaces config keys ("limits.max_file_bytes": ...)."""
+    from mockserver.app import MockServer
+    from mockserver.config import load_config
+
+    settings: dict[str, object] = {
+        "server.ftp_port": 0,
+        "server.sftp_port": 0,
+        "server.http_port": 0,
+        "server.data_dir": str(data_dir),
+        "accounts": list(accounts),
+    }
+    settings.update(overrides or {})
+    config = load_config(None, env={}, overrides=settings)
+    with MockServer(config) as srv:
+        yield srv
 
 
 # -- an in-process FTP server for tests ---------------------------------------------------------

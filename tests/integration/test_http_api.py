@@ -19,7 +19,7 @@ import pytest
 
 from mockserver.app import MockServer
 from mockserver.config import load_config
-from tests.integration.helpers import wait_until
+from tests.integration.helpers import running_mock_server, wait_until
 
 MAX_BYTES = 200_000
 GOOD = "Promo_20300716120000_HQ.csv"  # send date in the future: SMS "scheduled"
@@ -81,19 +81,8 @@ def drop(srv: MockServer, name: str, data: bytes, login: str = "demo") -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockServer]:
-    config = load_config(
-        None,
-        env={},
-        overrides={
-            "server.ftp_port": 0,
-            "server.sftp_port": 0,
-            "server.http_port": 0,
-            "server.data_dir": str(tmp_path_factory.mktemp("http-api")),
-            "limits.max_file_bytes": MAX_BYTES,
-            "accounts": ACCOUNTS,
-        },
-    )
-    with MockServer(config) as srv:
+    data_dir = tmp_path_factory.mktemp("http-api")
+    with running_mock_server(data_dir, ACCOUNTS, {"limits.max_file_bytes": MAX_BYTES}) as srv:
         yield srv
 
 

@@ -15,7 +15,7 @@ import pytest
 from mockserver.app import MockServer
 from mockserver.cli import main
 from mockserver.commands.send import Progress, find_landing, landed_as
-from mockserver.config import load_config
+from tests.integration.helpers import running_mock_server
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "Promo_20300716120000_HQ.csv"
@@ -28,18 +28,7 @@ ACCOUNTS = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockServer]:
-    config = load_config(
-        None,
-        env={},
-        overrides={
-            "server.ftp_port": 0,
-            "server.sftp_port": 0,
-            "server.http_port": 0,
-            "server.data_dir": str(tmp_path_factory.mktemp("send")),
-            "accounts": ACCOUNTS,
-        },
-    )
-    with MockServer(config) as srv:
+    with running_mock_server(tmp_path_factory.mktemp("send"), ACCOUNTS) as srv:
         yield srv
 
 
