@@ -153,6 +153,22 @@ class ServerHarness:
         return self.data_dir / "accounts" / login
 
 
+def outside_snapshot(harness: ServerHarness, login: str = "alice") -> dict[str, tuple[int, int]]:
+    """Every entry under the data dir except the login's own tree, plus the canary's folder."""
+    own = harness.root(login).resolve()
+    snap: dict[str, tuple[int, int]] = {}
+    for top in (harness.data_dir, harness.outside):
+        for dirpath, dirs, files in os.walk(top):
+            here = Path(dirpath)
+            dirs[:] = [d for d in dirs if (here / d).resolve() != own]
+            for name in dirs:
+                snap[str(here / name)] = (os.lstat(here / name).st_mode, 0)
+            for name in files:
+                st = os.lstat(here / name)
+                snap[str(here / name)] = (st.st_size, st.st_mtime_ns)
+    return snap
+
+
 class FtpHarness(ServerHarness):
     """A started `FtpServer` on 127.0.0.1:0 over `<base>/data`, recording the upload hook.
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import FtpHarness, wait_until
+from tests.integration.helpers import FtpHarness, outside_snapshot, wait_until
 
 FUZZ_SECONDS = float(os.environ.get("ALLMYSMS_FUZZ_SECONDS", "5"))
 SEED = int(os.environ.get("ALLMYSMS_FUZZ_SEED", "20240501"))
@@ -183,22 +183,6 @@ def error_records() -> Iterator[ErrorRecords]:
     finally:
         for logger in loggers:
             logger.removeHandler(handler)
-
-
-def outside_snapshot(harness: FtpHarness, login: str = "alice") -> dict[str, tuple[int, int]]:
-    """Every entry under the data dir except the login's own tree, plus the canary's folder."""
-    own = harness.root(login).resolve()
-    snap: dict[str, tuple[int, int]] = {}
-    for top in (harness.data_dir, harness.outside):
-        for dirpath, dirs, files in os.walk(top):
-            here = Path(dirpath)
-            dirs[:] = [d for d in dirs if (here / d).resolve() != own]
-            for name in dirs:
-                snap[str(here / name)] = (os.lstat(here / name).st_mode, 0)
-            for name in files:
-                st = os.lstat(here / name)
-                snap[str(here / name)] = (st.st_size, st.st_mtime_ns)
-    return snap
 
 
 def assert_tree_shape(harness: FtpHarness) -> None:

@@ -22,6 +22,7 @@ import asyncssh
 import pytest
 from asyncssh import SFTPAttrs
 
+from tests.integration.helpers import outside_snapshot
 from tests.integration.test_fuzz_ftp import ErrorRecords
 from tests.integration.test_sftp_server import SftpHarness, connect
 
@@ -176,21 +177,6 @@ def error_records() -> Iterator[ErrorRecords]:
     finally:
         for logger in loggers:
             logger.removeHandler(handler)
-
-
-def outside_snapshot(harness: SftpHarness) -> dict[str, tuple[int, int]]:
-    own = harness.root().resolve()
-    snap: dict[str, tuple[int, int]] = {}
-    for top in (harness.data_dir, harness.outside):
-        for dirpath, dirs, files in os.walk(top):
-            here = Path(dirpath)
-            dirs[:] = [d for d in dirs if (here / d).resolve() != own]
-            for name in dirs:
-                snap[str(here / name)] = (os.lstat(here / name).st_mode, 0)
-            for name in files:
-                st = os.lstat(here / name)
-                snap[str(here / name)] = (st.st_size, st.st_mtime_ns)
-    return snap
 
 
 def assert_tree_shape(harness: SftpHarness) -> None:
