@@ -1,0 +1,184 @@
+"""The in-process event bus: typed events published by the Backend and the pipeline, and the
+subscribers that wait on them (`wait_for_file`, the long poll). Publishing never blocks on a
+subscriber: a callback runs inline and must be quick; a `Subscription` has a bounded queue and
+is marked `overflowed` (and stops receiving) when its reader falls behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+log = logging.getLogger("mockserver.events")
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every event. `id` (increasing from 1) and `at` are set by the bus."""
+
+    id: int = field(default=0, kw_only=True)
+    at: datetime = field(default=datetime.min.replace(tzinfo=UTC), kw_only=True)
+
+    @property
+    def type(self) -> str:
+        return _TYPES.get(type(self), type(self).__name__)
+
+
+@dataclass(frozen=True)
+class FileClaimed(Event):
+    """A dropped file was moved into PROCESSING."""
+
+    login: str
+    name: str
+
+
+@dataclass(frozen=True)
+class FileFinished(Event):
+    """A file's verdict is recorded and the file is in ARCHIVES or INVALIDS."""
+
+    login: str
+    name: str
+    file_id: int
+    status: str
+    reason: str | None
+    stored_name: str
+
+
+@dataclass(frozen=True)
+class MailWritten(Event):
+    """A recap e-mail was delivered to the Maildir."""
+
+    login: str
+    file_id: int
+    message_id: str
+
+
+@dataclass(frozen=True)
+class AccountChanged(Event):
+    """An account was created, updated (credits, password, ...) or removed."""
+
+    login: str
+    change: str  # "created", "updated" or "removed"
+
+
+@dataclass(frozen=True)
+class PlatformReset(Event):
+    """The platform was reset (contract 6: POST /api/reset)."""
+
+
+_TYPES: dict[type[Event], str] = {
+    FileClaimed: "file.claimed",
+    FileFinished: "file.finished",
+    MailWritten: "mail.written",
+    AccountChanged: "account.changed",
+    PlatformReset: "platform.reset",
+}
+
+Callback = Callable[[Event], None]
+
+
+class Subscription:
+    """A bounded queue of events for one reader. When full, the reader has fallen behind:
+    the subscription is closed and `overflowed` is set, never does the publisher wait."""
+
+    def __init__(self, bus: EventBus, maxlen: int) -> None:
+        self._bus = bus
+        self._maxlen = maxlen
+        self._queue: deque[Event] = deque()
+        self._cond = threading.Condition()
+        self.overflowed = False
+        self.closed = False
+
+    def _offer(self, event: Event) -> None:
+        with self._cond:
+            if self.closed:
+                return
+            if len(self._queue) >= self._maxlen:
+                self.overflowed = True
+                self.closed = True
+                self._queue.clear()
+            else:
+                self._queue.append(event)
+            self._cond.notify_all()
+
+    def get(self, timeout: float | None = None) -> Event | None:
+        """The next event, or None when `timeout` passes or the subscription is closed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while not self._queue:
+                if self.closed:
+                    return None
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+            return self._queue.popleft()
+
+    def close(self) -> None:
+        self._bus._unsubscribe(self._offer)
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class EventBus:
+    """Thread-safe publish/subscribe. Ids increase by one per event, in publication order."""
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._callbacks: list[Callback] = []
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def publish(self, event: Event) -> Event:
+        """Stamp `event` with its id and time and hand it to every subscriber. A subscriber
+        that raises is logged, never propagated to the publisher."""
+        with self._lock:
+            stamped = _stamp(event, next(self._ids), self._clock())
+            callbacks = tuple(self._callbacks)
+            # Delivered under the lock so that every subscriber sees events in id order.
+            for callback in callbacks:
+                try:
+                    callback(stamped)
+                except Exception:
+                    log.exception("event subscriber failed on %s", stamped.type)
+        return stamped
+
+    def subscribe(self, callback: Callback) -> Callable[[], None]:
+        """Call `callback(event)` for every later event; returns the function that stops it."""
+        with self._lock:
+            self._callbacks.append(callback)
+        return lambda: self._unsubscribe(callback)
+
+    def subscription(self, maxlen: int = 1000) -> Subscription:
+        """A bounded queue of every later event (use as a context manager)."""
+        sub = Subscription(self, maxlen)
+        self.subscribe(sub._offer)
+        return sub
+
+    def _unsubscribe(self, callback: Callback) -> None:
+        with self._lock:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+    @property
+    def subscribers(self) -> int:
+        with self._lock:
+            return len(self._callbacks)
+
+
+def _stamp(event: Event, event_id: int, at: datetime) -> Event:
+    return dataclasses.replace(event, id=event_id, at=at)
