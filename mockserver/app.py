@@ -1,18 +1,17 @@
 """`MockServer`: the whole platform in one process (FTP, SFTP, HTTP API, processor, store).
 
-It owns the threads, the asyncio loop and the ports. `allmysms-mock serve`, the pytest plugin
-and users' own tests all start the platform through it.
+It owns the lifecycle only: the data-dir lock, the threads, the asyncio loop and the ports.
+The state and every operation on it belong to its `Backend` (`srv.backend`); the methods here
+delegate to it and render its typed rows as the contract's JSON shapes (`mockserver.views`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import logging
 import os
 import shutil
-import sqlite3
 import tempfile
 import threading
 import weakref
@@ -21,8 +20,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from mockserver.auth import StaticAuthenticator
-from mockserver.config import AccountConfig, Config, ConfigError, load_config
+from mockserver import views
+from mockserver.backend import Backend, BackendError
+from mockserver.config import Config, ConfigError, load_config
 from mockserver.limits import Guard
 from mockserver.mailbox import Mailbox
 from mockserver.processor import Processor, ProcessorError
@@ -32,7 +32,7 @@ from mockserver.servers.http import HttpApi
 from mockserver.servers.sftp import SftpServer
 from mockserver.spool import Spool
 from mockserver.store import Store
-from mockserver.tree import FOLDERS, Folder, folder_path, make_tree, valid_login
+from mockserver.tree import Folder
 from mockserver.writes import OpenWrites
 
 log = logging.getLogger("mockserver")
@@ -85,17 +85,11 @@ class MockServer:
         self._lock_fd: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
-        self._store: Store | None = None
-        self._mailbox: Mailbox | None = None
-        self._spool: Spool | None = None
         self._processor: Processor | None = None
         self._ftp: FtpServer | None = None
         self._sftp: SftpServer | None = None
         self._http: HttpApi | None = None
-        self.auth = StaticAuthenticator(config.accounts)
-        self.open_writes = OpenWrites()
-        # One login lockout for both protocols, and per-protocol connection caps.
-        self.guard = Guard.from_limits(config.limits)
+        self.backend = Backend(config)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -122,24 +116,26 @@ class MockServer:
         except OSError as exc:
             raise StartupError(f"cannot create data dir {data_dir}: {exc.strerror}") from None
         self._lock_fd = _lock_data_dir(data_dir)
+        backend = self.backend
         try:
-            self._store = Store(data_dir / "state.sqlite3")
-        except (OSError, sqlite3.Error) as exc:
-            raise StartupError(f"cannot open {data_dir / 'state.sqlite3'}: {exc}") from None
-        self._store.seed_accounts(cfg.accounts)
-        for acc in self._store.runtime_accounts():
-            self.auth.add(acc)
-        self._spool = Spool(data_dir, cfg.server.layout)
-        for acc in self._store.accounts():
-            self._spool.ensure(acc["login"])
-        self._mailbox = Mailbox(data_dir / "mailbox", cfg.mail)
-        self._processor = Processor(cfg, self._store, self._spool, self._mailbox, self.open_writes)
+            backend.open()
+        except BackendError as exc:
+            raise StartupError(str(exc)) from None
+        self._processor = Processor(
+            cfg,
+            backend.store,
+            backend.spool,
+            backend.mailbox,
+            backend.open_writes,
+            bus=backend.bus,
+        )
+        backend.set_quiesce(self._processor.paused)
         try:
             self._processor.start()
         except ProcessorError as exc:
             raise StartupError(str(exc)) from None
         self._ftp = FtpServer(
-            cfg, self.auth, self.open_writes, self._processor.submit, guard=self.guard
+            cfg, backend, backend.open_writes, self._processor.submit, guard=backend.guard
         )
         try:
             self._ftp.start()
@@ -176,8 +172,9 @@ class MockServer:
     async def _astart(self) -> None:
         cfg = self.config
         assert self._processor is not None
+        backend = self.backend
         self._sftp = SftpServer(
-            cfg, self.auth, self.open_writes, self._processor.submit, guard=self.guard
+            cfg, backend, backend.open_writes, self._processor.submit, guard=backend.guard
         )
         try:
             await self._sftp.start()
@@ -187,7 +184,7 @@ class MockServer:
             raise StartupError(
                 _port_error("SFTP", cfg.server.host, cfg.server.sftp_port, exc)
             ) from None
-        self._http = HttpApi(self)
+        self._http = HttpApi(backend, self._ports)
         try:
             await self._http.start()
         except OSError as exc:
@@ -231,13 +228,12 @@ class MockServer:
             attempt(self._ftp.stop)
         if self._processor is not None:
             attempt(lambda: self._processor.stop(timeout) if self._processor else None)
-        if self._store is not None:
-            attempt(self._store.close)
+        attempt(self.backend.close)
         if self._lock_fd is not None:
             os.close(self._lock_fd)
         self._loop = self._loop_thread = None
         self._ftp = self._sftp = self._http = None
-        self._processor = self._store = self._mailbox = self._spool = None
+        self._processor = None
         self._lock_fd = None
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
@@ -298,23 +294,37 @@ class MockServer:
     def running(self) -> bool:
         return self._started and self._ready
 
-    # -- parts, for the HTTP API and tests ---------------------------------------------------
+    def _ports(self) -> dict[str, int] | None:
+        """The listening ports once every part is ready, else None (for `/health`)."""
+        if not self.running or self._ftp is None or self._sftp is None:
+            return None
+        return {"ftp_port": self._ftp.port, "sftp_port": self._sftp.port}
+
+    # -- parts, for tests ------------------------------------------------------------------
 
     @property
     def store(self) -> Store:
-        return self._need(self._store)
+        return self.backend.store
 
     @property
     def mailbox(self) -> Mailbox:
-        return self._need(self._mailbox)
+        return self.backend.mailbox
 
     @property
     def spool(self) -> Spool:
-        return self._need(self._spool)
+        return self.backend.spool
 
     @property
     def processor(self) -> Processor:
         return self._need(self._processor)
+
+    @property
+    def open_writes(self) -> OpenWrites:
+        return self.backend.open_writes
+
+    @property
+    def guard(self) -> Guard:
+        return self.backend.guard
 
     @staticmethod
     def _need(part: _T | None) -> _T:
@@ -322,11 +332,11 @@ class MockServer:
             raise RuntimeError("MockServer is not running: call start() or use `with`")
         return part
 
-    # -- state helpers for tests -----------------------------------------------------------
+    # -- state, through the Backend, as the contract's JSON shapes -------------------------
 
     def folder(self, login: str, folder: Folder | str) -> Path:
         """The real directory behind `/SEND_SMS` (etc.) of `login`."""
-        return folder_path(self.data_dir, self.config.server.layout, login, Folder(folder))
+        return self.backend.folder(login, folder)
 
     def add_account(
         self,
@@ -338,67 +348,44 @@ class MockServer:
         email: str | None = None,
     ) -> dict[str, Any]:
         """Create an account (and its folders) at run time; it can log in at once."""
-        if not valid_login(login):
-            raise ValueError(f"invalid login {login!r}")
-        acc = AccountConfig(
-            login=login,
-            password=password,
-            password_hash=None,
-            credits=credits,
-            subscription=subscription,
-            email=email or f"{login}@example.com",
+        return views.account_view(
+            self.backend.add_account(
+                login, password, credits, subscription=subscription, email=email
+            )
         )
-        created: dict[str, Any] = self.store.add_account(acc)
-        self.spool.ensure(login)
-        self.auth.add(acc)
-        return created
 
     def set_credits(self, login: str, credits: int) -> dict[str, Any]:
-        result: dict[str, Any] = self.store.update_account(login, credits=credits)
-        return result
+        return views.account_view(self.backend.update_account(login, credits=credits))
 
     def account(self, login: str) -> dict[str, Any] | None:
-        result: dict[str, Any] | None = self.store.account(login)
-        return result
+        found = self.backend.account(login)
+        return None if found is None else views.account_view(found)
 
     def files(self, **filters: Any) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.store.files(**filters)
-        return result
+        return [views.file_view(f) for f in self.backend.files(**filters)]
 
     def messages(self, **filters: Any) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.store.messages(**filters)
-        return result
+        """SMS as `GET /api/messages` lists them; `phone=` in any accepted spelling."""
+        now = self.backend.now()
+        return [views.sms_view(m, now) for m in self.backend.messages(**filters)]
 
     def mail(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.mailbox.messages()
-        return result
+        return self.backend.mail()
 
     def wait_for_file(
         self, name: str, timeout: float = 10.0, *, login: str | None = None
     ) -> dict[str, Any]:
         """Block until a file named `name` (original or final name) has a verdict; return
         its record. TimeoutError when none arrives within `timeout` seconds."""
-        found: dict[str, Any] | None = self.store.wait_for_file(name, timeout, login=login)
+        found = self.backend.wait_for_file(name, timeout, login=login)
         if found is None:
             raise TimeoutError(f"no verdict for {name!r} within {timeout:g} s")
-        return found
+        return views.file_view(found)
 
     def reset(self) -> None:
         """A clean platform without restarting: no files, SMS or mail; configured accounts
         and credits restored; accounts added at run time removed."""
-        with self.processor.paused():
-            for acc in self.store.accounts():
-                for folder in FOLDERS:
-                    _empty_dir(self.folder(acc["login"], folder))
-            removed = self.store.reset(self.config.accounts)
-            for login in removed:
-                shutil.rmtree(self.spool.root(login), ignore_errors=True)
-            # Passwords changed at run time go back to the configured ones too.
-            self.auth.replace_all(self.config.accounts)
-            for acc_cfg in self.config.accounts:
-                make_tree(self.data_dir, self.config.server.layout, acc_cfg.login)
-            self.mailbox.clear()
-            self.guard.lockout.clear()
+        self.backend.reset()
 
 
 def _dotted(key: str) -> str:
@@ -457,13 +444,3 @@ def _lock_data_dir(data_dir: Path) -> int:
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd
-
-
-def _empty_dir(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(path):
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)

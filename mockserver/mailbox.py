@@ -16,69 +16,20 @@ import smtplib
 import socket
 import threading
 import time
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
+from mockserver.core.recap import RecapFacts, reason_of, recap_body, recap_subject
 from mockserver.spool import printable_name
+from mockserver.store import FileRecord
 
 log = logging.getLogger("mockserver.mailbox")
 
-PARIS = ZoneInfo("Europe/Paris")
 SENDER = "AllMySMS (mock) <noreply@allmysms.com>"
-MAX_ROWS = 100  # rejected rows listed in one recap; the rest are counted
 # The host part of Maildir file names, escaped as the Maildir convention asks.
 _HOST = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
-
-# Manual 4.3, word for word: what each reason in an invalid file's name means.
-REASONS_FR: dict[str, str] = {
-    "Not_enough_credits": "Le compte n'est pas en abonnement et n'a pas suffisamment de crédits",
-    "Empty_File": "Fichier vide ou ne contenant aucun numéro valide",
-    "Incorrect_FileName": "Nom de fichier incorrect",
-    "No_valid_TPOA": "L'expéditeur ne respecte pas les conditions d'utilisations",
-}
-
-ROW_ERRORS_FR: dict[str, str] = {
-    "too_few_columns": "moins de 2 colonnes",
-    "empty_number": "numéro absent",
-    "bad_number": "numéro invalide",
-    "landline_or_malformed_french_number": "numéro fixe ou numéro français mal formé",
-    "empty_message": "message vide",
-    "message_too_long": "message de plus de 160 caractères",
-    "not_utf8": "texte non encodé en UTF-8",
-    "unterminated_quote": "guillemet non fermé",
-    "malformed_row": "ligne mal formée",
-    "invalid_sender": "expéditeur invalide",
-    "duplicate_number": "numéro en double (le dernier message est envoyé)",
-}
-
-_DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-_MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
-
-
-def french_date(moment: datetime) -> str:
-    """`mardi 16 juillet 2013 à 12:00:00 (heure de Paris)`, whatever the locale."""
-    local = moment.astimezone(PARIS)
-    return (
-        f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}"
-        f" à {local:%H:%M:%S} (heure de Paris)"
-    )
 
 
 class MailSettings(Protocol):
@@ -90,12 +41,12 @@ class MailSettings(Protocol):
     def smtp_port(self) -> int: ...
 
 
-def message_id(record: Mapping[str, Any]) -> str:
+def message_id(record: FileRecord) -> str:
     """A Message-ID fixed by the processed file, so a recap re-sent after a crash can be
     recognised in the Maildir (at most one recap a file)."""
-    seed = f"{record['login']}/{record['id']}/{record['original_name']}/{record['processed_at']}"
+    seed = f"{record.login}/{record.id}/{record.original_name}/{record.processed_at}"
     digest = hashlib.sha256(seed.encode("utf-8", "surrogatepass")).hexdigest()[:24]
-    return f"<recap.{record['id']}.{digest}@allmysms-mock.invalid>"
+    return f"<recap.{record.id}.{digest}@allmysms-mock.invalid>"
 
 
 def header_text(value: object) -> str:
@@ -106,74 +57,36 @@ def header_text(value: object) -> str:
     return printable_name(str(value))
 
 
-def compose(record: Mapping[str, Any], to: str, now: datetime | None = None) -> EmailMessage:
-    """The recap of one processed file (a `Store` file dict) for the address `to`.
+def recap_facts(record: FileRecord) -> RecapFacts:
+    """What the recap of a recorded file says, with every name in its one-line form."""
+    return RecapFacts(
+        original_name=header_text(record.original_name),
+        final_name=header_text(record.name),
+        status=record.status,
+        reason=reason_of(record.reason),
+        detail=record.detail,
+        sms_count=record.sms_count,
+        cost=record.cost,
+        send_at=datetime.fromisoformat(record.send_at) if record.send_at else None,
+        rejected=record.rejected,
+    )
 
-    Manual 4.4: "Un mail récapitulatif sera envoyé au client … dans lequel seront indiqués
-    les fichiers traités, le nombre de SMS envoyés, la date d'envoi ainsi que les raisons
-    d'échec d'exécution si certains fichiers ne sont pas valides."
-    """
-    name = header_text(record["original_name"])
-    archived = record["status"] == "archived"
-    reason = header_text(record.get("reason"))
+
+def compose(record: FileRecord, to: str, now: datetime | None = None) -> EmailMessage:
+    """The recap of one processed file for the address `to` (text from `core.recap`)."""
+    facts = recap_facts(record)
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = SENDER
     msg["To"] = header_text(to)
-    if archived:
-        msg["Subject"] = f"[AllMySMS] Fichier traité : {name}"
-    else:
-        msg["Subject"] = f"[AllMySMS] Fichier invalide : {name} ({reason})"
+    msg["Subject"] = recap_subject(facts)
     msg["Date"] = email.utils.format_datetime(now or datetime.now(UTC))
     msg["Message-ID"] = message_id(record)
-    msg["X-AllMySMS-Login"] = header_text(record["login"])
-    msg["X-AllMySMS-File"] = name
-    msg["X-AllMySMS-Status"] = header_text(record["status"])
-    msg["X-AllMySMS-Processed-At"] = header_text(record["processed_at"])
-    msg.set_content(recap_body(record), charset="utf-8")
+    msg["X-AllMySMS-Login"] = header_text(record.login)
+    msg["X-AllMySMS-File"] = facts.original_name
+    msg["X-AllMySMS-Status"] = record.status.value
+    msg["X-AllMySMS-Processed-At"] = header_text(record.processed_at)
+    msg.set_content(recap_body(facts), charset="utf-8")
     return msg
-
-
-def recap_body(record: Mapping[str, Any]) -> str:
-    name = printable_name(str(record["original_name"]))
-    archived = record["status"] == "archived"
-    folder = "ARCHIVES" if archived else "INVALIDS"
-    lines = [
-        "Bonjour,",
-        "",
-        "Voici le récapitulatif du traitement de votre fichier déposé sur l'API FTP/SFTP.",
-        "",
-        f"Fichier traité : {name}",
-        f"Nom après traitement : {folder}/{printable_name(str(record['final_name']))}",
-    ]
-    if archived:
-        lines.append("Résultat : fichier traité avec succès (archivé)")
-    else:
-        reason = str(record.get("reason") or "")
-        lines.append(f"Résultat : fichier invalide, raison : {reason}")
-        lines.append(f"  {REASONS_FR.get(reason, reason)}")
-        if record.get("detail"):
-            lines.append(f"  Détail : {record['detail']}")
-    lines.append(f"Nombre de SMS envoyés : {record['sms_count'] if archived else 0}")
-    if archived:
-        # The file's cost; a subscription account is billed at month end instead of debited.
-        lines.append(f"Coût : {record.get('cost', 0)} crédit(s)")
-    send_at = record.get("send_at")
-    if send_at:
-        lines.append(f"Date d'envoi : {french_date(datetime.fromisoformat(str(send_at)))}")
-    else:
-        lines.append("Date d'envoi : aucune (nom de fichier incorrect)")
-    rejected = list(record.get("rejected") or ())
-    if rejected:
-        lines += ["", f"Lignes rejetées : {len(rejected)}"]
-        for row in rejected[:MAX_ROWS]:
-            error = str(row["error"])
-            label = ROW_ERRORS_FR.get(error, error)
-            detail = f" ({row['detail']})" if row.get("detail") else ""
-            lines.append(f"  - ligne {row['line']} : {label}{detail}")
-        if len(rejected) > MAX_ROWS:
-            lines.append(f"  … et {len(rejected) - MAX_ROWS} autres")
-    lines += ["", "Cordialement,", "L'équipe AllMySMS (serveur de test allmysms-mockserver)", ""]
-    return "\n".join(lines)
 
 
 class Mailbox:
@@ -188,7 +101,7 @@ class Mailbox:
         self._smtp_host = mail.smtp_host if mail is not None else ""
         self._smtp_port = mail.smtp_port if mail is not None else 25
 
-    def send_recap(self, record: Mapping[str, Any], to: str) -> str:
+    def send_recap(self, record: FileRecord, to: str) -> str:
         """Compose, store in the Maildir, forward over SMTP when configured; returns the
         Message-ID. An SMTP failure is logged as a warning, never raised."""
         msg = compose(record, to)

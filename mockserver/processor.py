@@ -28,6 +28,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from mockserver.core.models import Account, Verdict
+from mockserver.events import EventBus, FileClaimed, FileFinished, MailWritten
 from mockserver.mailbox import Mailbox, message_id
 from mockserver.spool import Claim, FileKey, Spool, printable_name
 from mockserver.store import FileRecord, InsufficientCredits, Store
@@ -169,6 +170,7 @@ class Processor:
         clock: Clock = _utc_now,
         workers: int = DEFAULT_WORKERS,
         settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+        bus: EventBus | None = None,
     ) -> None:
         if judge is None:
             from mockserver.core.judge import judge as real_judge
@@ -183,6 +185,7 @@ class Processor:
         self.spool = spool
         self.mailbox = mailbox
         self.open_writes = open_writes
+        self.bus = bus or EventBus()
         self._clock = clock
         self._workers_n = max(1, workers)
         self._settle = max(0.0, settle_seconds)
@@ -220,7 +223,7 @@ class Processor:
             self._started = True
         try:
             for acc in self.store.accounts():
-                self.spool.ensure(acc["login"])
+                self.spool.ensure(acc.login)
             self.spool.accounts_dir.mkdir(parents=True, exist_ok=True)
             self.recover()
             for i in range(self._workers_n):
@@ -353,7 +356,7 @@ class Processor:
         """Look at every login's SEND_SMS (and PROCESSING, for files no worker holds): the
         start-up scan, and the periodic one that catches events inotify dropped."""
         for acc in self.store.accounts():
-            login = acc["login"]
+            login = acc.login
             send = self.spool.folder(login, Folder.SEND_SMS)
             for name in self.spool.entries(login, Folder.SEND_SMS):
                 if not self._is_temporary(name):
@@ -502,6 +505,7 @@ class Processor:
                 ):
                     self._waiting[(login, name)] = path
             return
+        self.bus.publish(FileClaimed(login=login, name=claim.name))
         self._crash("after_claim")
         self._schedule_process(claim, received_at, recovering=False)
 
@@ -562,7 +566,7 @@ class Processor:
                 raise RuntimeError(f"account {claim.login!r} vanished")
             # A fresh snapshot each time: the verdict's Not_enough_credits (contract 5.4.4)
             # must reflect the credits at record time.
-            account = Account(claim.login, acc["credits"], acc["subscription"], sender)
+            account = Account(claim.login, acc.credits, acc.subscription, sender)
             verdict = self._judge(claim.name, data, account, now)
             elapsed = (time.perf_counter() - started) * 1000
             try:
@@ -619,22 +623,21 @@ class Processor:
 
     def _mail(self, record: FileRecord, *, recovering: bool) -> None:
         if not self.config.processing.recap_email:
-            self.store.mark_mailed(record.id, "skipped")
+            self._done(record.id, "skipped")
             return
         fresh = self.store.file_record(record.id)
         if fresh is None:
             return
-        data = fresh.to_dict()
         acc = self.store.account(record.login)
-        to = acc["email"] if acc else ""
+        to = acc.email if acc else ""
         if not to:
-            self.store.mark_mailed(record.id, "skipped")
+            self._done(record.id, "skipped")
             return
-        if recovering and self.mailbox.has(message_id(data)):
-            self.store.mark_mailed(record.id, "sent")  # delivered before the crash
+        if recovering and self.mailbox.has(message_id(fresh)):
+            self._done(record.id, "sent")  # delivered before the crash
             return
         try:
-            self.mailbox.send_recap(data, to)
+            msg_id = self.mailbox.send_recap(fresh, to)
         except Exception as exc:
             # Whatever went wrong (a full disk, a header `email` refuses), the file is done:
             # a recap that cannot be written must never keep it from `files()` or block
@@ -645,10 +648,25 @@ class Processor:
                 printable_name(record.name),
                 exc,
             )
-            self.store.mark_mailed(record.id, "failed")
+            self._done(record.id, "failed")
             return
+        self.bus.publish(MailWritten(login=record.login, file_id=record.id, message_id=msg_id))
         self._crash("after_mail")
-        self.store.mark_mailed(record.id, "sent")
+        self._done(record.id, "sent")
+
+    def _done(self, file_id: int, mail: str) -> None:
+        done = self.store.mark_mailed(file_id, mail)
+        if done is not None:
+            self.bus.publish(
+                FileFinished(
+                    login=done.login,
+                    name=done.original_name,
+                    file_id=done.id,
+                    status=done.status.value,
+                    reason=done.reason,
+                    stored_name=done.name,
+                )
+            )
 
     def _log_file(self, record: FileRecord) -> None:
         fields: dict[str, Any] = {
@@ -679,7 +697,7 @@ class Processor:
         Each file is recovered on its own: one that fails is logged on one line and left
         where it is (retried by the periodic rescan); it never blocks start-up."""
         for acc in self.store.accounts():
-            login = acc["login"]
+            login = acc.login
             for name in self.spool.entries(login, Folder.PROCESSING):
                 try:
                     claim = self.spool.claimed(login, name)

@@ -388,12 +388,12 @@ def test_wait_answers_as_soon_as_the_file_has_a_verdict(srv: MockServer) -> None
         answer["reply"] = call(srv, "GET", f"/api/files?name={GOOD}&wait=60")
         answer["at"] = time.monotonic()
 
-    listeners = len(srv.store._listeners)
+    listeners = srv.backend.bus.subscribers
     thread = threading.Thread(target=ask)
     thread.start()
     try:
         # The long poll is registered with the store (its wake-up) before the file is dropped.
-        wait_until(lambda: len(srv.store._listeners) > listeners, what="the long poll")
+        wait_until(lambda: srv.backend.bus.subscribers > listeners, what="the long poll")
         # The loop is shared with SFTP: a pending long poll must not block other requests.
         assert call(srv, "GET", "/health").status == 200
         dropped = time.monotonic()
@@ -404,7 +404,7 @@ def test_wait_answers_as_soon_as_the_file_has_a_verdict(srv: MockServer) -> None
     assert reply.status == 200
     assert [f["original_name"] for f in reply.json["files"]] == [GOOD]
     assert answer["at"] - dropped < 5
-    assert len(srv.store._listeners) == listeners
+    assert srv.backend.bus.subscribers == listeners
 
 
 def test_wait_answers_at_once_when_the_verdict_exists(srv: MockServer) -> None:
@@ -725,49 +725,38 @@ def test_no_garbage_gets_a_500(srv: MockServer) -> None:
             assert reply.json["error"], (method, path)
 
 
-class StartingHost:
-    """An app whose parts are not all up yet: `running` is False and the ports are unknown."""
-
-    def __init__(self, config: Any) -> None:
-        self.config = config
-        self.running = False
-
-    @property
-    def ftp_port(self) -> int:
-        raise RuntimeError("MockServer is not running")
-
-    @property
-    def sftp_port(self) -> int:
-        raise RuntimeError("MockServer is not running")
-
-
 def test_health_is_503_until_everything_is_up(tmp_path: Any) -> None:
     """Contract 6: `/health` is ok "once all is up"; before that 503 `{"status": "starting"}`
     (what compose health checks and CI wait loops poll)."""
     import aiohttp
 
+    from mockserver.backend import Backend
     from mockserver.servers.http import HttpApi
 
     config = load_config(
         None, env={}, overrides={"server.http_port": 0, "server.data_dir": str(tmp_path)}
     )
-    host = StartingHost(config)
+    # The platform's other parts are not up: the app says so by giving no ports yet.
+    ports: dict[str, Any] = {"now": None}
 
     async def scenario() -> tuple[int, Any, int, Any]:
-        api = HttpApi(host)  # type: ignore[arg-type]
+        api = HttpApi(Backend(config), lambda: ports["now"])
         await api.start()
         try:
             async with aiohttp.ClientSession() as session:
                 url = f"http://127.0.0.1:{api.port}/health"
                 async with session.get(url) as resp:
                     starting = (resp.status, await resp.json())
-                host.running = True  # still no ports: not ready
+                ports["now"] = {"ftp_port": 2121, "sftp_port": 61022}
                 async with session.get(url) as resp:
-                    no_ports = (resp.status, await resp.json())
+                    ready = (resp.status, await resp.json())
         finally:
             await api.stop()
-        return (*starting, *no_ports)
+        return (*starting, *ready)
 
     status, body, status2, body2 = asyncio.run(scenario())
     assert (status, body) == (503, {"status": "starting"})
-    assert (status2, body2) == (503, {"status": "starting"})
+    assert status2 == 200
+    assert body2["status"] == "ok"
+    assert (body2["ftp_port"], body2["sftp_port"]) == (2121, 61022)
+    assert body2["http_port"] > 0

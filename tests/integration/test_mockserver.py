@@ -140,10 +140,10 @@ def test_stop_answers_a_pending_long_poll(baseline: dict[str, Any]) -> None:
             answer["status"] = repr(exc)
 
     thread = threading.Thread(target=ask)
-    listeners = len(srv.store._listeners)
+    listeners = srv.backend.bus.subscribers
     thread.start()
     try:
-        wait_until(lambda: len(srv.store._listeners) > listeners, what="the long poll")
+        wait_until(lambda: srv.backend.bus.subscribers > listeners, what="the long poll")
         started = time.monotonic()
         srv.stop()
         assert time.monotonic() - started < 10

@@ -16,6 +16,7 @@ from mockserver import policy
 from mockserver.core.models import Status
 from mockserver.mailbox import compose
 from mockserver.spool import FileKey, Spool, printable_name, short_name
+from mockserver.store import FileRecord
 from mockserver.tree import Folder
 
 LINE_BREAKS = ["\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
@@ -136,16 +137,29 @@ def test_finish_shortens_a_final_name_the_file_system_refuses(tmp_path: Path) ->
 def test_a_recap_header_never_holds_a_line_break(ch: str) -> None:
     """Contract 5.11: a recap after each processed file, whatever its name; `email` refuses
     a header holding any character `str.splitlines()` breaks on."""
-    record = {
-        "id": 1,
-        "login": "alice",
-        "original_name": f"camp{ch}x.csv",
-        "final_name": f"TreatedByMSI_Incorrect_FileName_camp{ch}x.csv",
-        "status": "invalid",
-        "reason": "Incorrect_FileName",
-        "sms_count": 0,
-        "processed_at": "2030-01-01T00:00:00+00:00",
-    }
+    record = FileRecord(
+        id=1,
+        login="alice",
+        claim_key="1:2:3:4",
+        original_name=f"camp{ch}x.csv",
+        final_name=f"TreatedByMSI_Incorrect_FileName_camp{ch}x.csv",
+        stored_name=None,
+        status=Status.INVALID,
+        reason="Incorrect_FileName",
+        detail="",
+        campaign=None,
+        send_at=None,
+        mult=False,
+        rows=0,
+        sms_count=0,
+        cost=0,
+        rejected=(),
+        received_at="2030-01-01T00:00:00+00:00",
+        processed_at="2030-01-01T00:00:00+00:00",
+        processing_ms=0.0,
+        mail="pending",
+        done=False,
+    )
     msg = compose(record, "alice@example.com", datetime(2030, 1, 1, tzinfo=UTC))
     data = msg.as_bytes(policy=email.policy.SMTP)
     for key, value in msg.items():

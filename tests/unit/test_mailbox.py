@@ -15,26 +15,45 @@ from typing import Any
 import pytest
 
 from mockserver.config import MailConfig
-from mockserver.mailbox import MAX_ROWS, Mailbox, compose, french_date, message_id
+from mockserver.core.models import Reason, RejectedRow, RowError, Status
+from mockserver.core.recap import MAX_ROWS, REASONS_FR, ROW_ERRORS_FR, french_date
+from mockserver.mailbox import Mailbox, compose, message_id
+from mockserver.store import FileRecord
 
 
-def record(**kw: Any) -> dict[str, Any]:
+def record(**kw: Any) -> FileRecord:
     base: dict[str, Any] = {
         "id": 7,
         "login": "alice",
+        "claim_key": "1:2:3:4",
         "original_name": "Promo_20300716120000_HQ.csv",
         "final_name": "TreatedByMSI_Promo_20300716120000_HQ.csv",
-        "status": "archived",
+        "stored_name": None,
+        "status": Status.ARCHIVED,
         "reason": None,
         "detail": "",
+        "campaign": "Promo",
+        "send_at": "2030-07-16T12:00:00+02:00",
+        "mult": False,
+        "rows": 13,
         "sms_count": 12,
         "cost": 12,
-        "send_at": "2030-07-16T12:00:00+02:00",
-        "rejected": [{"line": 4, "error": "bad_number", "detail": "'12' is not a phone number"}],
+        "rejected": (RejectedRow(4, "bad_number", "'12' is not a phone number"),),
+        "received_at": "2030-07-01T10:00:00+00:00",
         "processed_at": "2030-07-01T10:00:00+00:00",
+        "processing_ms": 1.0,
+        "mail": "pending",
+        "done": False,
     }
     base.update(kw)
-    return base
+    return FileRecord(**base)
+
+
+def test_every_reason_and_row_error_has_a_french_label() -> None:
+    """Manual 4.3/4.4: the recap gives "les raisons d'échec"; labels are keyed by the enums,
+    so a reason or row error added to the engine without a French label fails here."""
+    assert set(REASONS_FR) == set(Reason)
+    assert set(ROW_ERRORS_FR) == set(RowError)
 
 
 def test_archived_recap_fields_and_french_body() -> None:
@@ -60,7 +79,7 @@ def test_invalid_recap_names_the_reason_in_the_manuals_words() -> None:
     """Manual 4.3: "Not_enough_credits : Le compte n'est pas en abonnement et n'a pas
     suffisamment de crédits"."""
     rec = record(
-        status="invalid",
+        status=Status.INVALID,
         reason="Not_enough_credits",
         final_name="TreatedByMSI_Not_enough_credits_Promo_20300716120000_HQ.csv",
         cost=0,
@@ -77,14 +96,16 @@ def test_invalid_recap_names_the_reason_in_the_manuals_words() -> None:
 
 
 def test_incorrect_filename_has_no_send_date() -> None:
-    rec = record(status="invalid", reason="Incorrect_FileName", send_at=None, original_name="x.txt")
+    rec = record(
+        status=Status.INVALID, reason="Incorrect_FileName", send_at=None, original_name="x.txt"
+    )
     body = compose(rec, "a@b.test").get_content()
     assert "Nom de fichier incorrect" in body
     assert "Date d'envoi : aucune" in body
 
 
 def test_rejected_rows_are_capped() -> None:
-    rows = [{"line": i, "error": "empty_message", "detail": ""} for i in range(1, 251)]
+    rows = tuple(RejectedRow(i, "empty_message", "") for i in range(1, 251))
     body = compose(record(rejected=rows), "a@b.test").get_content()
     assert f"ligne {MAX_ROWS} : message vide" in body
     assert f"ligne {MAX_ROWS + 1} :" not in body

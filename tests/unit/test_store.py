@@ -11,7 +11,7 @@ import pytest
 
 from mockserver.config import AccountConfig, verify_password
 from mockserver.core.models import PREFIX, Campaign, Reason, RejectedRow, Sms, Status, Verdict
-from mockserver.store import AccountExists, InsufficientCredits, Store, UnknownAccount
+from mockserver.store import AccountExists, AccountRow, InsufficientCredits, Store, UnknownAccount
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
@@ -74,20 +74,20 @@ def test_record_archived_writes_file_sms_and_debit_together(store: Store) -> Non
     assert rec.status is Status.ARCHIVED
     assert rec.sms_count == 3
     assert rec.cost == 3
-    assert store.account("alice")["credits"] == 7
+    assert store.account("alice").credits == 7
     msgs = store.messages(login="alice")
-    assert [m["phone"] for m in msgs] == ["33612345000", "33612345001", "33612345002"]
-    assert msgs[0]["campaign"] == "Camp"
-    assert msgs[0]["file"] == "Camp_20300101120000_HQ.csv"
-    assert msgs[0]["warnings"] == []
+    assert [m.phone for m in msgs] == ["33612345000", "33612345001", "33612345002"]
+    assert msgs[0].campaign == "Camp"
+    assert msgs[0].file == "Camp_20300101120000_HQ.csv"
+    assert msgs[0].warnings == ()
 
 
 def test_record_is_idempotent_on_the_claim_key(store: Store) -> None:
-    """ARCHITECTURE pitfall 4: a second record of the same claim charges nothing."""
+    """docs/design.md, exactly once: a second record of the same claim charges nothing."""
     first = store.record("alice", "k1", verdict(n=4), NOW, NOW)
     again = store.record("alice", "k1", verdict(n=4), NOW, NOW)
     assert again.id == first.id
-    assert store.account("alice")["credits"] == 6
+    assert store.account("alice").credits == 6
     assert store.count_messages("alice") == 4
 
 
@@ -97,14 +97,14 @@ def test_same_key_after_move_is_a_new_file(store: Store) -> None:
     store.mark_moved(first.id, first.final_name)
     second = store.record("alice", "k1", verdict(n=1), NOW, NOW)
     assert second.id != first.id
-    assert store.account("alice")["credits"] == 8
+    assert store.account("alice").credits == 8
 
 
 def test_insufficient_credits_writes_nothing(store: Store) -> None:
     """Contract 5.4.4: credits never negative; the caller must judge again."""
     with pytest.raises(InsufficientCredits):
         store.record("alice", "k1", verdict(n=11), NOW, NOW)
-    assert store.account("alice")["credits"] == 10
+    assert store.account("alice").credits == 10
     assert store.files(include_pending=True) == []
     assert store.count_messages() == 0
 
@@ -113,7 +113,7 @@ def test_subscription_is_not_debited(store: Store) -> None:
     """Contract 3: `subscription = true`: "billed at month end, never Not_enough_credits"."""
     rec = store.record("bob", "k1", verdict(n=50), NOW, NOW)
     assert rec.cost == 50
-    assert store.account("bob")["credits"] == 5
+    assert store.account("bob").credits == 5
 
 
 def test_invalid_records_rejected_rows_and_costs_nothing(store: Store) -> None:
@@ -122,12 +122,10 @@ def test_invalid_records_rejected_rows_and_costs_nothing(store: Store) -> None:
     store.mark_moved(rec.id, rec.final_name)
     store.mark_mailed(rec.id)
     (f,) = store.files(login="alice", status="invalid")
-    assert f["reason"] == "Empty_File"
-    assert f["rejected"] == [
-        {"line": 2, "error": "bad_number", "detail": "12 is not a phone number"}
-    ]
-    assert f["sms_count"] == 0
-    assert store.account("alice")["credits"] == 10
+    assert f.reason == "Empty_File"
+    assert f.rejected == (RejectedRow(2, "bad_number", "12 is not a phone number"),)
+    assert f.sms_count == 0
+    assert store.account("alice").credits == 10
 
 
 def test_concurrent_records_never_overdraw(store: Store) -> None:
@@ -150,7 +148,7 @@ def test_concurrent_records_never_overdraw(store: Store) -> None:
     for t in threads:
         t.join()
     assert results.count("ok") == 10
-    assert store.account("alice")["credits"] == 0
+    assert store.account("alice").credits == 0
     assert store.total_charged("alice") == 10
 
 
@@ -168,11 +166,11 @@ def test_files_filters_and_pending_hidden(store: Store) -> None:
     ):
         store.mark_moved(r.id, stored)
         store.mark_mailed(r.id)
-    assert [f["login"] for f in store.files(login="bob")] == ["bob"]
-    assert [f["status"] for f in store.files(status="archived")] == ["archived"]
-    assert store.files(name="A_20300101120000_HQ.csv")[0]["final_name"] == a.final_name
+    assert [f.login for f in store.files(login="bob")] == ["bob"]
+    assert [f.status for f in store.files(status="archived")] == [Status.ARCHIVED]
+    assert store.files(name="A_20300101120000_HQ.csv")[0].final_name == a.final_name
     hit = store.files(name="TreatedByMSI_No_valid_TPOA_B_20300101120000_HQ-2.csv")
-    assert hit[0]["original_name"] == "B_20300101120000_HQ.csv"
+    assert hit[0].original_name == "B_20300101120000_HQ.csv"
     assert store.file_by_name("nothing.csv") is None
 
 
@@ -183,17 +181,17 @@ def test_messages_filters_and_status_computed_at_read_time(store: Store) -> None
     store.record(
         "alice", "k2", verdict("New_20300101120000_HQ.csv", 1, phone_base=33700000000), NOW, NOW
     )
-    assert {m["status"] for m in store.messages(campaign="Old")} == {"sent"}
-    assert {m["status"] for m in store.messages(campaign="New")} == {"scheduled"}
-    later = datetime(2031, 1, 1, tzinfo=UTC)
-    assert {m["status"] for m in store.messages(campaign="New", now=later)} == {"sent"}
+    now = NOW.timestamp()
+    assert [m.campaign for m in store.messages(sent_by=now)] == ["Old", "Old"]
+    assert [m.campaign for m in store.messages(scheduled_after=now)] == ["New"]
+    later = datetime(2031, 1, 1, tzinfo=UTC).timestamp()
+    assert [m.campaign for m in store.messages(sent_by=later)] == ["Old", "Old", "New"]
     assert len(store.messages(phone="33700000000")) == 1
     assert len(store.messages(file="Old_20200101090000_HQ.csv")) == 2
     assert len(store.messages(file="TreatedByMSI_Old_20200101090000_HQ.csv")) == 2
-    assert len(store.messages(status="scheduled")) == 1
     assert len(store.messages(limit=2, offset=1)) == 2
     assert store.messages(login="bob") == []
-    assert store.messages()[0]["scheduled_at"] == past.isoformat()
+    assert store.messages()[0].send_at == past.isoformat()
 
 
 def test_accounts_seed_keeps_balance_across_restart(tmp_path: Path) -> None:
@@ -205,25 +203,21 @@ def test_accounts_seed_keeps_balance_across_restart(tmp_path: Path) -> None:
     with Store(path) as s:
         s.seed_accounts([acc("alice", 10, subscription=True), acc("carol", 3)])
         alice = s.account("alice")
-        assert alice["credits"] == 6
-        assert alice["subscription"] is True
-        assert s.account("carol")["credits"] == 3
+        assert alice.credits == 6
+        assert alice.subscription is True
+        assert s.account("carol").credits == 3
 
 
 def test_add_update_and_runtime_accounts(store: Store) -> None:
     """Contract 6: POST and PATCH /api/accounts; run-time accounts keep a password hash."""
     created = store.add_account(acc("dave", 7))
-    assert created == {
-        "login": "dave",
-        "credits": 7,
-        "subscription": False,
-        "email": "dave@x.test",
-        "configured": False,
-    }
+    assert created == AccountRow(
+        login="dave", credits=7, subscription=False, email="dave@x.test", configured=False
+    )
     with pytest.raises(AccountExists):
         store.add_account(acc("dave", 1))
     updated = store.update_account("dave", credits=2, subscription=True, email="d@y.test")
-    assert (updated["credits"], updated["subscription"], updated["email"]) == (2, True, "d@y.test")
+    assert (updated.credits, updated.subscription, updated.email) == (2, True, "d@y.test")
     store.update_account("dave", password="new secret")
     (runtime,) = store.runtime_accounts()
     assert runtime.login == "dave"
@@ -233,7 +227,7 @@ def test_add_update_and_runtime_accounts(store: Store) -> None:
         store.update_account("nobody", credits=1)
     with pytest.raises(ValueError, match=">= 0"):
         store.update_account("dave", credits=-1)
-    assert [a["login"] for a in store.accounts()] == ["alice", "bob", "dave"]
+    assert [a.login for a in store.accounts()] == ["alice", "bob", "dave"]
 
 
 def test_reset_restores_configured_and_removes_runtime(store: Store) -> None:
@@ -243,29 +237,20 @@ def test_reset_restores_configured_and_removes_runtime(store: Store) -> None:
     store.record("alice", "k", verdict(n=4), NOW, NOW)
     removed = store.reset([acc("alice", 10), acc("bob", 5, subscription=True)])
     assert removed == ["dave"]
-    assert store.account("alice")["credits"] == 10
+    assert store.account("alice").credits == 10
     assert store.files(include_pending=True) == []
     assert store.count_messages() == 0
     assert store.account("dave") is None
 
 
-def test_wait_for_file_and_listeners(store: Store) -> None:
-    """`GET /api/files?wait=` needs a wake-up when a file is done, not a polling loop."""
-    seen: list[dict] = []
-    store.add_listener(seen.append)
-    result: list[object] = []
-    waiter = threading.Thread(
-        target=lambda: result.append(store.wait_for_file("W_20300101120000_HQ.csv", 10.0))
-    )
-    waiter.start()
+def test_mark_mailed_returns_the_done_record(store: Store) -> None:
+    """The pipeline publishes `file.finished` from what `mark_mailed` returns."""
     rec = store.record("alice", "k", verdict("W_20300101120000_HQ.csv", 1), NOW, NOW)
     store.mark_moved(rec.id, rec.final_name)
-    store.mark_mailed(rec.id)
-    waiter.join(10)
-    assert result[0]["original_name"] == "W_20300101120000_HQ.csv"
-    assert seen[0]["id"] == rec.id
-    assert store.wait_for_file("never.csv", 0.05) is None
-    assert store.wait_for_file("W_20300101120000_HQ.csv", 0.05, since_id=rec.id) is None
+    done = store.mark_mailed(rec.id)
+    assert done is not None
+    assert (done.id, done.done, done.mail) == (rec.id, True, "sent")
+    assert store.mark_mailed(rec.id + 1000) is None
 
 
 def test_unfinished_lists_what_recovery_must_finish(store: Store) -> None:

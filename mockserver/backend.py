@@ -1,0 +1,350 @@
+"""`Backend`: the one owner of the platform's state (store, folder tree, mailbox, accounts and
+their credentials, login guard, open-writes registry, event bus) and of every operation on it.
+Servers, the processor, the HTTP API and `MockServer` all act through it; nothing else keeps
+a copy of an account.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mockserver.auth import StaticAuthenticator
+from mockserver.config import AccountConfig, Config
+from mockserver.core.phone import normalise_number
+from mockserver.events import (
+    AccountChanged,
+    Event,
+    EventBus,
+    FileFinished,
+    PlatformReset,
+)
+from mockserver.limits import Guard
+from mockserver.mailbox import Mailbox
+from mockserver.spool import Spool
+from mockserver.store import AccountExists, AccountRow, FileRecord, SmsRecord, Store
+from mockserver.tree import FOLDERS, Folder, folder_path, make_tree, valid_login
+from mockserver.writes import OpenWrites
+
+_T = TypeVar("_T")
+Clock = Callable[[], datetime]
+Quiesce = Callable[[], AbstractContextManager[None]]
+
+
+class BackendError(RuntimeError):
+    """The state cannot be opened; the message is one line a user can act on."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextlib.contextmanager
+def _nothing_to_pause() -> Iterator[None]:
+    yield
+
+
+class Backend:
+    """All mutable state of one platform (one data dir). `open()` before use, `close()` after.
+
+    Thread-safe: every method may be called from the FTP thread, the asyncio loop (through an
+    executor: several methods block), the processor's workers or a test."""
+
+    def __init__(
+        self, config: Config, *, bus: EventBus | None = None, clock: Clock = _utc_now
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.bus = bus or EventBus(clock)
+        self.open_writes = OpenWrites()
+        # One login lockout for both protocols, and per-protocol connection caps.
+        self.guard = Guard.from_limits(config.limits)
+        # The credentials the servers check logins against: configured accounts from the
+        # config, run-time ones from the store. Only this class changes them, always
+        # together with the store, under `_accounts_lock`.
+        self._credentials = StaticAuthenticator(config.accounts)
+        self._accounts_lock = threading.RLock()
+        self._quiesce: Quiesce = _nothing_to_pause
+        self._store: Store | None = None
+        self._spool: Spool | None = None
+        self._mailbox: Mailbox | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the database, seed the configured accounts, make every login's folders."""
+        data_dir = self.data_dir
+        path = data_dir / "state.sqlite3"
+        try:
+            store = Store(path)
+        except (OSError, sqlite3.Error) as exc:
+            raise BackendError(f"cannot open {path}: {exc}") from None
+        self._store = store
+        store.seed_accounts(self.config.accounts)
+        for acc in store.runtime_accounts():
+            self._credentials.add(acc)
+        self._spool = Spool(data_dir, self.config.server.layout)
+        for row in store.accounts():
+            self._spool.ensure(row.login)
+        self._mailbox = Mailbox(data_dir / "mailbox", self.config.mail)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+        self._store = self._spool = self._mailbox = None
+
+    def set_quiesce(self, quiesce: Quiesce) -> None:
+        """How `reset()` makes sure no file is being processed meanwhile (the processor's
+        `paused`, given by the app: the Backend never imports the processing layer)."""
+        self._quiesce = quiesce
+
+    # -- parts -------------------------------------------------------------------------------
+
+    @property
+    def data_dir(self) -> Path:
+        return self.config.server.data_dir
+
+    @property
+    def store(self) -> Store:
+        return _need(self._store)
+
+    @property
+    def spool(self) -> Spool:
+        return _need(self._spool)
+
+    @property
+    def mailbox(self) -> Mailbox:
+        return _need(self._mailbox)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def publish(self, event: Event) -> Event:
+        return self.bus.publish(event)
+
+    def folder(self, login: str, folder: Folder | str) -> Path:
+        """The real directory behind `/SEND_SMS` (etc.) of `login`."""
+        return folder_path(self.data_dir, self.config.server.layout, login, Folder(folder))
+
+    # -- logins (the servers' `Authenticator`) -----------------------------------------------
+
+    def authenticate(self, login: str, password: str) -> bool:
+        return self._credentials.authenticate(login, password)
+
+    def exists(self, login: str) -> bool:
+        return self._credentials.exists(login)
+
+    # -- accounts ----------------------------------------------------------------------------
+
+    def account(self, login: str) -> AccountRow | None:
+        return self.store.account(login) if valid_login(login) else None
+
+    def accounts(self) -> list[AccountRow]:
+        return self.store.accounts()
+
+    def add_account(
+        self,
+        login: str,
+        password: str,
+        credits: int = 100,
+        *,
+        subscription: bool = False,
+        email: str | None = None,
+    ) -> AccountRow:
+        """Create an account and its folders at run time; it can log in at once. Raises
+        `ValueError` for an invalid login and `AccountExists` for a taken one."""
+        if not valid_login(login):
+            raise ValueError(f"invalid login {login!r}")
+        acc = AccountConfig(
+            login=login,
+            password=password,
+            password_hash=None,
+            credits=credits,
+            subscription=subscription,
+            email=email or f"{login}@example.com",
+        )
+        with self._accounts_lock:
+            if self._credentials.exists(login):
+                raise AccountExists(login)
+            created = self.store.add_account(acc)
+            self.spool.ensure(login)
+            self._credentials.add(acc)
+        self.publish(AccountChanged(login=login, change="created"))
+        return created
+
+    def update_account(
+        self,
+        login: str,
+        *,
+        credits: int | None = None,
+        subscription: bool | None = None,
+        email: str | None = None,
+        password: str | None = None,
+    ) -> AccountRow:
+        """Change an account (contract 6, `PATCH /api/accounts/{login}`); a new password is
+        checked at the next login. Raises `UnknownAccount`, `ValueError` (negative credits)."""
+        with self._accounts_lock:
+            changed = self.store.update_account(
+                login, credits=credits, subscription=subscription, email=email, password=password
+            )
+            if password is not None:
+                try:
+                    self._credentials.set_password(login, password)
+                except KeyError:
+                    self._credentials.add(
+                        AccountConfig(
+                            login=login,
+                            password=password,
+                            credits=changed.credits,
+                            subscription=changed.subscription,
+                            email=changed.email,
+                        )
+                    )
+        self.publish(AccountChanged(login=login, change="updated"))
+        return changed
+
+    # -- files, SMS, mail --------------------------------------------------------------------
+
+    def files(
+        self,
+        login: str | None = None,
+        status: str | None = None,
+        name: str | None = None,
+        *,
+        since_id: int | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[FileRecord]:
+        """Files with a verdict, oldest first; `name` is the original or the final name."""
+        return self.store.files(
+            login=login, status=status, name=name, since_id=since_id, limit=limit, offset=offset
+        )
+
+    def messages(
+        self,
+        login: str | None = None,
+        campaign: str | None = None,
+        phone: str | None = None,
+        file: str | None = None,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[SmsRecord]:
+        """Recorded SMS in file then line order. `phone` in any spelling the platform accepts
+        (0612345678, +33612345678, 33 6 12 34 56 78): normalised here, once, for every
+        caller. `status` is `scheduled` or `sent` at this backend's clock (contract 5.10).
+        `ValueError` for a phone that is no number or an unknown status."""
+        wanted = None
+        if phone is not None:
+            wanted = normalise_number(phone)
+            if wanted is None:
+                raise ValueError(f"phone {phone!r} is not a number the platform accepts")
+        moment = self.now().timestamp()
+        if status not in (None, "scheduled", "sent"):
+            raise ValueError(f"status must be scheduled or sent, got {status!r}")
+        return self.store.messages(
+            login=login,
+            campaign=campaign,
+            phone=wanted,
+            file=file,
+            sent_by=moment if status == "sent" else None,
+            scheduled_after=moment if status == "scheduled" else None,
+            limit=limit,
+            offset=offset,
+        )
+
+    def mail(self, login: str | None = None, to: str | None = None) -> list[dict[str, Any]]:
+        """The recap e-mails in the Maildir, oldest first, optionally filtered."""
+        mail = self.mailbox.messages()
+        if login is not None:
+            mail = [m for m in mail if m.get("login") == login]
+        if to is not None:
+            mail = [m for m in mail if to in str(m.get("to", ""))]
+        return mail
+
+    def wait_for_file(
+        self,
+        name: str,
+        timeout: float,
+        *,
+        login: str | None = None,
+        since_id: int | None = None,
+    ) -> FileRecord | None:
+        """Block until a done file named `name` (original or final name) exists; None when
+        `timeout` runs out. Woken by `file.finished` and `platform.reset` events, never by
+        polling. `since_id` ignores files recorded before (an earlier drop of that name)."""
+        changed = threading.Condition()
+        version = [0]
+
+        def wake(event: Event) -> None:
+            if isinstance(event, FileFinished | PlatformReset):
+                with changed:
+                    version[0] += 1
+                    changed.notify_all()
+
+        deadline = time.monotonic() + timeout
+        stop = self.bus.subscribe(wake)
+        try:
+            while True:
+                with changed:
+                    seen = version[0]
+                found = self.store.files(login=login, name=name, since_id=since_id)
+                if found:
+                    return found[-1]
+                with changed:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    if version[0] == seen:
+                        changed.wait(remaining)
+        finally:
+            stop()
+
+    # -- reset -------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """A clean platform without restarting: no files, SMS, mail or lockouts; configured
+        accounts, credits and passwords restored; accounts added at run time removed."""
+        configured = self.config.accounts
+        layout = self.config.server.layout
+        with self._quiesce(), self._accounts_lock:
+            for row in self.store.accounts():
+                for folder in FOLDERS:
+                    _empty_dir(self.folder(row.login, folder))
+            removed = self.store.reset(configured)
+            for login in removed:
+                shutil.rmtree(self.spool.root(login), ignore_errors=True)
+            self._credentials.replace_all(configured)
+            for acc in configured:
+                make_tree(self.data_dir, layout, acc.login)
+            self.mailbox.clear()
+            self.guard.lockout.clear()
+        for login in removed:
+            self.publish(AccountChanged(login=login, change="removed"))
+        self.publish(PlatformReset())
+
+
+def _need(part: _T | None) -> _T:
+    if part is None:
+        raise RuntimeError("MockServer is not running: call start() or use `with`")
+    return part
+
+
+def _empty_dir(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(path):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)

@@ -1,0 +1,169 @@
+"""The SQLite database behind the store (`<data_dir>/state.sqlite3`): its schema, one writer
+connection under a lock and one reader connection per thread (WAL: reads never wait on a write).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Self
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS accounts (
+    login TEXT PRIMARY KEY,
+    credits INTEGER NOT NULL CHECK (credits >= 0),
+    subscription INTEGER NOT NULL DEFAULT 0,
+    email TEXT NOT NULL DEFAULT '',
+    password_hash TEXT,
+    configured INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    login TEXT NOT NULL,
+    claim_key TEXT NOT NULL,
+    original_name TEXT NOT NULL,
+    final_name TEXT NOT NULL,
+    stored_name TEXT,
+    status TEXT NOT NULL,
+    reason TEXT,
+    detail TEXT NOT NULL DEFAULT '',
+    campaign TEXT,
+    send_at TEXT,
+    send_ts REAL,
+    mult INTEGER NOT NULL DEFAULT 0,
+    rows INTEGER NOT NULL DEFAULT 0,
+    sms_count INTEGER NOT NULL,
+    cost INTEGER NOT NULL,
+    rejected TEXT NOT NULL DEFAULT '[]',
+    received_at TEXT NOT NULL,
+    processed_at TEXT NOT NULL,
+    processing_ms REAL NOT NULL DEFAULT 0,
+    mail TEXT NOT NULL DEFAULT 'pending',
+    done INTEGER NOT NULL DEFAULT 0,
+    sms_first INTEGER,
+    sms_last INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS files_open_claim
+    ON files (login, claim_key) WHERE stored_name IS NULL;
+CREATE INDEX IF NOT EXISTS files_login ON files (login);
+CREATE INDEX IF NOT EXISTS files_original ON files (original_name);
+CREATE INDEX IF NOT EXISTS files_stored ON files (stored_name);
+CREATE INDEX IF NOT EXISTS files_undone ON files (done) WHERE done = 0;
+CREATE INDEX IF NOT EXISTS files_campaign ON files (campaign);
+-- A file's SMS get consecutive ids [files.sms_first, files.sms_last]: the per-file columns
+-- (login, campaign, send date) stay on the file and the SMS need no secondary index, which
+-- keeps a 150k-SMS insert fast (bench/pipeline.py); filters join through that id range.
+CREATE TABLE IF NOT EXISTS sms (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    phone TEXT NOT NULL,
+    message TEXT NOT NULL,
+    sender_asked TEXT,
+    sender_applied TEXT NOT NULL,
+    septets INTEGER NOT NULL,
+    warnings TEXT NOT NULL DEFAULT ''
+);
+"""
+
+
+class StoreError(Exception):
+    """Base of the store's own errors (each message is one line a user can act on)."""
+
+
+def iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("the store only takes aware datetimes")
+    return moment.isoformat()
+
+
+class Database:
+    """SQLite state shared by the processor (writes) and the HTTP API (reads).
+
+    Thread-safe: writes go through one connection under a lock (SQLite has one writer at a
+    time anyway); each reading thread gets its own connection, so under WAL a long write
+    (a 150k-SMS file) never blocks the API's reads.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._local = threading.local()
+        self._write_lock = threading.RLock()
+        self._closed = False
+        self._writer = self._connect()
+        self._writer.execute("PRAGMA journal_mode=WAL")
+        with self._write_lock:
+            self._writer.executescript(_SCHEMA)
+            self._writer.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    # -- connections ---------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+        # NORMAL is durable against a process crash (the mock's failure mode) under WAL;
+        # only a power cut may lose the last transactions.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        with self._conns_lock:
+            self._conns.append(conn)
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError("the store is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction on the writer connection; rolled back on any error."""
+        with self._write_lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every connection (idempotent)."""
+        with self._write_lock:
+            self._closed = True
+            with self._conns_lock:
+                conns, self._conns = self._conns, []
+            for conn in conns:
+                conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- accounts ------------------------------------------------------------------------

@@ -1,0 +1,232 @@
+"""The exactly-once ledger: a judged file, its SMS and its credit debit in one transaction
+keyed on the claimed file (not its name), then its move and its recap marked (docs/design.md,
+"Exactly once")."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from mockserver.core.models import Sms, Verdict
+from mockserver.spool import printable_name
+from mockserver.store.accounts import UnknownAccount
+from mockserver.store.database import Database, StoreError, iso
+from mockserver.store.rows import FILE_COLUMNS, MAIL_STATES, FileRecord, file_record
+
+
+class InsufficientCredits(StoreError):
+    """The credits changed since the verdict was made: judge again with a fresh snapshot."""
+
+    def __init__(self, login: str, credits: int, cost: int) -> None:
+        super().__init__(login, credits, cost)
+        self.login, self.credits, self.cost = login, credits, cost
+
+    def __str__(self) -> str:
+        return f"account {self.login!r} has {self.credits} credits, the file costs {self.cost}"
+
+
+_SMS_CHUNK = 50  # rows per INSERT statement: fewer statement steps, far below SQLite's limits
+_SMS_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_SMS_INSERT = (
+    "INSERT INTO sms (id, file_id, line, phone, message, sender_asked, sender_applied,"
+    " septets, warnings) VALUES "
+)
+
+
+def _insert_sms(conn: sqlite3.Connection, file_id: int, first: int, sms: Sequence[Sms]) -> None:
+    """Insert a file's SMS with ids first, first+1, … inside the caller's transaction, by
+    `executemany` over multi-row statements (one Python call, no per-row round trip)."""
+
+    def flat(start: int, stop: int) -> tuple[Any, ...]:
+        out: list[Any] = []
+        for i in range(start, stop):
+            s = sms[i]
+            out += (
+                first + i,
+                file_id,
+                s.line,
+                s.phone,
+                s.message,
+                s.sender_asked,
+                s.sender_applied,
+                s.septets,
+                ",".join(s.warnings),
+            )
+        return tuple(out)
+
+    n = len(sms)
+    full = n - n % _SMS_CHUNK
+    if full:
+        conn.executemany(
+            _SMS_INSERT + ", ".join([_SMS_VALUES] * _SMS_CHUNK),
+            (flat(i, i + _SMS_CHUNK) for i in range(0, full, _SMS_CHUNK)),
+        )
+    if full < n:
+        conn.executemany(_SMS_INSERT + _SMS_VALUES, (flat(i, i + 1) for i in range(full, n)))
+
+
+class Ledger(Database):
+    """The ledger half of `Store`."""
+
+    def record(
+        self,
+        login: str,
+        claim_key: str,
+        verdict: Verdict,
+        received_at: datetime,
+        processed_at: datetime,
+        processing_ms: float = 0.0,
+    ) -> FileRecord:
+        """Record a judged file, its SMS and its cost in ONE transaction; exactly once.
+
+        Idempotent on `(login, claim_key)` while the file is not yet moved: recording the same
+        claim again returns the existing row and charges nothing (a restart after a crash
+        between "recorded" and "moved").
+
+        Credits never go negative: when the account (not on subscription) has fewer credits
+        than `verdict.cost` now — they changed since the verdict was made — nothing is written
+        and `InsufficientCredits` is raised, so the caller judges again with a fresh account.
+        A subscription account is "billed at month end" (contract 3): its credits are not
+        debited, the file's cost is still recorded.
+
+        Names are recorded in their printable form (`spool.printable_name`): a name put
+        straight on disk that is not UTF-8 or holds a line break is stored escaped (SQLite
+        refuses lone surrogates); the file keeps its raw name on disk.
+        """
+        existing = self.open_claim(login, claim_key)
+        if existing is not None:
+            return existing
+        camp = verdict.campaign
+        send_at = camp.send_at.isoformat() if camp else None
+        rejected = json.dumps(
+            [[r.line, r.error, r.detail] for r in verdict.rejected], ensure_ascii=False
+        )
+        with self._write() as conn:
+            # Re-check inside the transaction: another thread may have recorded it meanwhile.
+            row = conn.execute(
+                f"SELECT {FILE_COLUMNS} FROM files WHERE login = ? AND claim_key = ?"
+                " AND stored_name IS NULL",
+                (login, claim_key),
+            ).fetchone()
+            if row is not None:
+                return file_record(row)
+            acc = conn.execute(
+                "SELECT credits, subscription FROM accounts WHERE login = ?", (login,)
+            ).fetchone()
+            if acc is None:
+                raise UnknownAccount(login)
+            credits, subscription = int(acc[0]), bool(acc[1])
+            cost = verdict.cost
+            if cost > 0 and not subscription and credits < cost:
+                raise InsufficientCredits(login, credits, cost)
+            n_sms = len(verdict.sms)
+            first = last = None
+            if n_sms:
+                first = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM sms").fetchone()[0]) + 1
+                last = first + n_sms - 1
+            cur = conn.execute(
+                "INSERT INTO files (login, claim_key, original_name, final_name, status,"
+                " reason, detail, campaign, send_at, send_ts, mult, rows, sms_count, cost,"
+                " rejected, received_at, processed_at, processing_ms, sms_first, sms_last)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    login,
+                    claim_key,
+                    printable_name(verdict.original_name),
+                    printable_name(verdict.final_name),
+                    verdict.status.value,
+                    verdict.reason.value if verdict.reason else None,
+                    printable_name(verdict.detail),
+                    camp.name if camp else None,
+                    send_at,
+                    camp.send_at.timestamp() if camp else None,
+                    int(camp.mult) if camp else 0,
+                    verdict.rows,
+                    n_sms,
+                    cost,
+                    rejected,
+                    iso(received_at),
+                    iso(processed_at),
+                    round(processing_ms, 3),
+                    first,
+                    last,
+                ),
+            )
+            file_id = cur.lastrowid
+            assert file_id is not None
+            if first is not None:
+                _insert_sms(conn, file_id, first, verdict.sms)
+            if cost > 0 and not subscription:
+                conn.execute(
+                    "UPDATE accounts SET credits = credits - ? WHERE login = ?", (cost, login)
+                )
+            row = conn.execute(
+                f"SELECT {FILE_COLUMNS} FROM files WHERE id = ?", (file_id,)
+            ).fetchone()
+        return file_record(row)
+
+    def open_claim(self, login: str, claim_key: str) -> FileRecord | None:
+        """The recorded file for this claim that is not yet moved to its final place."""
+        row = (
+            self._reader()
+            .execute(
+                f"SELECT {FILE_COLUMNS} FROM files WHERE login = ? AND claim_key = ?"
+                " AND stored_name IS NULL",
+                (login, claim_key),
+            )
+            .fetchone()
+        )
+        return file_record(row) if row else None
+
+    def mark_moved(self, file_id: int, stored_name: str) -> None:
+        """The file now sits in ARCHIVES/INVALIDS under `stored_name` (recorded in its
+        printable form, see `record`)."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE files SET stored_name = ? WHERE id = ?",
+                (printable_name(stored_name), file_id),
+            )
+
+    def mark_mailed(self, file_id: int, mail: str = "sent") -> FileRecord | None:
+        """The recap is dealt with (`sent`, `skipped`, `failed`): the file is done. Returns
+        the done record (for the pipeline's `file.finished` event)."""
+        if mail not in MAIL_STATES:
+            raise ValueError(f"unknown mail state {mail!r}")
+        with self._write() as conn:
+            conn.execute("UPDATE files SET mail = ?, done = 1 WHERE id = ?", (mail, file_id))
+            row = conn.execute(
+                f"SELECT {FILE_COLUMNS} FROM files WHERE id = ?", (file_id,)
+            ).fetchone()
+        return file_record(row) if row is not None else None
+
+    def unfinished(self) -> list[FileRecord]:
+        """Recorded files whose move or recap was cut short (a crash): for recovery."""
+        rows = self._reader().execute(
+            f"SELECT {FILE_COLUMNS} FROM files WHERE done = 0 ORDER BY id"
+        )
+        return [file_record(r) for r in rows]
+
+    def file_record(self, file_id: int) -> FileRecord | None:
+        row = (
+            self._reader()
+            .execute(f"SELECT {FILE_COLUMNS} FROM files WHERE id = ?", (file_id,))
+            .fetchone()
+        )
+        return file_record(row) if row else None
+
+    def total_charged(self, login: str | None = None) -> int:
+        """Credits debited for archived files (subscription accounts are not debited)."""
+        sql = (
+            "SELECT COALESCE(SUM(f.cost), 0) FROM files f JOIN accounts a ON a.login = f.login"
+            " WHERE f.status = 'archived' AND a.subscription = 0"
+        )
+        params: tuple[Any, ...] = ()
+        if login is not None:
+            sql += " AND f.login = ?"
+            params = (login,)
+        return int(self._reader().execute(sql, params).fetchone()[0])
+
+    # -- reading for the API -------------------------------------------------------------

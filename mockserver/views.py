@@ -1,0 +1,74 @@
+"""The JSON shapes of contract 6, rendered from typed rows: the one place the HTTP API and
+`MockServer` get their dicts from, so both always answer alike."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from mockserver.store import AccountRow, FileRecord, SmsRecord
+
+
+def account_view(account: AccountRow) -> dict[str, Any]:
+    """Never a password or its hash (contract 6: "login, credits, subscription, email")."""
+    return {
+        "login": account.login,
+        "credits": account.credits,
+        "subscription": account.subscription,
+        "email": account.email,
+        "configured": account.configured,
+    }
+
+
+def file_view(record: FileRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "login": record.login,
+        "original_name": record.original_name,
+        "final_name": record.name,
+        "folder": record.folder,
+        "status": record.status.value,
+        "reason": record.reason,
+        "detail": record.detail,
+        "campaign": record.campaign,
+        "send_at": record.send_at,
+        "mult": record.mult,
+        "rows": record.rows,
+        "sms_count": record.sms_count,
+        "cost": record.cost,
+        "rejected": [
+            {"line": r.line, "error": r.error, "detail": r.detail} for r in record.rejected
+        ],
+        "received_at": record.received_at,
+        "processed_at": record.processed_at,
+        "processing_ms": record.processing_ms,
+        "mail": record.mail,
+        "done": record.done,
+    }
+
+
+def sms_status(sms: SmsRecord, now: datetime) -> str:
+    """Contract 5.10: `scheduled` while the send date is in the future, `sent` after."""
+    if sms.send_ts is not None and sms.send_ts > now.timestamp():
+        return "scheduled"
+    return "sent"
+
+
+def sms_view(sms: SmsRecord, now: datetime) -> dict[str, Any]:
+    return {
+        "id": sms.id,
+        "file_id": sms.file_id,
+        "login": sms.login,
+        "campaign": sms.campaign,
+        "phone": sms.phone,
+        "message": sms.message,
+        "sender_asked": sms.sender_asked,
+        "sender_applied": sms.sender_applied,
+        "scheduled_at": sms.send_at,
+        "status": sms_status(sms, now),
+        "line": sms.line,
+        "septets": sms.septets,
+        "warnings": list(sms.warnings),
+        "file": sms.file,
+        "final_name": sms.final_name,
+    }
