@@ -1,0 +1,114 @@
+"""The Backend owns the state (docs/design.md, "The Backend"): one account table for the
+servers, the API and `MockServer`; phone numbers normalised once; waits woken by events."""
+
+from __future__ import annotations
+
+import ftplib
+import io
+import threading
+
+import pytest
+
+from mockserver.app import MockServer
+from mockserver.events import AccountChanged, Event, PlatformReset
+
+NAME = "Promo_20300716120000_HQ.csv"
+ROWS = b'"0612345678";"Bonjour"\n"+447700900123";"Hello"\n'
+
+
+def ftp_drop(
+    srv: MockServer, name: str, data: bytes, login: str = "demo", pw: str = "demo"
+) -> None:
+    with ftplib.FTP() as ftp:
+        ftp.connect("127.0.0.1", srv.ftp_port, timeout=10)
+        ftp.login("demo", "demo")
+        ftp.storbinary(f"STOR SEND_SMS/{name}.tmp", io.BytesIO(data))
+        ftp.rename(f"SEND_SMS/{name}.tmp", f"SEND_SMS/{name}")
+
+
+def can_log_in(srv: MockServer, login: str, password: str) -> bool:
+    with ftplib.FTP() as ftp:
+        ftp.connect("127.0.0.1", srv.ftp_port, timeout=10)
+        try:
+            ftp.login(login, password)
+        except ftplib.error_perm:
+            return False
+        return True
+
+
+@pytest.fixture
+def srv():
+    with MockServer(login_failure_delay_seconds=0.0, login_lockout_failures=0) as server:
+        yield server
+
+
+@pytest.mark.parametrize("spelling", ["0612345678", "+33612345678", "33 6 12 34 56 78"])
+def test_messages_by_phone_in_any_spelling_from_python_and_http(
+    srv: MockServer, spelling: str
+) -> None:
+    """Contract 6 `GET /api/messages?phone=`: any accepted spelling finds the SMS; the same
+    through `MockServer.messages` (it used to answer [] for 0612345678)."""
+    import json
+    import urllib.parse
+    import urllib.request
+
+    ftp_drop(srv, NAME, ROWS)
+    srv.wait_for_file(NAME)
+    from_python = srv.messages(phone=spelling)
+    assert [m["phone"] for m in from_python] == ["33612345678"]
+    url = f"{srv.http_url}/api/messages?phone={urllib.parse.quote(spelling)}"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        from_http = json.load(resp)["messages"]
+    assert from_http == from_python
+    assert srv.messages(phone="447700900123")[0]["message"] == "Hello"
+
+
+def test_a_phone_no_spelling_of_which_is_accepted_is_an_error(srv: MockServer) -> None:
+    with pytest.raises(ValueError, match="not a number the platform accepts"):
+        srv.messages(phone="12")
+
+
+def test_one_account_table_for_logins_the_api_and_reset(srv: MockServer) -> None:
+    """Accounts created, changed and reset through the Backend are what FTP checks at the
+    next login, with no second copy to keep in step."""
+    seen: list[Event] = []
+    srv.backend.bus.subscribe(seen.append)
+    srv.add_account("carol", "pw-carol", 5)
+    assert can_log_in(srv, "carol", "pw-carol")
+    srv.backend.update_account("carol", password="new-pw")
+    assert not can_log_in(srv, "carol", "pw-carol")
+    assert can_log_in(srv, "carol", "new-pw")
+    srv.backend.update_account("demo", password="changed")
+    assert not can_log_in(srv, "demo", "demo")
+    srv.reset()
+    assert not can_log_in(srv, "carol", "new-pw")
+    assert can_log_in(srv, "demo", "demo")  # the configured password is back
+    assert srv.account("carol") is None
+    changes = [(e.login, e.change) for e in seen if isinstance(e, AccountChanged)]
+    assert changes == [
+        ("carol", "created"),
+        ("carol", "updated"),
+        ("demo", "updated"),
+        ("carol", "removed"),
+    ]
+    assert isinstance(seen[-1], PlatformReset)
+
+
+def test_wait_for_file_is_woken_by_the_finished_event(srv: MockServer) -> None:
+    """`wait_for_file` waits on `file.finished` (docs/design.md, "Events"): a waiter started
+    before the drop returns the verdict, and its subscription is gone afterwards."""
+    before = srv.backend.bus.subscribers
+    result: list[dict] = []
+    waiter = threading.Thread(target=lambda: result.append(srv.wait_for_file(NAME, 30)))
+    waiter.start()
+    ftp_drop(srv, NAME, ROWS)
+    waiter.join(30)
+    assert result, "the waiter got nothing"
+    assert result[0]["original_name"] == NAME
+    assert result[0]["status"] == "archived"
+    assert srv.backend.bus.subscribers == before
+
+
+def test_wait_for_file_times_out_without_a_verdict(srv: MockServer) -> None:
+    with pytest.raises(TimeoutError, match="no verdict"):
+        srv.wait_for_file("Never_20300716120000_HQ.csv", 0.2)

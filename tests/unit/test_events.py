@@ -1,0 +1,91 @@
+"""The event bus (docs/design.md, "Events"): ids in publication order, a subscriber's bug or
+slowness never reaches the publisher, bounded queues."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from mockserver.events import (
+    AccountChanged,
+    Event,
+    EventBus,
+    FileClaimed,
+    FileFinished,
+    PlatformReset,
+)
+
+
+def test_ids_increase_in_publication_order_and_types_are_named() -> None:
+    bus = EventBus()
+    seen: list[Event] = []
+    bus.subscribe(seen.append)
+    first = bus.publish(FileClaimed(login="alice", name="A.csv"))
+    second = bus.publish(PlatformReset())
+    assert [e.id for e in seen] == [first.id, second.id] == [1, 2]
+    assert [e.type for e in seen] == ["file.claimed", "platform.reset"]
+    assert seen[0].at.tzinfo is not None
+
+
+def test_a_failing_subscriber_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    bus = EventBus()
+    later: list[Event] = []
+
+    def broken(_event: Event) -> None:
+        raise RuntimeError("subscriber bug")
+
+    bus.subscribe(broken)
+    bus.subscribe(later.append)
+    bus.publish(AccountChanged(login="bob", change="created"))
+    assert [e.type for e in later] == ["account.changed"]
+    assert "subscriber failed" in caplog.text
+
+
+def test_unsubscribe_stops_delivery() -> None:
+    bus = EventBus()
+    seen: list[Event] = []
+    stop = bus.subscribe(seen.append)
+    assert bus.subscribers == 1
+    stop()
+    bus.publish(PlatformReset())
+    assert seen == []
+    assert bus.subscribers == 0
+
+
+def test_a_reader_that_falls_behind_is_dropped_never_waited_for() -> None:
+    """A slow subscriber never slows the platform: its queue is bounded; past the bound it
+    is closed and marked `overflowed`, and publishing stays immediate."""
+    bus = EventBus()
+    with bus.subscription(maxlen=10) as slow:
+        started = time.monotonic()
+        for i in range(1000):
+            bus.publish(FileClaimed(login="alice", name=f"{i}.csv"))
+        assert time.monotonic() - started < 5
+        assert slow.overflowed
+        assert slow.closed
+        assert slow.get(timeout=0) is None
+    assert bus.subscribers == 0
+
+
+def test_subscription_get_waits_for_the_next_event() -> None:
+    bus = EventBus()
+    with bus.subscription() as sub:
+        assert sub.get(timeout=0.01) is None
+        threading.Timer(
+            0.05,
+            lambda: bus.publish(
+                FileFinished(
+                    login="a",
+                    name="N.csv",
+                    file_id=1,
+                    status="archived",
+                    reason=None,
+                    stored_name="TreatedByMSI_N.csv",
+                )
+            ),
+        ).start()
+        got = sub.get(timeout=10)
+        assert isinstance(got, FileFinished)
+        assert got.file_id == 1
