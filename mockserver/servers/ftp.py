@@ -1,5 +1,5 @@
 """The FTP front-end (pyftpdlib): logins from the Authenticator, each confined to its tree with
-the permissions of `mockserver.policy` (contract 4), the 8 Mo limit enforced during the transfer,
+the permissions of `servers.policy` (contract 4), the 8 Mo limit enforced during the transfer,
 every write handle registered in `OpenWrites`, the upload-complete hook, and the `[limits]`
 (connection caps, login lockout, idle and login timeouts, passive ports kept in their range).
 """
@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from mockserver import __version__, policy
+from mockserver import __version__
 from mockserver.auth import Authenticator
 from mockserver.config import Config, LimitsConfig
 from mockserver.limits import Guard, guard_for
+from mockserver.servers import policy
 from mockserver.tree import Layout, login_root, make_tree, valid_login
 from mockserver.writes import OpenWrites
 

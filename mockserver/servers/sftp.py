@@ -33,10 +33,10 @@ from asyncssh import (
     SFTPPermissionDenied,
 )
 
-from mockserver import policy
 from mockserver.auth import Authenticator
 from mockserver.config import Config
 from mockserver.limits import Guard, guard_for
+from mockserver.servers import policy
 from mockserver.servers.hostkey import (
     HostKeyError,
     fingerprint_of,
@@ -356,7 +356,7 @@ class _ConfinedSftp(asyncssh.SFTPServer):
 
     The client sees `/` = the login root. Every path goes through `policy.normalise` and
     `policy.confine` (no `..` escape, no backslash or NUL, never through a symbolic link), and
-    every permission comes from `mockserver.policy`, the same rules the FTP server applies.
+    every permission comes from `servers.policy`, the same rules the FTP server applies.
     """
 
     def __init__(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.policy import normalise
+from mockserver.servers.policy import normalise
 from tests.integration.helpers import FtpHarness, tree_snapshot
 
 
