@@ -102,11 +102,11 @@ def _assigned_in_init(cls: type[Any], name: str) -> bool | None:
     return False
 
 
-def missing(required: Iterable[tuple[type[Any], str]] = PRIVATE) -> list[str]:
-    """`Class.attribute` for each required attribute the classes do not have (an instance
-    attribute counts when an `__init__` of the class sets it)."""
+def missing(required: Iterable[tuple[type[Any], str]] | None = None) -> list[str]:
+    """`Class.attribute` for each required attribute (default: `PRIVATE`) the classes do not
+    have (an instance attribute counts when an `__init__` of the class sets it)."""
     absent = []
-    for cls, name in required:
+    for cls, name in PRIVATE if required is None else required:
         if hasattr(cls, name) or _assigned_in_init(cls, name) is not False:
             continue
         absent.append(f"{cls.__name__}.{name}")
