@@ -40,9 +40,11 @@ class TargetExists(FileExistsError):
     """A rename whose target name is taken: a rename never overwrites (docs/spec.md 4.3)."""
 
 
-def open_file(path: StrPath, flags: int, *, writing: bool, truncate: bool) -> int:
+def open_file(
+    path: StrPath, flags: int, *, writing: bool, truncate: bool
+) -> tuple[int, os.stat_result]:
     """Open `path` with `flags` (O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_APPEND; never
-    O_TRUNC) and return a blocking descriptor of a regular file, or raise NotARegularFile,
+    O_TRUNC): a blocking descriptor of a regular file and its stat at open, or NotARegularFile,
     HasOtherLinks (`writing` only) or OSError. `truncate` empties the file once it is known
     to be an ordinary one: O_TRUNC would have cut a file before the checks."""
     # O_NOFOLLOW: a link swapped in after the path checks is still not followed;
@@ -60,7 +62,7 @@ def open_file(path: StrPath, flags: int, *, writing: bool, truncate: bool) -> in
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, st
 
 
 def create_unique(folder: StrPath, prefix: str = "", suffix: str = "") -> tuple[str, int]:

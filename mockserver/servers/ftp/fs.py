@@ -98,7 +98,7 @@ class Filesystem(AbstractedFS):  # type: ignore[misc]
         writing = mode != "rb"
         flags = _WRITE_FLAGS[mode] if writing else os.O_RDONLY
         try:
-            fd = dropbox.open_file(filename, flags, writing=writing, truncate=mode == "wb")
+            fd, _ = dropbox.open_file(filename, flags, writing=writing, truncate=mode == "wb")
         except dropbox.NotARegularFile:
             raise FilesystemError("not a regular file") from None
         except dropbox.HasOtherLinks:
