@@ -1,7 +1,7 @@
 """Which files are open for writing by an FTP or SFTP session right now.
 
 Shared by both servers and the processor: a file still being written is never renamed to its
-final name by another connection, and never judged (ARCHITECTURE pitfall 2).
+final name by another connection, and never judged (docs/spec.md 5.2.1).
 """
 
 from __future__ import annotations

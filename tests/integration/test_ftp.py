@@ -78,7 +78,7 @@ def test_tmp_upload_then_rename_calls_the_hook_with_both_paths(ftp_env: FtpHarne
 
 
 def test_upload_is_registered_open_while_it_runs(ftp_env: FtpHarness) -> None:
-    """ARCHITECTURE pitfall 2: a rename of x.tmp while x.tmp is still written is refused, and
+    """docs/spec.md 5.2.1: a rename of x.tmp while x.tmp is still written is refused, and
     nobody may overwrite it meanwhile; once closed the rename works."""
     writer = ftp_env.login()
     other = ftp_env.login()
@@ -298,8 +298,8 @@ def test_accounts_changed_at_run_time_are_seen_at_the_next_login(ftp_env: FtpHar
 
 
 def test_two_servers_keep_their_own_settings(tmp_path: Path) -> None:
-    """ARCHITECTURE: pyftpdlib keeps settings in class attributes; each server gets its own
-    handler class, so two instances in one process do not share limits."""
+    """docs/design.md, "Threads and loops": pyftpdlib keeps settings in class attributes; each
+    server gets its own handler class, so two instances in one process do not share limits."""
     small = FtpHarness(tmp_path / "small", **{"limits.max_file_bytes": 100})
     large = FtpHarness(tmp_path / "large", **{"limits.max_file_bytes": 100_000})
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.policy import normalise
+from mockserver.servers.policy import normalise
 from tests.integration.helpers import FtpHarness, tree_snapshot
 
 
@@ -75,7 +75,7 @@ def test_escapes_read_nothing_outside(
     env: FtpHarness, ftp: ftplib.FTP, verb: str, path: str
 ) -> None:
     """Contract 4: `..`, absolute paths, backslashes and NUL bytes never leave the tree;
-    ARCHITECTURE pitfall 6: a NUL byte gets an error reply, not a dropped connection."""
+    docs/spec.md 4.4: a NUL byte gets an error reply, not a dropped connection."""
     before = _outside_alice(env)
     if normalise(path) == "/" and verb in ("CWD", "MLST"):
         # `..` never climbs above the login's root (contract 4): it *is* the root.

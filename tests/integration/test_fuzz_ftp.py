@@ -1,5 +1,5 @@
 """FTP command fuzzing over a raw socket (contract 4: "Anything else gets a permission error ...
-never a crash, and the connection stays usable"; ARCHITECTURE pitfall 6).
+never a crash, and the connection stays usable"; pyftpdlib itself raises on a NUL byte).
 
 Seeded and bounded in time: `ALLMYSMS_FUZZ_SECONDS` (default 5) and `ALLMYSMS_FUZZ_SEED`.
 After every case: each command got a whole reply, NOOP still answers 200, nothing was logged at

@@ -153,7 +153,7 @@ def test_symlink_and_hard_link_requests_refused(sftp: SftpHarness) -> None:
 
 
 def test_planted_symlinks_are_never_followed(sftp: SftpHarness) -> None:
-    """ARCHITECTURE: "a client can create a symlink to `../` and walk into other logins" —
+    """docs/spec.md 4.4: a client could create a symlink to `../` and walk into other logins —
     links put on disk by someone else are hidden from listings and refused by every
     operation; nothing outside is read or written through them."""
     send = sftp.folder("SEND_SMS")
@@ -278,7 +278,7 @@ def test_renames_stay_in_send_sms(sftp: SftpHarness) -> None:
 @pytest.mark.parametrize("kind", ["rename", "posix_rename"])
 def test_rename_never_overwrites(sftp: SftpHarness, kind: str) -> None:
     """Contract 4: "A rename never overwrites an existing file. SFTP supports both `rename` and
-    OpenSSH's `posix-rename`" (ARCHITECTURE pitfall 7)."""
+    OpenSSH's `posix-rename`" (docs/spec.md 4.3)."""
     send = sftp.folder("SEND_SMS")
     (send / "new.tmp").write_bytes(b"new")
     (send / FINAL).write_bytes(b"existing")

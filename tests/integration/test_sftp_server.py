@@ -269,8 +269,8 @@ def test_download_everywhere_in_tree(sftp: SftpHarness) -> None:
 
 
 def test_rename_refused_while_the_source_is_being_written(sftp: SftpHarness) -> None:
-    """ARCHITECTURE pitfall 2: "A rename of x.tmp to x.csv can arrive while x.tmp is still being
-    written by another connection: refuse it"."""
+    """docs/spec.md 5.2.1: a rename of x.tmp to x.csv can arrive while x.tmp is still being
+    written by another connection: it is refused."""
     with paramiko_sftp(sftp.port) as writer, paramiko_sftp(sftp.port) as other:
         remote = writer.open("/SEND_SMS/z.tmp", "wb")
         remote.write(b"half")
@@ -323,7 +323,7 @@ def test_size_limit_refuses_and_removes_partial_file(tmp_path: Path) -> None:
 
 
 def test_sparse_write_past_limit_refused(tmp_path: Path) -> None:
-    """ARCHITECTURE: "a write at a huge offset makes a sparse file past any size limit" —
+    """docs/spec.md 4.5: a write at a huge offset would make a sparse file past any size limit —
     the check is offset + length on every write."""
     harness = SftpHarness(tmp_path, **{"limits.max_file_bytes": 1000})
     try:

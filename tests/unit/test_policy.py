@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mockserver import policy
-from mockserver.policy import Kind, classify, confine, normalise
+from mockserver.servers import policy
+from mockserver.servers.policy import Kind, classify, confine, normalise
 from mockserver.tree import Folder, make_tree
 
 FLAT = ("flat", "alice")

@@ -1,0 +1,211 @@
+"""Every pyftpdlib name the FTP server uses, and the only place touching pyftpdlib's private
+attributes (under public names here), with `verify`: the check, at server start, that the
+installed pyftpdlib still has each of them.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import re
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+with warnings.catch_warnings():
+    # On Python 3.11 pyftpdlib imports the stdlib asyncore/asynchat, which warn that they are
+    # deprecated (3.12+ gets pyftpdlib's own copy); nothing for our users to act on.
+    warnings.filterwarnings("ignore", category=DeprecationWarning, message=r".*asyn(core|chat)")
+    import pyftpdlib
+    import pyftpdlib.ioloop
+    from pyftpdlib.authorizers import AuthenticationFailed, AuthorizerError
+    from pyftpdlib.exceptions import FilesystemError
+    from pyftpdlib.filesystems import AbstractedFS
+    from pyftpdlib.handlers import DTPHandler, FTPHandler
+    from pyftpdlib.ioloop import IOLoop
+    from pyftpdlib.servers import FTPServer
+
+__all__ = [
+    "PRIVATE",
+    "AbstractedFS",
+    "AuthenticationFailed",
+    "AuthorizerError",
+    "DTPHandler",
+    "DataChannelBase",
+    "FTPHandler",
+    "FTPServer",
+    "FilesystemError",
+    "HandlerBase",
+    "IOLoop",
+    "IncompatiblePyftpdlib",
+    "NoPassivePort",
+    "PassiveDTP",
+    "missing",
+    "verify",
+]
+
+log = logging.getLogger("mockserver.ftp")
+
+SUPPORTED = "pyftpdlib>=2.0,<3"
+
+
+class _Absent:
+    """Stands for a pyftpdlib class that is gone: every attribute asked of it is missing."""
+
+
+# The scheduled call of pyftpdlib's loop, which takes the private `_errback` keyword.
+_CallLater: type[Any] = getattr(pyftpdlib.ioloop, "_CallLater", None) or type(
+    "_CallLater", (_Absent,), {}
+)
+
+# Every private attribute or method of pyftpdlib used below: (class, name).
+PRIVATE: tuple[tuple[type[Any], str], ...] = (
+    (FTPHandler, "_closed"),
+    (FTPHandler, "_closing"),
+    (FTPHandler, "_rnfr"),
+    (FTPHandler, "_in_dtp_queue"),
+    (FTPHandler, "_out_dtp_queue"),
+    (FTPHandler, "_in_buffer"),
+    (FTPHandler, "_in_buffer_len"),
+    (FTPHandler, "_dtp_acceptor"),
+    (FTPHandler, "_make_epasv"),
+    (DTPHandler, "_resp"),
+    (_CallLater, "_errback"),
+)
+
+# Where the class lives moved between pyftpdlib versions; the handler attribute did not.
+PassiveDTP: type[Any] = FTPHandler.passive_dtp
+
+
+class IncompatiblePyftpdlib(RuntimeError):
+    """The installed pyftpdlib lacks a private attribute this server relies on."""
+
+
+class NoPassivePort(Exception):
+    """Every port of the passive range is taken."""
+
+
+def _assigned_in_init(cls: type[Any], name: str) -> bool | None:
+    """Whether some `__init__` of `cls`'s classes sets `self.<name>`; None if no source."""
+    pattern = re.compile(rf"\bself\.{re.escape(name)}\s*(:[^=\n]*)?=(?!=)")
+    for klass in cls.__mro__:
+        init = vars(klass).get("__init__")
+        if init is None or klass is object:
+            continue
+        try:
+            source = inspect.getsource(init)
+        except (OSError, TypeError):
+            return None
+        if pattern.search(source):
+            return True
+    return False
+
+
+def missing(required: Iterable[tuple[type[Any], str]] | None = None) -> list[str]:
+    """`Class.attribute` for each required attribute (default: `PRIVATE`) the classes do not
+    have (an instance attribute counts when an `__init__` of the class sets it)."""
+    absent = []
+    for cls, name in PRIVATE if required is None else required:
+        if hasattr(cls, name) or _assigned_in_init(cls, name) is not False:
+            continue
+        absent.append(f"{cls.__name__}.{name}")
+    return absent
+
+
+@functools.cache
+def verify() -> None:
+    """Raise IncompatiblePyftpdlib, one line naming what is missing, on an unsupported
+    pyftpdlib (checked once per process)."""
+    absent = missing()
+    if absent:
+        version = getattr(pyftpdlib, "__ver__", "?")
+        raise IncompatiblePyftpdlib(
+            f"pyftpdlib {version} is not supported (it lacks {', '.join(absent)});"
+            f" install {SUPPORTED}"
+        )
+
+
+class HandlerBase(FTPHandler):  # type: ignore[misc]
+    """pyftpdlib's control connection, with the private state the session reads or replaces
+    under public names, and the passive-range exhaustion turned into a hook."""
+
+    # Set by pyftpdlib's __init__ (annotations only: nothing here shadows them).
+    _closed: bool
+    _closing: bool
+    _rnfr: str | None  # the pending RNFR source (a real path)
+    _in_dtp_queue: Any  # the upload waiting for its data connection: (file, cmd)
+    _out_dtp_queue: Any  # the download waiting for it: (data, producer?, file, cmd)
+    _in_buffer: list[bytes]
+    _in_buffer_len: int
+    _dtp_acceptor: Any
+
+    @property
+    def is_closed(self) -> bool:
+        return bool(self._closed)
+
+    @property
+    def is_closing(self) -> bool:
+        return bool(self._closing)
+
+    def call_later_guarded(self, seconds: float, target: Callable[[], None]) -> Any:
+        """Schedule `target` on the loop, an error in it going to `handle_error`. Unlike the
+        handler's own `call_later`, the handler keeps no reference to it (a client sending REIN
+        again and again must not grow a list): the caller cancels it."""
+        return self.ioloop.call_later(seconds, target, _errback=self.handle_error)
+
+    def take_rename_source(self) -> str | None:
+        """The pending RNFR source (a real path), now consumed."""
+        source = self._rnfr
+        self._rnfr = None
+        return source
+
+    def put_rename_source(self, source: str | None) -> None:
+        self._rnfr = source
+
+    def take_waiting_upload(self) -> Any:
+        """The upload waiting for its data connection, `(file, cmd)`, now forgotten, or None."""
+        upload = getattr(self, "_in_dtp_queue", None)
+        if upload is not None:
+            self._in_dtp_queue = None
+        return upload
+
+    def take_waiting_download(self) -> Any:
+        """The download waiting for it, `(data, producer?, file, cmd)`, now forgotten, or None."""
+        download = self._out_dtp_queue
+        self._out_dtp_queue = None
+        return download
+
+    def take_line(self) -> bytes:
+        """The command line read so far (the one `found_terminator` would run), now consumed."""
+        line = b"".join(self._in_buffer)
+        self._in_buffer = []
+        self._in_buffer_len = 0
+        return line
+
+    def run_line(self, line: bytes) -> None:
+        """Run a command line taken earlier, as if it had just been read."""
+        self._in_buffer = [line]
+        self._in_buffer_len = len(line)
+        self.found_terminator()
+
+    def _make_epasv(self, extmode: bool = False) -> None:
+        try:
+            super()._make_epasv(extmode)
+        except NoPassivePort:
+            self._dtp_acceptor = None
+            self.passive_range_exhausted()
+
+    def passive_range_exhausted(self) -> None:
+        """PASV or EPSV found no free port of `passive_ports` (the listener raised
+        NoPassivePort); the subclass replies."""
+
+
+class DataChannelBase(DTPHandler):  # type: ignore[misc]
+    """pyftpdlib's data connection, with the reply it sends when it closes settable."""
+
+    _resp: tuple[str, Callable[[str], None]] | tuple[()]
+
+    def set_closing_reply(self, reply: str, logfun: Callable[[str], None]) -> None:
+        """The reply the control connection gets when this transfer closes."""
+        self._resp = (reply, logfun)

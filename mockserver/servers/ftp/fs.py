@@ -1,0 +1,154 @@
+"""The login's tree as pyftpdlib sees it (`Filesystem`), and the file object of an upload
+(`UploadFile`); the open, size and rename rules come from `servers.dropbox`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import IO, Any
+
+from mockserver.servers import dropbox, policy
+from mockserver.servers.ftp.compat import AbstractedFS, FilesystemError
+from mockserver.servers.ftp.context import Context
+
+_WRITE_FLAGS = {
+    "wb": os.O_WRONLY | os.O_CREAT,  # truncated after the checks in `open`
+    "ab": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+    "r+b": os.O_RDWR,
+}
+
+
+class UploadFile:
+    """A file being uploaded: refuses bytes past the size limit (checked on every write, so a
+    REST at a huge offset cannot make a sparse file either) and stays registered in `OpenWrites`
+    until closed, whatever ends the transfer.
+    """
+
+    def __init__(self, raw: IO[bytes], upload: dropbox.Upload, fresh: bool) -> None:
+        self._raw = raw
+        self._upload = upload
+        self.name = str(upload.path)
+        # Created or truncated by this upload (STOR, STOU), not resumed or appended to: if the
+        # transfer never starts, nothing of value is lost by removing it.
+        self.fresh = fresh
+
+    def write(self, data: bytes) -> int:
+        self._upload.admit(self._raw.tell(), len(data))
+        # Unbuffered: a full disk fails this write, never a later flush in close(); pyftpdlib
+        # ignores the count, so a short write is finished here.
+        dropbox.write_all(self._raw.fileno(), data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    @property
+    def closed(self) -> bool:
+        return self._raw.closed
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            self._upload.release()
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._raw, attr)
+
+
+class Filesystem(AbstractedFS):  # type: ignore[misc]
+    """The login's tree as pyftpdlib sees it: virtual paths go through `policy`, symbolic links
+    are neither listed nor followed, and nothing here changes the process-wide cwd (pyftpdlib's
+    default `chdir` calls `os.chdir`, which would move every other thread of the mock).
+    """
+
+    @property
+    def ctx(self) -> Context:
+        ctx: Context = self.cmd_channel.ctx
+        return ctx
+
+    def ftp2fs(self, ftppath: str) -> str:
+        virtual = policy.normalise(ftppath, self.cwd)
+        if virtual is None:
+            # The handler answers bad paths before they get here; this is the backstop.
+            raise FilesystemError("invalid path")
+        return str(policy.real_path(Path(self.root), virtual))
+
+    def fs2ftp(self, fspath: str) -> str:
+        virtual = policy.to_virtual(Path(self.root), Path(fspath))
+        return "/" if virtual is None else virtual
+
+    def validpath(self, path: str) -> bool:
+        virtual = policy.to_virtual(Path(self.root), Path(path))
+        return virtual is not None and policy.confine(Path(self.root), virtual) is not None
+
+    def chdir(self, path: str) -> None:
+        if os.path.islink(path) or not os.path.isdir(path):
+            raise OSError(errno.ENOTDIR, "Not a directory")
+        self.cwd = self.fs2ftp(path)
+
+    def open(self, filename: str, mode: str) -> Any:
+        if mode != "rb" and mode not in _WRITE_FLAGS:
+            raise FilesystemError(f"unsupported open mode {mode!r}")
+        writing = mode != "rb"
+        flags = _WRITE_FLAGS[mode] if writing else os.O_RDONLY
+        try:
+            fd, _ = dropbox.open_file(filename, flags, writing=writing, truncate=mode == "wb")
+        except dropbox.NotARegularFile:
+            raise FilesystemError("not a regular file") from None
+        except dropbox.HasOtherLinks:
+            raise FilesystemError("cannot write a file that has other links") from None
+        try:
+            raw = os.fdopen(fd, mode, buffering=0 if writing else -1)
+        except BaseException:
+            os.close(fd)
+            raise
+        if not writing:
+            return raw
+        upload = dropbox.Upload(filename, self.ctx.open_writes, self.ctx.max_file_bytes)
+        return UploadFile(raw, upload, fresh=mode == "wb")
+
+    def mkstemp(
+        self, suffix: str = "", prefix: str = "", dir: str | None = None, mode: str = "wb"
+    ) -> Any:
+        """STOU: a new unique name in `dir` (created exclusively, never following a link)."""
+        base = dir if dir is not None else self.ftp2fs(self.cwd)
+        name, fd = dropbox.create_unique(base, prefix, suffix)
+        raw = os.fdopen(fd, "wb", buffering=0)
+        upload = dropbox.Upload(name, self.ctx.open_writes, self.ctx.max_file_bytes)
+        return UploadFile(raw, upload, fresh=True)
+
+    def listdir(self, path: str) -> list[str]:
+        # A link planted on disk is invisible: listing it would show (and MLSD would stat)
+        # its target outside the tree.
+        return [name for name in os.listdir(path) if not os.path.islink(os.path.join(path, name))]
+
+    def listdirinfo(self, path: str) -> list[str]:
+        return self.listdir(path)
+
+    def remove(self, path: str) -> None:
+        if self.ctx.open_writes.is_open(path):
+            raise FilesystemError("the file is being uploaded by another session")
+        os.remove(path)
+
+    def rename(self, src: str, dst: str) -> None:
+        try:
+            dropbox.rename_no_replace(src, dst)
+        except dropbox.TargetExists:
+            raise FilesystemError(
+                "the target name already exists; a rename never overwrites"
+            ) from None
+
+    def mkdir(self, path: str) -> None:
+        raise FilesystemError(str(policy.may_mkdir("/", self.ctx.layout, "").reason))
+
+    def rmdir(self, path: str) -> None:
+        raise FilesystemError(str(policy.may_rmdir("/", self.ctx.layout, "").reason))
+
+    def chmod(self, path: str, mode: int) -> None:
+        raise FilesystemError(str(policy.may_chmod("/", self.ctx.layout, "").reason))

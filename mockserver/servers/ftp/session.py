@@ -1,0 +1,374 @@
+"""The FTP control connection (`Session`): every path argument normalised, confined and judged
+by `policy` before pyftpdlib sees it, one reply line per command, the connection limits, login
+lockout and timeouts, and the upload hooks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from mockserver.servers import dropbox, policy
+from mockserver.servers.ftp.compat import AuthenticationFailed, AuthorizerError, HandlerBase
+from mockserver.servers.ftp.context import Context
+from mockserver.servers.ftp.fs import UploadFile
+
+log = logging.getLogger("mockserver.ftp")
+
+# Control characters never go into a reply line (see Session.respond).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+# A temporary refusal (450, RFC 959 "file unavailable (e.g., file busy)"): the file is still
+# being written, so renaming, replacing or deleting it must wait (a half-written file is never
+# renamed or judged: docs/design.md, "The open-writes registry").
+_BUSY = policy.Decision(False, "the file is still being uploaded by another session")
+
+# Commands whose argument is a path (each one is checked by `_decide`).
+_READ_CMDS = frozenset(
+    {"CWD", "XCWD", "LIST", "NLST", "MLSD", "MLST", "STAT", "SIZE", "MDTM", "RETR"}
+)
+_CREATE_CMDS = frozenset({"STOR", "APPE", "STOU", "RNTO", "MKD", "XMKD"})
+_PATH_CMDS = _READ_CMDS | _CREATE_CMDS | {"DELE", "RNFR", "RMD", "XRMD", "MFMT"}
+
+
+class Session(HandlerBase):
+    """One control connection. Every path argument is normalised, confined and judged by
+    `policy` before pyftpdlib sees it; a bad path gets an error reply, never a dropped
+    connection (pyftpdlib itself raises on a NUL byte in a path; docs/spec.md 4.4).
+    """
+
+    ctx: Context  # set on the per-server subclass
+    _counted = False  # holds a slot of the connection limiter
+    _login_timer: Any = None
+
+    # -- connection limits and timeouts ---------------------------------------------------
+
+    def handle(self) -> None:
+        refusal = self.ctx.guard.ftp_connections.acquire(self.remote_ip)
+        if refusal is not None:
+            log.warning("FTP connection from %s refused: %s", self.remote_ip, refusal)
+            self.respond(f"421 {refusal[:1].upper()}{refusal[1:]}; try again later.")
+            self.close_when_done()
+            return
+        self._counted = True
+        self.ctx.sessions.add(self)
+        self._start_login_timer()
+        super().handle()
+
+    def _start_login_timer(self) -> None:
+        self._cancel_login_timer()
+        self._login_timer = self.call_later_guarded(
+            self.ctx.limits.login_timeout_seconds, self._login_expired
+        )
+
+    def _cancel_login_timer(self) -> None:
+        timer, self._login_timer = self._login_timer, None
+        if timer is not None and not timer.cancelled:
+            timer.cancel()
+
+    def _login_expired(self) -> None:
+        self._login_timer = None
+        if self.authenticated or self.is_closed or self.is_closing:
+            return
+        log.info("FTP connection from %s closed: no login in time", self.remote_ip)
+        self.respond("421 Login timed out.", logfun=logging.getLogger("pyftpdlib").info)
+        self.close_when_done()
+
+    def flush_account(self) -> None:
+        # USER while logged in, REIN: logged out again, so the login clock starts again.
+        super().flush_account()
+        if self._counted and not self._closed:
+            self._start_login_timer()
+
+    def handle_auth_success(self, home: str, password: str, msg_login: str) -> None:
+        self._cancel_login_timer()
+        super().handle_auth_success(home, password, msg_login)
+
+    def _locked_out(self) -> bool:
+        remaining = self.ctx.guard.lockout.remaining(self.remote_ip)
+        if not remaining:
+            return False
+        self.respond(
+            "421 Too many failed logins from your address;"
+            f" try again in {max(1, round(remaining))} s."
+        )
+        self.close_when_done()
+        return True
+
+    def ftp_USER(self, line: str) -> Any:
+        if self._locked_out():
+            return None
+        return super().ftp_USER(line)
+
+    def ftp_PASS(self, line: str) -> Any:
+        if self._locked_out():
+            return None
+        if self.authenticated or not self.username:
+            return super().ftp_PASS(line)  # pyftpdlib's 503 replies
+        username = self.username
+        # No command is read (and those already read wait) until the check is answered.
+        self.del_channel()
+        if self._held is None:
+            self._held = []
+
+        def check() -> object:
+            try:
+                self.authorizer.validate_authentication(username, line, self)
+            except (AuthenticationFailed, AuthorizerError) as err:
+                return err
+            return None
+
+        self.ctx.background.submit(check, lambda error: self._checked(username, line, error))
+        return None
+
+    def _checked(self, username: str, password: str, error: object) -> None:
+        """The password check's answer, back on the loop thread."""
+        if self.is_closed:
+            return
+        self.add_channel()
+        if error is None:
+            try:
+                home = self.authorizer.get_home_dir(username)
+                msg_login = self.authorizer.get_msg_login(username)
+            except (AuthenticationFailed, AuthorizerError) as err:
+                self.handle_auth_failed(str(err), password)
+                return
+            self.handle_auth_success(home, password, msg_login)
+            self._release_held()
+        elif isinstance(error, AuthenticationFailed | AuthorizerError):
+            self.handle_auth_failed(str(error), password)
+        else:
+            log.error("FTP login check failed: %s", error)
+            self.handle_auth_failed("", password)
+
+    # pyftpdlib answers a failed login after `auth_failed_timeout`, but commands it has already
+    # read would be answered before that 530: a pipelining client would pair replies with the
+    # wrong commands (found by the fuzzer). Such lines wait for the 530, in order.
+    _held: list[bytes] | None = None
+
+    def handle_auth_failed(self, msg: str, password: str) -> None:
+        if self._held is None:
+            self._held = []
+        super().handle_auth_failed(msg, password)
+
+    def found_terminator(self) -> None:
+        if self._held is not None:
+            self._held.append(self.take_line())
+            return
+        super().found_terminator()
+
+    def on_login_failed(self, username: str, password: str) -> None:
+        self._release_held()
+
+    def _release_held(self) -> None:
+        held, self._held = self._held or [], None
+        while held and self._held is None and not (self.is_closed or self.is_closing):
+            self.run_line(held.pop(0))
+        if self._held is not None:  # another failed login: the rest waits for its reply
+            self._held[:0] = held
+
+    def passive_range_exhausted(self) -> None:
+        log.warning("FTP passive port range exhausted (%s)", self.remote_ip)
+        self.respond("425 No free passive port; try again later.")
+
+    # -- transfers waiting for their data connection -------------------------------------
+
+    def _drop_queued(self) -> None:
+        """A transfer command replaces one still waiting for its data connection: close the
+        waiting file (pyftpdlib would drop it unclosed, and its upload would stay registered
+        as open for writing, so the file could never be renamed)."""
+        upload = self.take_waiting_upload()
+        if upload is not None:
+            self._abandon_upload(upload[0])
+        download = self.take_waiting_download()
+        if download is not None and download[2] is not None:
+            download[2].close()
+
+    def _abandon_upload(self, file: Any) -> None:
+        file.close()
+        if isinstance(file, UploadFile) and file.fresh:
+            # Created or emptied by a STOR whose data never came: like an aborted upload,
+            # nothing is left for the processor (an empty .csv would be judged Empty_File).
+            self.on_incomplete_file_received(file.name)
+
+    def ftp_STOR(self, file: str, mode: str = "w") -> Any:
+        self._drop_queued()
+        return super().ftp_STOR(file, mode)
+
+    def ftp_STOU(self, line: str) -> Any:
+        self._drop_queued()
+        return super().ftp_STOU(line)
+
+    def ftp_RETR(self, file: str) -> Any:
+        self._drop_queued()
+        return super().ftp_RETR(file)
+
+    def ftp_LIST(self, path: str) -> Any:
+        self._drop_queued()
+        return super().ftp_LIST(path)
+
+    def ftp_NLST(self, path: str) -> Any:
+        self._drop_queued()
+        return super().ftp_NLST(path)
+
+    def ftp_MLSD(self, path: str) -> Any:
+        self._drop_queued()
+        return super().ftp_MLSD(path)
+
+    def close(self) -> None:
+        if not self.is_closed:
+            self._cancel_login_timer()
+            upload = self.take_waiting_upload()
+            if upload is not None:
+                self._abandon_upload(upload[0])
+            if self._counted:
+                self._counted = False
+                self.ctx.guard.ftp_connections.release(self.remote_ip)
+            self.ctx.sessions.discard(self)
+        super().close()
+
+    # -- command checks --------------------------------------------------------------------
+
+    def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
+        try:
+            self._checked_command(line, cmd, arg)
+        except Exception:  # the connection must survive anything a command triggers
+            log.exception("FTP command failed: %s", cmd)
+            self.respond("451 Requested action aborted: local error in processing.")
+
+    def _checked_command(self, line: str, cmd: str, arg: str) -> None:
+        if not self.authenticated or cmd not in self.proto_cmds:
+            super().pre_process_command(line, cmd, arg)
+            return
+        if cmd == "SITE" and arg.split(" ")[0].upper() == "CHMOD":
+            self._refuse("550", policy.may_chmod("/", self.ctx.layout, self.username).reason)
+            return
+        if cmd not in _PATH_CMDS or (self.proto_cmds[cmd]["arg"] is True and not arg):
+            super().pre_process_command(line, cmd, arg)  # pyftpdlib answers syntax errors
+            return
+        if cmd == "STAT" and not arg:
+            super().pre_process_command(line, cmd, arg)
+            return
+
+        prefix = ""
+        text = arg
+        if cmd == "MFMT":
+            if " " not in arg:
+                super().pre_process_command(line, cmd, arg)
+                return
+            prefix, text = arg.split(" ", 1)
+            prefix += " "
+        elif cmd in ("LIST", "NLST", "STAT"):
+            # "LIST -la /SEND_SMS": drop ls-style options some clients send.
+            while text.startswith("-"):
+                text = text.partition(" ")[2]
+        if cmd == "STOU" and not text:
+            text = self.fs.cwd + "/ftpd"
+        elif not text:
+            text = "/" if cmd in ("CWD", "XCWD") else self.fs.cwd
+
+        # RFC 959: RNTO consumes the RNFR before it, whether it then succeeds or is refused.
+        pending: str | None = None
+        if cmd == "RNTO":
+            pending = self.take_rename_source()
+        virtual = policy.normalise(text, self.fs.cwd)
+        code = "553" if cmd in _CREATE_CMDS else "550"
+        if virtual is None:
+            self._refuse(code, "Invalid path (NUL, control character or backslash)")
+            return
+        root = Path(self.fs.root)
+        real = policy.confine(root, virtual)
+        if real is None:
+            self._refuse("550", "Path not available")
+            return
+        decision = self._decide(cmd, virtual, real, pending)
+        if not decision:
+            self._refuse("450" if decision is _BUSY else code, decision.reason)
+            return
+        if cmd == "RNTO":
+            self.put_rename_source(pending)
+        super().pre_process_command(line, cmd, prefix + virtual)
+
+    def _decide(
+        self, cmd: str, virtual: str, real: Path, pending: str | None = None
+    ) -> policy.Decision:
+        layout, login, writes = self.ctx.layout, self.username, self.ctx.open_writes
+        if cmd in _READ_CMDS:
+            return policy.may_read(virtual, layout, login)
+        if cmd in ("STOR", "APPE"):
+            decision = policy.may_write(virtual, layout, login)
+            return _BUSY if decision and writes.is_open(real) else decision
+        if cmd == "STOU":
+            # The unique name is made in the argument's folder, which must be SEND_SMS.
+            return policy.may_write(virtual.rsplit("/", 1)[0] + "/x", layout, login)
+        if cmd == "MFMT":
+            return policy.may_set_times(virtual, layout, login)
+        if cmd == "DELE":
+            decision = policy.may_delete(virtual, layout, login)
+            return _BUSY if decision and writes.is_open(real) else decision
+        if cmd in ("MKD", "XMKD"):
+            return policy.may_mkdir(virtual, layout, login)
+        if cmd in ("RMD", "XRMD"):
+            return policy.may_rmdir(virtual, layout, login)
+        if cmd == "RNFR":
+            decision = policy.may_rename_from(virtual, layout, login)
+            if decision and writes.is_open(real):
+                # Never let x.tmp become x.csv while it is written (docs/spec.md 5.2.1).
+                return _BUSY
+            if decision and real.exists() and not real.is_file():
+                return policy.Decision(False, "only files can be renamed")
+            return decision
+        if cmd == "RNTO":
+            src_real = pending
+            if not src_real:
+                return policy.Decision(True)  # pyftpdlib answers 503 (RNFR first)
+            src = policy.to_virtual(Path(self.fs.root), Path(src_real))
+            if src is None:
+                return policy.Decision(False, "invalid source")
+            decision = policy.may_rename(src, virtual, layout, login)
+            if not decision:
+                return decision
+            if writes.is_open(src_real):
+                return _BUSY
+            if os.path.lexists(real):
+                return policy.Decision(False, "the target exists; a rename never overwrites")
+            return decision
+        return policy.Decision(False, "not allowed")
+
+    def respond(self, resp: str, logfun: Any = None) -> None:
+        # pyftpdlib echoes the client's command in some replies ('500 Command "..." not
+        # understood.'): a CR or LF in it would split the reply and desynchronise the client
+        # (found by tests/integration/test_fuzz_ftp.py). One reply, one line.
+        safe = _CONTROL.sub("?", resp)
+        if logfun is None:
+            super().respond(safe)
+        else:
+            super().respond(safe, logfun=logfun)
+
+    def _refuse(self, code: str, reason: str) -> None:
+        text = reason[:1].upper() + reason[1:] if reason else "Not allowed"
+        self.respond(f"{code} {text}.")
+
+    # -- hooks ----------------------------------------------------------------------------
+
+    def _notify(self, path: str) -> None:
+        dropbox.notify_upload(self.ctx.on_upload, self.username, Path(path), log)
+
+    def on_file_received(self, file: str) -> None:
+        self._notify(file)
+
+    def on_incomplete_file_received(self, file: str) -> None:
+        # Aborted, cut or oversized: a partial file is never left for the processor.
+        try:
+            dropbox.remove_partial(file, self.ctx.open_writes)
+        except OSError as exc:
+            log.warning("cannot remove partial upload %s: %s", file, exc)
+
+    def ftp_RNTO(self, path: str) -> Any:
+        result = super().ftp_RNTO(path)
+        if result:
+            self._notify(result[1])
+        return result

@@ -1,0 +1,66 @@
+"""The FTP data connections: the replies of a failed upload (size limit, full disk, file error),
+and passive listeners kept inside the configured port range.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import sys
+
+from mockserver.servers.dropbox import FileTooLarge
+from mockserver.servers.ftp.compat import DataChannelBase, NoPassivePort, PassiveDTP
+
+log = logging.getLogger("mockserver.ftp")
+
+
+class DataChannel(DataChannelBase):
+    """Answers 552 (RFC 959: "exceeded storage allocation") when an upload passes the limit,
+    452 ("insufficient storage space in system") when the disk is full, 426 with the reason on
+    another file error; the handler's on_incomplete_file_received then removes the partial file.
+    """
+
+    def handle_error(self) -> None:
+        exc = sys.exc_info()[1]
+        cause = getattr(exc, "__cause__", None)
+        if isinstance(exc, FileTooLarge) or isinstance(cause, FileTooLarge):
+            limit = self.cmd_channel.ctx.max_file_bytes
+            self.set_closing_reply(
+                f"552 File exceeds the size limit of {limit} bytes; transfer aborted.",
+                logging.getLogger("pyftpdlib").info,
+            )
+            self.close()
+            return
+        # pyftpdlib wraps a file error without its errno ("426 None; transfer aborted.").
+        error = cause if isinstance(cause, OSError) else exc
+        if isinstance(error, OSError) and error.errno is not None:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                reply = "452 Insufficient storage space; transfer aborted."
+            else:
+                reply = f"426 {os.strerror(error.errno)}; transfer aborted."
+            name = os.path.basename(str(getattr(self.file_obj, "name", "?")))
+            log.warning("FTP transfer of %s failed: %s", name, os.strerror(error.errno))
+            self.set_closing_reply(reply, logging.getLogger("pyftpdlib").info)
+            self.close()
+            return
+        super().handle_error()
+
+
+class PassiveListener(PassiveDTP):  # type: ignore[misc]
+    """A passive data listener that stays inside `server.passive_ports`: when the range is
+    exhausted pyftpdlib falls back to a kernel-chosen port (which Docker or a firewall would
+    not let through); here the client gets 425 instead and may retry."""
+
+    def bind(self, addr: tuple[str, int]) -> None:
+        if addr[1] == 0 and self.cmd_channel.passive_ports:
+            self.close()
+            raise NoPassivePort
+        super().bind(addr)
+
+    def listen(self, num: int) -> None:
+        ports = self.cmd_channel.passive_ports
+        if ports and not ports[0] <= self.socket.getsockname()[1] <= ports[-1]:
+            self.close()  # not bound in the range (a bind error skipped every port)
+            raise NoPassivePort
+        super().listen(num)
