@@ -27,6 +27,7 @@ from mockserver.limits import Guard
 from mockserver.mailbox import Mailbox
 from mockserver.processor import Processor, ProcessorError
 from mockserver.servers.ftp import FtpServer
+from mockserver.servers.ftp.compat import IncompatiblePyftpdlib
 from mockserver.servers.hostkey import HostKeyError
 from mockserver.servers.http import HttpApi
 from mockserver.servers.sftp import SftpServer
@@ -139,6 +140,8 @@ class MockServer:
         )
         try:
             self._ftp.start()
+        except IncompatiblePyftpdlib as exc:
+            raise StartupError(str(exc)) from None
         except OSError as exc:
             raise StartupError(
                 _port_error("FTP", cfg.server.host, cfg.server.ftp_port, exc)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from mockserver import policy
 from mockserver.core.models import Status
 from mockserver.mailbox import compose
+from mockserver.servers import policy
 from mockserver.spool import FileKey, Spool, printable_name, short_name
 from mockserver.store import FileRecord
 from mockserver.tree import Folder
