@@ -1,7 +1,7 @@
 """A Hypothesis state machine over the whole pipeline: random valid and invalid drops, name
 collisions, credit changes and restarts on one data dir. Whatever the order, nothing is lost,
 nothing is in two places, credits never go negative and every credit spent is an SMS sent
-(contract 5.2, 5.3, 5.4; ARCHITECTURE pitfalls 3 and 4)."""
+(contract 5.2, 5.3, 5.4; docs/spec.md 5.2.4)."""
 
 from __future__ import annotations
 
