@@ -25,7 +25,7 @@ from mockserver.auth import StaticAuthenticator
 from mockserver.config import AccountConfig, Config, ConfigError, load_config
 from mockserver.limits import Guard
 from mockserver.mailbox import Mailbox
-from mockserver.processor import Processor, ProcessorError
+from mockserver.processing import Processor, ProcessorError
 from mockserver.servers.ftp import FtpServer
 from mockserver.servers.hostkey import HostKeyError
 from mockserver.servers.http import HttpApi

@@ -24,7 +24,7 @@ from mockserver.config import (
 )
 from mockserver.core.judge import judge as real_judge
 from mockserver.mailbox import Mailbox
-from mockserver.processor import Processor
+from mockserver.processing import Processor
 from mockserver.spool import Spool
 from mockserver.store import Store
 from mockserver.tree import Folder
@@ -236,7 +236,7 @@ def test_same_name_while_the_first_is_processing_waits_then_gets_a_suffix(
     platform_factory: Callable[..., Platform], tmp_path: Path
 ) -> None:
     """Contract 5.3: "If that name exists, a suffix -2, -3, … goes before .csv: nothing is
-    ever overwritten" — including PROCESSING (ARCHITECTURE pitfall 3)."""
+    ever overwritten" — including PROCESSING (docs/spec.md 5.2.4)."""
     p = platform_factory(make_config(tmp_path / "d", delay_seconds=0.5))
     p.drop(data=b'"0612345678";"one"\n')
     wait_for(lambda: p.names(Folder.PROCESSING) == [NAME])
@@ -251,7 +251,8 @@ def test_same_name_while_the_first_is_processing_waits_then_gets_a_suffix(
 
 
 def test_a_file_open_for_writing_is_not_judged(platform: Platform) -> None:
-    """ARCHITECTURE pitfall 2: "never judge a half file": an FTP/SFTP write still open."""
+    """docs/spec.md 5.2.1: a file still being written (an FTP/SFTP write still open) is
+    never judged."""
     path = platform.folder(Folder.SEND_SMS) / NAME
     platform.writes.opened(path)
     path.write_bytes(ROWS[:10])
@@ -317,8 +318,8 @@ def test_recovery_of_a_file_left_in_processing(tmp_path: Path) -> None:
 
 
 def test_recovery_of_a_recorded_file_does_not_charge_again(tmp_path: Path) -> None:
-    """ARCHITECTURE pitfall 4: "a crash between recorded and moved is finished at restart
-    without charging again"."""
+    """docs/spec.md 5.2.4: a crash between recorded and moved is finished at restart
+    without charging again."""
     config = make_config(tmp_path / "d")
     store = Store(tmp_path / "d" / "state.sqlite3")
     store.seed_accounts(config.accounts)
@@ -478,7 +479,7 @@ def test_judge_is_injectable(platform_factory: Callable[..., Platform], tmp_path
 
 
 def test_a_partial_upload_removed_right_after_close_is_never_judged(platform: Platform) -> None:
-    """ARCHITECTURE pitfall 1: a close seen by watchdog is not the authoritative "upload
+    """docs/spec.md 5.2.1: a close seen by watchdog is not the authoritative "upload
     complete" (the servers remove an aborted upload right after closing it)."""
     path = platform.folder(Folder.SEND_SMS) / NAME
     with open(path, "wb") as f:
@@ -520,7 +521,7 @@ def test_auto_watch_mode_falls_back_to_polling(
     platform_factory: Callable[..., Platform], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`watch_mode = "auto"`: native watching, polling when it cannot start."""
-    monkeypatch.setattr("mockserver.processor.Observer", _NoInotify)
+    monkeypatch.setattr("mockserver.processing.intake.Observer", _NoInotify)
     p = platform_factory(make_config(tmp_path / "d", watch_mode="auto", poll_interval=0.05))
     assert p.processor.watch_mode == "polling"
     p.drop()
@@ -530,9 +531,9 @@ def test_auto_watch_mode_falls_back_to_polling(
 def test_native_watch_mode_failure_is_one_clear_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mockserver.processor import ProcessorError
+    from mockserver.processing import ProcessorError
 
-    monkeypatch.setattr("mockserver.processor.Observer", _NoInotify)
+    monkeypatch.setattr("mockserver.processing.intake.Observer", _NoInotify)
     with pytest.raises(ProcessorError, match='watch_mode = "polling"'):
         Platform.start(make_config(tmp_path / "d", watch_mode="native"))
 
@@ -587,8 +588,9 @@ def test_gc_pause_is_counted_and_restored() -> None:
     """The GC pause for big files nests across workers and always restores the GC."""
     import gc
 
-    from mockserver.processor import _gc_paused
+    from mockserver.processing.pipeline import GcPause
 
+    _gc_paused = GcPause()
     assert gc.isenabled()
     with _gc_paused(True):
         assert not gc.isenabled()
@@ -642,8 +644,8 @@ def test_two_triggers_for_one_claim_process_it_once(
     proc._schedule_process(claim, time_now(), recovering=True)  # the racing second trigger
 
     def only_the_first_busy() -> bool:
-        with proc._cond:
-            return proc._busy == 1 and not any(t.kind == "process" for t in proc._heap)
+        scheduler = proc._scheduler
+        return scheduler.busy == 1 and not scheduler.waiting(finish_on_stop=True)
 
     wait_for(only_the_first_busy, what="the second task handled")
     release.set()
