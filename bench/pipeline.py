@@ -34,7 +34,7 @@ from mockserver.config import (  # noqa: E402
     ServerConfig,
 )
 from mockserver.mailbox import Mailbox  # noqa: E402
-from mockserver.processor import Processor  # noqa: E402
+from mockserver.processing import Processor  # noqa: E402
 from mockserver.spool import Spool  # noqa: E402
 from mockserver.store import Store  # noqa: E402
 from mockserver.tree import Folder  # noqa: E402

@@ -25,7 +25,7 @@ from mockserver.backend import Backend, BackendError
 from mockserver.config import Config, ConfigError, load_config
 from mockserver.limits import Guard
 from mockserver.mailbox import Mailbox
-from mockserver.processor import Processor, ProcessorError
+from mockserver.processing import Processor, ProcessorError
 from mockserver.servers.ftp import FtpServer
 from mockserver.servers.ftp.compat import IncompatiblePyftpdlib
 from mockserver.servers.hostkey import HostKeyError

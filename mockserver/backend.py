@@ -281,7 +281,7 @@ class Backend:
         since_id: int | None = None,
     ) -> FileRecord | None:
         """Block until a done file named `name` (original or final name) exists; None when
-        `timeout` runs out. Woken by `file.finished` and `platform.reset` events, never by
+        `timeout` runs out. Woken by `file.finished` and `reset` events, never by
         polling. `since_id` ignores files recorded before (an earlier drop of that name)."""
         changed = threading.Condition()
         version = [0]

@@ -41,14 +41,18 @@ class FileClaimed(Event):
 
 @dataclass(frozen=True)
 class FileFinished(Event):
-    """A file's verdict is recorded and the file is in ARCHIVES or INVALIDS."""
+    """A file is done: its verdict recorded, the file in ARCHIVES or INVALIDS under
+    `final_name`, its recap dealt with (contract 9.1 `file.finished`)."""
 
     login: str
     name: str
     file_id: int
+    final_name: str
+    folder: str
     status: str
     reason: str | None
-    stored_name: str
+    sms_count: int
+    cost: int
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class AccountChanged(Event):
 
 @dataclass(frozen=True)
 class PlatformReset(Event):
-    """The platform was reset (contract 6: POST /api/reset)."""
+    """The platform was reset (contract 6: POST /api/reset; contract 9.1 `reset`)."""
 
 
 _TYPES: dict[type[Event], str] = {
@@ -78,7 +82,7 @@ _TYPES: dict[type[Event], str] = {
     FileFinished: "file.finished",
     MailWritten: "mail.written",
     AccountChanged: "account.changed",
-    PlatformReset: "platform.reset",
+    PlatformReset: "reset",
 }
 
 Callback = Callable[[Event], None]

@@ -1,6 +1,6 @@
 """The folder tree on disk as the processor moves files through it (manual 4.3):
 SEND_SMS -> PROCESSING -> ARCHIVES | INVALIDS, by atomic moves that never overwrite
-(contract 5.3, ARCHITECTURE pitfall 3) and never follow a link planted in the tree.
+(contract 5.3, docs/spec.md 5.2.4) and never follow a link planted in the tree.
 """
 
 from __future__ import annotations
@@ -181,7 +181,8 @@ def numbered(name: str, n: int) -> str:
 @dataclass(frozen=True, slots=True)
 class FileKey:
     """Identity of a file on disk that survives a rename: the ledger's claim key
-    (ARCHITECTURE pitfall 4, "key the ledger on the claimed file, not on its name")."""
+    (docs/spec.md 5.2.4): keyed on the claimed file, not on its name, so a crash between
+    recorded and moved is finished at restart without charging again."""
 
     dev: int
     ino: int

@@ -1,6 +1,7 @@
 """Exactly-once across `kill -9` of the real `allmysms-mock serve`: the processor is killed at
-each step of a file's pipeline (`ALLMYSMS_MOCK_CRASH_AT`), serve is restarted on the same data
-dir, and the file must be placed, charged, recorded and mailed once (contract 5.2).
+each step of a file's pipeline (a step hook installed by `tests.support.crashing`), serve is
+restarted on the same data dir, and the file must be placed, charged, recorded and mailed once
+(contract 5.2).
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ import contextlib
 import ftplib
 import os
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from mockserver.processor import CRASH_ENV, CRASH_POINTS
+from tests.e2e import support
 from tests.e2e.support import (
     DEMO_CREDITS,
     Serve,
@@ -27,9 +29,11 @@ from tests.e2e.support import (
     mobile,
     stored,
 )
+from tests.support.crashing import CRASH_POINTS
 
 pytestmark = pytest.mark.timeout(120)
 
+REPO = Path(__file__).resolve().parents[2]
 SMS = 3
 LOCK_NAME = ".allmysms-mock.lock"
 
@@ -45,7 +49,7 @@ def maildir_files(data: Path) -> list[str]:
 
 def assert_processed_once(serve: Serve, name: str, body: bytes, charged_files: int = 1) -> None:
     """One verdict, one file in ARCHIVES (nothing left in SEND_SMS/PROCESSING/INVALIDS), one
-    charge, one set of SMS, one recap (ARCHITECTURE pitfall 4: "Charge exactly once")."""
+    charge, one set of SMS, one recap (docs/spec.md 5.2.4: exactly once)."""
     verdict = api_verdict(serve.http_url, name, wait=20)
     assert verdict["status"] == "archived", verdict
     final = f"TreatedByMSI_{name}"
@@ -70,7 +74,10 @@ def assert_processed_once(serve: Serve, name: str, body: bytes, charged_files: i
 
 @pytest.mark.parametrize("point", CRASH_POINTS)
 def test_kill_9_at_each_step_then_restart_is_exactly_once(
-    spawn_serve: Callable[..., Serve], tmp_path: Path, point: str
+    spawn_serve: Callable[..., Serve],
+    tmp_path: Path,
+    point: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Contract 5.2: "a file found in PROCESSING at start-up (a crash) is judged again
     without charging or recording twice"; a file recorded but not yet moved or mailed is
@@ -79,7 +86,15 @@ def test_kill_9_at_each_step_then_restart_is_exactly_once(
     name = campaign("Crash" + point.title().replace("_", ""))
     body = csv_rows(SMS)
 
-    crashing = spawn_serve(data, name="crashing", env={CRASH_ENV: point}).start()
+    # `serve` through the launcher that installs the crash hook (only for this first run).
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            support,
+            "serve_command",
+            lambda: [sys.executable, "-m", "tests.support.crashing", "--at", point],
+        )
+        crashing = spawn_serve(data, name="crashing", env={"PYTHONPATH": path}).start()
     # The process may die before it answers the rename: the client then sees the connection
     # drop, which is what a real client would see too.
     with contextlib.suppress(EOFError, OSError, ftplib.Error):

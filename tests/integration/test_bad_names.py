@@ -74,7 +74,7 @@ def test_a_name_that_is_not_utf8_ends_in_invalids(
     (mail,) = p.mailbox.messages()
     assert mail["file"] == text
     # The caller may also ask with the name as Python sees it on disk.
-    assert p.store.wait_for_file(os.fsdecode(raw), 1) is not None
+    assert p.wait_file(os.fsdecode(raw), 1) is not None
     headers_are_one_line(p)
 
 
@@ -88,7 +88,7 @@ def test_a_name_holding_a_line_break_ends_in_invalids_and_is_mailed(
     name = f"camp{brk}x.csv"
     put(p.folder(Folder.SEND_SMS), os.fsencode(name))
     p.processor.drain()
-    (f,) = wait_for(lambda: p.store.files(), what="the file done")
+    (f,) = wait_for(lambda: p.files(), what="the file done")
     assert f["status"] == "invalid"
     assert f["reason"] == "Incorrect_FileName"
     assert brk not in f["original_name"]
@@ -112,7 +112,7 @@ def test_bad_names_left_in_processing_are_recovered_at_start_up(tmp_path: Path) 
     try:
         assert raw_names(p.folder(Folder.PROCESSING)) == []
         assert len(raw_names(p.folder(Folder.INVALIDS))) == 3
-        assert [f["status"] for f in p.store.files()] == ["invalid"] * 3
+        assert [f["status"] for f in p.files()] == ["invalid"] * 3
         assert len(p.mailbox.messages()) == 3
     finally:
         p.stop()
@@ -139,7 +139,7 @@ def test_one_file_failing_recovery_never_blocks_start_up(
     with caplog.at_level(logging.ERROR, logger="mockserver"):
         p = Platform.start(config, judge=judge)
     try:
-        assert [f["original_name"] for f in p.store.files()] == ["Fine_20300716120000_HQ.csv"]
+        assert [f["original_name"] for f in p.files()] == ["Fine_20300716120000_HQ.csv"]
         assert os.listdir(p.folder(Folder.PROCESSING)) == ["Boom_20300716120000_HQ.csv"]
         # Recovery logs Boom once; the start-up scan may retry it (and log again) at any time:
         # every error line is about Boom, and each is one line.
@@ -181,7 +181,7 @@ def test_a_name_too_long_for_its_final_name_is_shortened(
     for name in (first, second):
         put(send, name.encode())
     p.processor.drain()
-    wait_for(lambda: len(p.store.files()) == 2, what="both files done")
+    wait_for(lambda: len(p.files()) == 2, what="both files done")
     on_disk = sorted(os.listdir(p.folder(Folder.INVALIDS)))
     assert len(on_disk) == 2
     assert on_disk[0] != on_disk[1]
@@ -189,5 +189,5 @@ def test_a_name_too_long_for_its_final_name_is_shortened(
         assert stored.startswith(PREFIX)
         assert stored.endswith(".csv")
         assert len(stored.encode()) <= 255
-    assert sorted(f["final_name"] for f in p.store.files()) == on_disk
+    assert sorted(f["final_name"] for f in p.files()) == on_disk
     assert os.listdir(p.folder(Folder.PROCESSING)) == []

@@ -207,8 +207,8 @@ def test_full_disk_during_processing_records_nothing_then_recovers(
     small_disk: SmallDisk, records: Records
 ) -> None:
     """Disk full while a file is processed: the verdict cannot be stored, so nothing is
-    recorded or charged and the file stays in PROCESSING (ARCHITECTURE pitfall 4: "charge
-    exactly once"); once space returns the periodic rescan finishes it: one record, one
+    recorded or charged and the file stays in PROCESSING (docs/spec.md 5.2.4: charged
+    exactly once); once space returns the periodic rescan finishes it: one record, one
     charge, one recap."""
     # The delay keeps the claimed file waiting while the disk is filled (3 s: even a loaded
     # machine fills it first).
@@ -289,7 +289,7 @@ def test_files_vanishing_or_swapped_while_queued_are_skipped(
 
 
 def test_inotify_overflow_is_caught_by_the_rescan(tmp_path: Path) -> None:
-    """ARCHITECTURE pitfall 1 ("inotify can overflow and drop events"): 3000 files renamed
+    """docs/spec.md 5.2.1 (inotify can overflow and drop events): 3000 files renamed
     into their final name at once with `watch_mode = "native"`; whatever inotify drops, the
     periodic rescan finds: every file is processed exactly once and charged exactly."""
     count = 3000

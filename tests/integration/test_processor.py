@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from mockserver import views
+from mockserver.backend import Backend
 from mockserver.config import (
     AccountConfig,
     Config,
@@ -24,7 +26,7 @@ from mockserver.config import (
 )
 from mockserver.core.judge import judge as real_judge
 from mockserver.mailbox import Mailbox
-from mockserver.processor import Processor
+from mockserver.processing import Processor
 from mockserver.spool import Spool
 from mockserver.store import Store
 from mockserver.tree import Folder
@@ -75,35 +77,49 @@ def make_config(
 
 @dataclass
 class Platform:
-    """The processor and its parts on one data dir, as the app wires them."""
+    """The processor over a Backend on one data dir, as the app wires them; its `files`,
+    `messages` and `account` answer in the contract's JSON shapes (`mockserver.views`)."""
 
     config: Config
-    store: Store
-    spool: Spool
-    mailbox: Mailbox
-    writes: OpenWrites
+    backend: Backend
     processor: Processor
 
     @classmethod
     def start(cls, config: Config, **kw: Any) -> Platform:
-        data = config.server.data_dir
-        store = Store(data / "state.sqlite3")
-        store.seed_accounts(config.accounts)
-        spool = Spool(data, config.server.layout)
-        mailbox = Mailbox(data / "mailbox", config.mail)
-        writes = OpenWrites()
+        backend = Backend(config)
+        backend.open()
         kw.setdefault("settle_seconds", 0.2)
-        proc = Processor(config, store, spool, mailbox, writes, **kw)
+        kw.setdefault("bus", backend.bus)
+        proc = Processor(
+            config, backend.store, backend.spool, backend.mailbox, backend.open_writes, **kw
+        )
+        backend.set_quiesce(proc.paused)
         try:
             proc.start()
         except BaseException:
-            store.close()
+            backend.close()
             raise
-        return cls(config, store, spool, mailbox, writes, proc)
+        return cls(config, backend, proc)
+
+    @property
+    def store(self) -> Store:
+        return self.backend.store
+
+    @property
+    def spool(self) -> Spool:
+        return self.backend.spool
+
+    @property
+    def mailbox(self) -> Mailbox:
+        return self.backend.mailbox
+
+    @property
+    def writes(self) -> OpenWrites:
+        return self.backend.open_writes
 
     def stop(self) -> None:
         assert self.processor.stop(10)
-        self.store.close()
+        self.backend.close()
 
     def folder(self, folder: Folder, login: str = "alice") -> Path:
         return self.spool.folder(login, folder)
@@ -119,10 +135,22 @@ class Platform:
     def names(self, folder: Folder, login: str = "alice") -> list[str]:
         return sorted(os.listdir(self.folder(folder, login)))
 
+    def files(self, **kw: Any) -> list[dict[str, Any]]:
+        return [views.file_view(f) for f in self.store.files(**kw)]
+
+    def messages(self, **kw: Any) -> list[dict[str, Any]]:
+        now = self.backend.now()
+        return [views.sms_view(m, now) for m in self.backend.messages(**kw)]
+
+    def account(self, login: str) -> dict[str, Any]:
+        found = self.backend.account(login)
+        assert found is not None, f"no account {login}"
+        return views.account_view(found)
+
     def wait_file(self, name: str, timeout: float = 10.0, **kw: Any) -> dict[str, Any]:
-        found = self.store.wait_for_file(name, timeout, **kw)
+        found = self.backend.wait_for_file(name, timeout, **kw)
         assert found is not None, f"no verdict for {name}"
-        return found
+        return views.file_view(found)
 
 
 @pytest.fixture
@@ -156,8 +184,8 @@ def test_archived_file_is_moved_recorded_charged_and_mailed(platform: Platform) 
     assert platform.names(Folder.SEND_SMS) == []
     assert platform.names(Folder.PROCESSING) == []
     assert (platform.folder(Folder.ARCHIVES) / f["final_name"]).read_bytes() == ROWS
-    assert platform.store.account("alice")["credits"] == 97
-    assert [m["phone"] for m in platform.store.messages()] == [
+    assert platform.account("alice")["credits"] == 97
+    assert [m["phone"] for m in platform.messages()] == [
         "33612345678",
         "33711223344",
         "447911123456",
@@ -192,8 +220,8 @@ def test_invalid_verdicts_go_to_invalids_and_cost_nothing(
     assert f["status"] == "invalid"
     assert f["reason"] == reason
     assert p.names(Folder.INVALIDS) == [f"TreatedByMSI_{reason}_{name}"]
-    assert p.store.account("alice")["credits"] == credits
-    assert p.store.messages() == []
+    assert p.account("alice")["credits"] == credits
+    assert p.messages() == []
     (mail,) = p.mailbox.messages()
     assert reason in mail["subject"]
 
@@ -205,7 +233,7 @@ def test_temporary_files_are_never_touched(platform: Platform) -> None:
     platform.processor.submit("alice", tmp)
     assert platform.processor.drain(5)
     assert platform.names(Folder.SEND_SMS) == ["upload.csv.tmp"]
-    assert platform.store.files(include_pending=True) == []
+    assert platform.files(include_pending=True) == []
 
 
 def test_delay_keeps_the_file_visible_in_processing(
@@ -236,22 +264,23 @@ def test_same_name_while_the_first_is_processing_waits_then_gets_a_suffix(
     platform_factory: Callable[..., Platform], tmp_path: Path
 ) -> None:
     """Contract 5.3: "If that name exists, a suffix -2, -3, … goes before .csv: nothing is
-    ever overwritten" — including PROCESSING (ARCHITECTURE pitfall 3)."""
+    ever overwritten" — including PROCESSING (docs/spec.md 5.2.4)."""
     p = platform_factory(make_config(tmp_path / "d", delay_seconds=0.5))
     p.drop(data=b'"0612345678";"one"\n')
     wait_for(lambda: p.names(Folder.PROCESSING) == [NAME])
     p.drop(data=b'"0612345678";"two"\n"0612345679";"two"\n')
-    wait_for(lambda: len(p.store.files(name=NAME)) == 2, what="both files")
+    wait_for(lambda: len(p.files(name=NAME)) == 2, what="both files")
     assert p.names(Folder.ARCHIVES) == [
         "TreatedByMSI_Promo_20300716120000_HQ-2.csv",
         "TreatedByMSI_Promo_20300716120000_HQ.csv",
     ]
     assert (p.folder(Folder.ARCHIVES) / ("TreatedByMSI_" + NAME)).read_bytes().count(b"\n") == 1
-    assert p.store.account("alice")["credits"] == 97
+    assert p.account("alice")["credits"] == 97
 
 
 def test_a_file_open_for_writing_is_not_judged(platform: Platform) -> None:
-    """ARCHITECTURE pitfall 2: "never judge a half file": an FTP/SFTP write still open."""
+    """docs/spec.md 5.2.1: a file still being written (an FTP/SFTP write still open) is
+    never judged."""
     path = platform.folder(Folder.SEND_SMS) / NAME
     platform.writes.opened(path)
     path.write_bytes(ROWS[:10])
@@ -307,18 +336,18 @@ def test_recovery_of_a_file_left_in_processing(tmp_path: Path) -> None:
     (spool.folder("alice", Folder.PROCESSING) / NAME).write_bytes(ROWS)
     p = Platform.start(config)
     try:
-        assert p.store.files()[0]["status"] == "archived"  # recovery runs inside start()
+        assert p.files()[0]["status"] == "archived"  # recovery runs inside start()
         assert p.names(Folder.PROCESSING) == []
         assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
-        assert p.store.account("alice")["credits"] == 97
+        assert p.account("alice")["credits"] == 97
         assert len(p.mailbox.messages()) == 1
     finally:
         p.stop()
 
 
 def test_recovery_of_a_recorded_file_does_not_charge_again(tmp_path: Path) -> None:
-    """ARCHITECTURE pitfall 4: "a crash between recorded and moved is finished at restart
-    without charging again"."""
+    """docs/spec.md 5.2.4: a crash between recorded and moved is finished at restart
+    without charging again."""
     config = make_config(tmp_path / "d")
     store = Store(tmp_path / "d" / "state.sqlite3")
     store.seed_accounts(config.accounts)
@@ -333,10 +362,10 @@ def test_recovery_of_a_recorded_file_does_not_charge_again(tmp_path: Path) -> No
     store.close()
     p = Platform.start(config)
     try:
-        (f,) = p.store.files()
+        (f,) = p.files()
         assert f["final_name"] == "TreatedByMSI_" + NAME
-        assert p.store.account("alice")["credits"] == 97
-        assert len(p.store.messages()) == 3
+        assert p.account("alice")["credits"] == 97
+        assert len(p.messages()) == 3
         assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
     finally:
         p.stop()
@@ -347,7 +376,7 @@ def store_account(store: Store) -> Any:
 
     acc = store.account("alice")
     assert acc is not None
-    return Account("alice", acc["credits"], acc["subscription"])
+    return Account("alice", acc.credits, acc.subscription)
 
 
 def time_now() -> Any:
@@ -368,14 +397,14 @@ def test_forty_concurrent_drops_exact_credit_accounting(
         t.start()
     for t in threads:
         t.join()
-    wait_for(lambda: len(p.store.files()) == 40, 30, "40 verdicts")
-    files = p.store.files()
+    wait_for(lambda: len(p.files()) == 40, 30, "40 verdicts")
+    files = p.files()
     archived = [f for f in files if f["status"] == "archived"]
     refused = [f for f in files if f["reason"] == "Not_enough_credits"]
     assert len(archived) == 20
     assert len(refused) == 20
-    assert p.store.account("alice")["credits"] == 0
-    assert len(p.store.messages()) == 60
+    assert p.account("alice")["credits"] == 0
+    assert len(p.messages()) == 60
     assert len(p.names(Folder.ARCHIVES)) == 20
     assert len(p.names(Folder.INVALIDS)) == 20
     assert len(p.mailbox.messages()) == 40
@@ -388,7 +417,7 @@ def test_subscription_never_runs_out(
     p = platform_factory(make_config(tmp_path / "d", credits=0, subscription=True))
     p.drop()
     assert p.wait_file(NAME)["status"] == "archived"
-    assert p.store.account("alice")["credits"] == 0
+    assert p.account("alice")["credits"] == 0
 
 
 def test_symlink_in_send_sms_is_ignored(platform: Platform, tmp_path: Path) -> None:
@@ -400,7 +429,7 @@ def test_symlink_in_send_sms_is_ignored(platform: Platform, tmp_path: Path) -> N
     platform.processor.submit("alice", link)
     assert platform.processor.drain(5)
     assert link.is_symlink()
-    assert platform.store.files(include_pending=True) == []
+    assert platform.files(include_pending=True) == []
 
 
 def test_recap_email_can_be_disabled(
@@ -457,10 +486,10 @@ def test_paused_holds_work_and_stop_finishes_files_in_processing(
     p.drop()
     wait_for(lambda: p.names(Folder.PROCESSING) == [NAME])
     with p.processor.paused():
-        assert p.store.files(include_pending=True) == []
+        assert p.files(include_pending=True) == []
     assert p.processor.stop(10)
     assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
-    assert p.store.files()[0]["status"] == "archived"
+    assert p.files()[0]["status"] == "archived"
 
 
 def test_judge_is_injectable(platform_factory: Callable[..., Platform], tmp_path: Path) -> None:
@@ -478,14 +507,14 @@ def test_judge_is_injectable(platform_factory: Callable[..., Platform], tmp_path
 
 
 def test_a_partial_upload_removed_right_after_close_is_never_judged(platform: Platform) -> None:
-    """ARCHITECTURE pitfall 1: a close seen by watchdog is not the authoritative "upload
+    """docs/spec.md 5.2.1: a close seen by watchdog is not the authoritative "upload
     complete" (the servers remove an aborted upload right after closing it)."""
     path = platform.folder(Folder.SEND_SMS) / NAME
     with open(path, "wb") as f:
         f.write(ROWS[:7])
     os.unlink(path)
     assert platform.processor.drain(5)
-    assert platform.store.files(include_pending=True) == []
+    assert platform.files(include_pending=True) == []
 
 
 def test_account_added_at_run_time_is_watched(platform: Platform) -> None:
@@ -500,7 +529,7 @@ def test_account_added_at_run_time_is_watched(platform: Platform) -> None:
     f = platform.wait_file(NAME, 4.0, login="carol")
     assert f["status"] == "archived"
     assert time.monotonic() - started < 4.0
-    assert platform.store.account("carol")["credits"] == 2
+    assert platform.account("carol")["credits"] == 2
 
 
 class _NoInotify:
@@ -520,7 +549,7 @@ def test_auto_watch_mode_falls_back_to_polling(
     platform_factory: Callable[..., Platform], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`watch_mode = "auto"`: native watching, polling when it cannot start."""
-    monkeypatch.setattr("mockserver.processor.Observer", _NoInotify)
+    monkeypatch.setattr("mockserver.processing.intake.Observer", _NoInotify)
     p = platform_factory(make_config(tmp_path / "d", watch_mode="auto", poll_interval=0.05))
     assert p.processor.watch_mode == "polling"
     p.drop()
@@ -530,9 +559,9 @@ def test_auto_watch_mode_falls_back_to_polling(
 def test_native_watch_mode_failure_is_one_clear_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mockserver.processor import ProcessorError
+    from mockserver.processing import ProcessorError
 
-    monkeypatch.setattr("mockserver.processor.Observer", _NoInotify)
+    monkeypatch.setattr("mockserver.processing.intake.Observer", _NoInotify)
     with pytest.raises(ProcessorError, match='watch_mode = "polling"'):
         Platform.start(make_config(tmp_path / "d", watch_mode="native"))
 
@@ -549,10 +578,10 @@ def test_recovery_after_a_claim_by_link_cut_short(tmp_path: Path) -> None:
     p = Platform.start(config)
     try:
         assert p.processor.drain(5)
-        assert len(p.store.files()) == 1
+        assert len(p.files()) == 1
         assert p.names(Folder.SEND_SMS) == []
         assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
-        assert p.store.account("alice")["credits"] == 97
+        assert p.account("alice")["credits"] == 97
     finally:
         p.stop()
 
@@ -577,7 +606,7 @@ def test_recovery_after_a_final_move_by_link_cut_short(tmp_path: Path) -> None:
     try:
         assert p.names(Folder.PROCESSING) == []
         assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
-        assert p.store.account("alice")["credits"] == 97
+        assert p.account("alice")["credits"] == 97
         assert len(p.mailbox.messages()) == 1
     finally:
         p.stop()
@@ -587,8 +616,9 @@ def test_gc_pause_is_counted_and_restored() -> None:
     """The GC pause for big files nests across workers and always restores the GC."""
     import gc
 
-    from mockserver.processor import _gc_paused
+    from mockserver.processing.pipeline import GcPause
 
+    _gc_paused = GcPause()
     assert gc.isenabled()
     with _gc_paused(True):
         assert not gc.isenabled()
@@ -642,17 +672,17 @@ def test_two_triggers_for_one_claim_process_it_once(
     proc._schedule_process(claim, time_now(), recovering=True)  # the racing second trigger
 
     def only_the_first_busy() -> bool:
-        with proc._cond:
-            return proc._busy == 1 and not any(t.kind == "process" for t in proc._heap)
+        scheduler = proc._scheduler
+        return scheduler.busy == 1 and not scheduler.waiting(finish_on_stop=True)
 
     wait_for(only_the_first_busy, what="the second task handled")
     release.set()
     f = p.wait_file(NAME)
     assert proc.wait_idle(10)
     assert calls == [NAME]
-    assert len(p.store.files()) == 1
+    assert len(p.files()) == 1
     assert f["final_name"] == "TreatedByMSI_" + NAME
-    account = p.store.account("alice")
+    account = p.account("alice")
     assert account is not None
     assert account["credits"] == 97
     assert len(p.mailbox.messages()) == 1

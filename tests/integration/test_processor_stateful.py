@@ -1,7 +1,7 @@
 """A Hypothesis state machine over the whole pipeline: random valid and invalid drops, name
 collisions, credit changes and restarts on one data dir. Whatever the order, nothing is lost,
 nothing is in two places, credits never go negative and every credit spent is an SMS sent
-(contract 5.2, 5.3, 5.4; ARCHITECTURE pitfalls 3 and 4)."""
+(contract 5.2, 5.3, 5.4; docs/spec.md 5.2.4)."""
 
 from __future__ import annotations
 
@@ -74,11 +74,11 @@ class Pipeline(RuleBasedStateMachine):
 
     @rule(extra=st.integers(min_value=0, max_value=6))
     def add_credits(self, extra: int) -> None:
-        acc = self.platform.store.account("alice")
+        acc = self.platform.account("alice")
         assert acc is not None
         # Read-modify-write races with the processor's debits: do it while paused.
         with self.platform.processor.paused():
-            acc = self.platform.store.account("alice")
+            acc = self.platform.account("alice")
             assert acc is not None
             self.platform.store.update_account("alice", credits=acc["credits"] + extra)
         self.credits_given += extra
@@ -95,7 +95,7 @@ class Pipeline(RuleBasedStateMachine):
 
     @invariant()
     def credits_never_negative(self) -> None:
-        acc = self.platform.store.account("alice")
+        acc = self.platform.account("alice")
         assert acc is not None
         assert acc["credits"] >= 0
 
@@ -105,7 +105,7 @@ class Pipeline(RuleBasedStateMachine):
         assert p.names(Folder.SEND_SMS) == []
         assert p.names(Folder.PROCESSING) == []
         archives, invalids = p.names(Folder.ARCHIVES), p.names(Folder.INVALIDS)
-        files = p.store.files()
+        files = p.files()
         assert p.store.unfinished() == []
         # Nothing lost, nothing in two places.
         assert len(files) == self.dropped
@@ -116,7 +116,7 @@ class Pipeline(RuleBasedStateMachine):
         sent = sum(f["sms_count"] for f in files if f["status"] == "archived")
         assert p.store.total_charged() == sent
         assert p.store.count_messages() == sent
-        acc = p.store.account("alice")
+        acc = p.account("alice")
         assert acc is not None
         assert acc["credits"] == self.credits_given - sent
         assert len(p.mailbox.messages()) == self.dropped

@@ -25,7 +25,7 @@ def test_ids_increase_in_publication_order_and_types_are_named() -> None:
     first = bus.publish(FileClaimed(login="alice", name="A.csv"))
     second = bus.publish(PlatformReset())
     assert [e.id for e in seen] == [first.id, second.id] == [1, 2]
-    assert [e.type for e in seen] == ["file.claimed", "platform.reset"]
+    assert [e.type for e in seen] == ["file.claimed", "reset"]
     assert seen[0].at.tzinfo is not None
 
 
@@ -80,9 +80,12 @@ def test_subscription_get_waits_for_the_next_event() -> None:
                     login="a",
                     name="N.csv",
                     file_id=1,
+                    final_name="TreatedByMSI_N.csv",
+                    folder="ARCHIVES",
                     status="archived",
                     reason=None,
-                    stored_name="TreatedByMSI_N.csv",
+                    sms_count=1,
+                    cost=1,
                 )
             ),
         ).start()

@@ -1,5 +1,5 @@
 """The folder tree as files move through it: claims and final moves never overwrite, links
-are never followed (manual 4.3, contract 4 and 5.3, ARCHITECTURE pitfall 3)."""
+are never followed (manual 4.3, contract 4 and 5.3; docs/spec.md 5.2.4)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def test_claim_moves_into_processing_under_the_same_name(spool: Spool) -> None:
 
 
 def test_second_claim_of_the_same_file_fails_harmlessly(spool: Spool) -> None:
-    """ARCHITECTURE pitfall 3: "a second trigger then fails harmlessly"."""
+    """A claim is an atomic move: a second trigger then fails harmlessly."""
     path = drop(spool)
     results = []
     barrier = threading.Barrier(8)
@@ -90,7 +90,7 @@ def test_second_claim_of_the_same_file_fails_harmlessly(spool: Spool) -> None:
 
 
 def test_claim_never_overwrites_a_file_in_processing(spool: Spool) -> None:
-    """Contract 5.3 / pitfall 3: "Never overwrite a file already in PROCESSING": a second
+    """Contract 5.3: "Never overwrite a file already in PROCESSING": a second
     file of the same name waits in SEND_SMS."""
     first = spool.claim("alice", drop(spool, data=b"first"))
     assert first is not None

@@ -277,7 +277,7 @@ class HttpApi:
     ) -> list[dict[str, Any]] | None:
         """`find()` until it finds something or `timeout` passes; None when stopping.
 
-        Woken by the event bus (`file.finished`, `platform.reset`, published on a worker
+        Woken by the event bus (`file.finished`, `reset`, published on a worker
         thread -> `call_soon_threadsafe`), never by polling. The event is cleared *before*
         each look at the store, so a file finished between the look and the wait still wakes
         us (no lost wake-up).

@@ -1,0 +1,298 @@
+"""The platform's processing (manual 4.3, contract 5): `Processor` wires the intake, the
+scheduler and the pipeline of named steps, and finishes at start-up what a crash cut short.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mockserver.events import EventBus
+from mockserver.mailbox import Mailbox
+from mockserver.processing.flight import InFlight
+from mockserver.processing.intake import (
+    DEFAULT_SETTLE_SECONDS,
+    Intake,
+    ProcessorError,
+    guarded,
+)
+from mockserver.processing.pipeline import (
+    Clock,
+    FileContext,
+    Hook,
+    JudgeFn,
+    Pipeline,
+    Step,
+    resume_at,
+    utc_now,
+)
+from mockserver.processing.scheduler import Scheduler
+from mockserver.spool import Claim, Spool, printable_name
+from mockserver.store import Store
+from mockserver.tree import Folder
+from mockserver.writes import OpenWrites
+
+if TYPE_CHECKING:
+    from mockserver.config import Config
+
+__all__ = [
+    "DEFAULT_SETTLE_SECONDS",
+    "DEFAULT_WORKERS",
+    "FileContext",
+    "Hook",
+    "Processor",
+    "ProcessorError",
+    "Step",
+    "resume_at",
+]
+
+log = logging.getLogger("mockserver.processor")
+
+DEFAULT_WORKERS = 4
+
+
+class Processor:
+    """Moves dropped files through the tree; one instance per data dir.
+
+    Thread-safe entry points: `submit` (FTP thread, SFTP loop), `notice` (watchdog), `stop`,
+    `wait_idle`, `paused`. Work runs on a small pool of worker threads fed by one timed
+    queue: a file waiting out `delay_seconds` in PROCESSING holds no thread.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        spool: Spool,
+        mailbox: Mailbox,
+        open_writes: OpenWrites,
+        *,
+        judge: JudgeFn | None = None,
+        clock: Clock = utc_now,
+        workers: int = DEFAULT_WORKERS,
+        settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+        bus: EventBus | None = None,
+    ) -> None:
+        if judge is None:
+            from mockserver.core.judge import judge as real_judge
+
+            judge = real_judge
+        self.config = config
+        self.store = store
+        self.spool = spool
+        self.mailbox = mailbox
+        self.open_writes = open_writes
+        self.bus = bus if bus is not None else EventBus()
+        self._delay = max(0.0, float(config.processing.delay_seconds))
+        self._lock = threading.Lock()
+        self._started = False
+        self._stopping = False
+        self._flight = InFlight()
+        self._scheduler = Scheduler(workers)
+        self.pipeline = Pipeline(
+            config, store, spool, mailbox, judge=judge, clock=clock, bus=self.bus
+        )
+        self._intake = Intake(
+            config,
+            store,
+            spool,
+            open_writes,
+            self._scheduler,
+            ready=self._claim,
+            adopt=self._adopt,
+            settle_seconds=settle_seconds,
+        )
+
+    @property
+    def watch_mode(self) -> str:
+        """What watches the tree: "native" or "polling" ("none" before `start`)."""
+        return self._intake.watch_mode
+
+    def add_hook(self, hook: Hook) -> Callable[[], None]:
+        """`hook(step, ctx)` after each step of every file (`Pipeline.add_hook`)."""
+        return self.pipeline.add_hook(hook)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Recover what a crash left, start the workers, watch the tree, scan SEND_SMS."""
+        with self._lock:
+            if self._started:
+                raise RuntimeError("processor already started")
+            self._started = True
+        try:
+            for acc in self.store.accounts():
+                self.spool.ensure(acc.login)
+            self.spool.accounts_dir.mkdir(parents=True, exist_ok=True)
+            self.recover()
+            self._scheduler.start()
+            # Watch before scanning so that nothing dropped in between is missed.
+            self._intake.start_watching()
+        except BaseException:
+            self.stop(5)
+            raise
+        self.rescan()
+        self._intake.rescan_periodically()
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop accepting; finish the files already in PROCESSING (their delay is cut short);
+        leave the rest in SEND_SMS for the next start. True when every thread ended."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            if not self._started or self._stopping:
+                return True
+            self._stopping = True
+        self._scheduler.stop()
+        ok = self._intake.stop_watching(deadline)
+        return self._scheduler.join(deadline) and ok
+
+    def __enter__(self) -> Processor:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until nothing is queued (but the periodic rescan) and no worker is busy."""
+        return self._scheduler.wait_idle(timeout)
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Scan SEND_SMS now and wait until everything found is processed (for tests)."""
+        self.rescan()
+        return self.wait_idle(timeout)
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """No file is being worked on inside this block (e.g. while `POST /api/reset` empties
+        the folders and the store); queued work waits and resumes after."""
+        with self._scheduler.paused():
+            yield
+
+    # -- entry points --------------------------------------------------------------------
+
+    def submit(self, login: str, path: str | os.PathLike[str]) -> None:
+        """An upload completed or a file was renamed in (FTP/SFTP hook): cheap, never blocks,
+        any thread. Duplicates are harmless: only one claim of a file can succeed."""
+        self._intake.submit(login, path)
+
+    def notice(self, path: str | os.PathLike[str], *, settled: bool, closed: bool = False) -> None:
+        """A path in the tree may hold a new file (see `Intake.notice`)."""
+        self._intake.notice(path, settled=settled, closed=closed)
+
+    def rescan(self) -> None:
+        """Look at every login's SEND_SMS (and PROCESSING, for files no worker holds): the
+        start-up scan, and the periodic one that catches events inotify dropped."""
+        self._intake.rescan()
+
+    # -- from intake to pipeline ----------------------------------------------------------
+
+    def _claim(self, login: str, path: Path) -> None:
+        """A complete file in SEND_SMS: CLAIM it (one file of a name in PROCESSING at a time)
+        and schedule the rest of its steps after `processing.delay_seconds`."""
+        name = path.name
+        if not self._flight.reserve(login, name, path):
+            return  # an earlier file of that name is in PROCESSING: this one waits its turn
+        try:
+            ctx = self.pipeline.claim(login, path)
+        except BaseException:
+            self._flight.discard(login, name)
+            raise
+        if ctx is None:
+            processing = self.spool.folder(login, Folder.PROCESSING) / name
+            self._flight.unreserve(
+                login,
+                name,
+                path,
+                lambda: self.spool.probe(path) is not None and os.path.lexists(processing),
+            )
+            return
+        self._schedule(ctx, time.monotonic() + self._delay)
+
+    def _adopt(self, login: str, name: str) -> None:
+        """A scan found a file in PROCESSING that no worker holds: finish it now."""
+        claim = self._flight.adopt(login, name, lambda: self.spool.claimed(login, name))
+        if claim is not None:
+            self._schedule(self.pipeline.recovered(claim, utc_now()), None)
+
+    def _schedule_process(self, claim: Claim, received_at: datetime, *, recovering: bool) -> None:
+        """Schedule the steps after CLAIM for `claim` (tests race two of them)."""
+        ctx = FileContext(claim.login, claim.name, claim, received_at, recovering=recovering)
+        self._schedule(ctx, None if recovering else time.monotonic() + self._delay)
+
+    def _schedule(self, ctx: FileContext, due: float | None) -> None:
+        assert ctx.claim is not None
+        self._flight.mark(ctx.login, ctx.name)
+        job = guarded(ctx.login, ctx.claim.path, lambda: self._process(ctx))
+        self._scheduler.schedule(due, job, finish_on_stop=True)
+
+    def _process(self, ctx: FileContext) -> None:
+        claim = ctx.claim
+        assert claim is not None
+        if not self._flight.begin(claim):
+            # A second task for a claim already being processed (two triggers raced).
+            log.debug("login=%s file=%s already being processed", claim.login, claim.key)
+            return
+        try:
+            self.pipeline.run(ctx)
+        finally:
+            waiting = self._flight.end(claim)
+            if waiting is not None:
+                self.notice(waiting, settled=True)
+
+    # -- recovery ------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Contract 5.2: "a file found in PROCESSING at start-up (a crash) is judged again
+        without charging or recording twice"; a file recorded but not marked moved or not
+        mailed is finished. Runs before any new file is picked up: each file resumes at the
+        step the store and the disk say (`resume_at`).
+
+        Each file is recovered on its own: one that fails is logged on one line and left
+        where it is (retried by the periodic rescan); it never blocks start-up."""
+        for acc in self.store.accounts():
+            login = acc.login
+            for name in self.spool.entries(login, Folder.PROCESSING):
+                try:
+                    claim = self.spool.claimed(login, name)
+                    if claim is None:
+                        continue
+                    self._drop_twin(claim)
+                    self._process(self.pipeline.recovered(claim, utc_now()))
+                except Exception as exc:
+                    self._recovery_failed(login, name, exc)
+        for record in self.store.unfinished():
+            try:
+                ctx = FileContext(
+                    record.login, record.original_name, None, utc_now(), recovering=True
+                )
+                ctx.record = record
+                self.pipeline.finish(ctx)
+            except Exception as exc:
+                self._recovery_failed(record.login, record.original_name, exc)
+
+    def _recovery_failed(self, login: str, name: str, exc: Exception) -> None:
+        log.error(
+            "login=%s file=%s not recovered at start-up: %s (left in place, retried at the"
+            " next scan)",
+            login,
+            printable_name(name),
+            exc,
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )
+
+    def _drop_twin(self, claim: Claim) -> None:
+        """A claim by link+unlink cut short leaves the same file in SEND_SMS too: drop that
+        second name, or the file would be processed twice."""
+        twin = self.spool.folder(claim.login, Folder.SEND_SMS) / claim.name
+        with contextlib.suppress(FileNotFoundError):
+            st = os.lstat(twin)
+            if claim.key.same_file(st):
+                os.unlink(twin)

@@ -1,0 +1,383 @@
+"""The pipeline of one file as named steps (claim, read, judge, record, move, mail), the hook
+run after each step, and recovery as "resume at the step the store and the disk say".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import gc
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mockserver.core.models import Account, Verdict
+from mockserver.events import EventBus, FileClaimed, FileFinished, MailWritten
+from mockserver.mailbox import Mailbox, message_id
+from mockserver.spool import Claim, FileKey, Spool, printable_name
+from mockserver.store import FileRecord, InsufficientCredits, Store
+
+if TYPE_CHECKING:
+    from mockserver.config import Config
+
+log = logging.getLogger("mockserver.processor")
+
+JudgeFn = Callable[[str, bytes, Account, datetime], Verdict]
+Clock = Callable[[], datetime]
+
+# A big file builds ~150k small objects; the cyclic GC, re-run on every allocation batch,
+# would cost about a third of the time judging and recording it (bench/pipeline.py) while
+# finding nothing to free. It is paused for such files, from JUDGE to RECORD, and only then.
+GC_PAUSE_BYTES = 256 * 1024
+# Credits may change between JUDGE and RECORD (another file, the API): judge again, this often.
+MAX_JUDGE_ATTEMPTS = 100
+
+
+class Step(enum.Enum):
+    """The steps of one file, in order. A hook runs after each one (see `Pipeline.add_hook`)."""
+
+    CLAIM = "claim"  # moved from SEND_SMS into PROCESSING (spool.claim)
+    READ = "read"  # its bytes read from PROCESSING
+    JUDGE = "judge"  # a verdict from the rule engine (again if credits changed meanwhile)
+    RECORD = "record"  # verdict, SMS and credits in one store transaction (store.record)
+    MOVE = "move"  # moved to ARCHIVES/INVALIDS; the store marks it moved after the hook
+    MAIL = "mail"  # recap delivered (or skipped/failed); the store marks it after the hook
+
+
+@dataclass
+class FileContext:
+    """What the pipeline knows of one file; hooks read it (and must not change it)."""
+
+    login: str
+    name: str  # the name the file had in SEND_SMS (raw, as on disk)
+    claim: Claim | None  # None when recovering a record whose file left PROCESSING
+    received_at: datetime
+    recovering: bool = False
+    record: FileRecord | None = None  # once RECORD is done (or found at recovery)
+    verdict: Verdict | None = None  # once JUDGE is done
+
+
+Hook = Callable[[Step, FileContext], None]
+
+
+def resume_at(record: FileRecord | None) -> Step | None:
+    """The step a claimed file resumes at, from what the store says of it: not recorded ->
+    READ; recorded, not moved -> MOVE; moved, recap pending -> MAIL; else nothing left."""
+    if record is None:
+        return Step.READ
+    if record.stored_name is None:
+        return Step.MOVE
+    if record.mail == "pending":
+        return Step.MAIL
+    return None
+
+
+class GcPause:
+    """Counted across worker threads: the GC is off while any big file is in flight."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._restore = True
+
+    @contextlib.contextmanager
+    def __call__(self, active: bool) -> Iterator[None]:
+        if not active:
+            yield
+            return
+        with self._lock:
+            if self._holders == 0:
+                self._restore = gc.isenabled()
+                gc.disable()
+            self._holders += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holders -= 1
+                if self._holders == 0 and self._restore:
+                    gc.enable()
+
+
+class Pipeline:
+    """Runs the steps of one file; thread-safe (one file per call, many files at once).
+    The caller makes sure one file is in one `run` at a time."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        spool: Spool,
+        mailbox: Mailbox,
+        *,
+        judge: JudgeFn,
+        clock: Clock,
+        bus: EventBus,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.spool = spool
+        self.mailbox = mailbox
+        self.bus = bus
+        self._judge = judge
+        self._clock = clock
+        self._hooks: list[Hook] = []
+        self._hooks_lock = threading.Lock()
+        self.gc_pause = GcPause()
+
+    # -- the hook ------------------------------------------------------------------------
+
+    def add_hook(self, hook: Hook) -> Callable[[], None]:
+        """Call `hook(step, ctx)` after each step of every file, on the worker's thread;
+        returns the function that removes it. What it raises propagates like a failure of
+        the step (the file stays where it is, retried at the next scan)."""
+        with self._hooks_lock:
+            self._hooks.append(hook)
+
+        def remove() -> None:
+            with self._hooks_lock:
+                if hook in self._hooks:
+                    self._hooks.remove(hook)
+
+        return remove
+
+    def _after(self, step: Step, ctx: FileContext) -> None:
+        with self._hooks_lock:
+            hooks = tuple(self._hooks)
+        for hook in hooks:
+            hook(step, ctx)
+
+    # -- the steps -----------------------------------------------------------------------
+
+    def claim(self, login: str, path: Path) -> FileContext | None:
+        """CLAIM: move `path` into PROCESSING; None when another trigger was first, or the
+        file is gone or is not a regular file (`Spool.claim`)."""
+        received_at = self._clock()
+        claim = self.spool.claim(login, path)
+        if claim is None:
+            return None
+        ctx = FileContext(login, claim.name, claim, received_at)
+        self.bus.publish(FileClaimed(login=login, name=printable_name(claim.name)))
+        self._after(Step.CLAIM, ctx)
+        return ctx
+
+    def recovered(self, claim: Claim, received_at: datetime) -> FileContext:
+        """The context of a file found in PROCESSING (a crash, or one no worker holds)."""
+        return FileContext(claim.login, claim.name, claim, received_at, recovering=True)
+
+    def run(self, ctx: FileContext) -> None:
+        """Take a claimed file from the step the store says it reached to the end."""
+        started = time.perf_counter()
+        assert ctx.claim is not None
+        ctx.record = self.store.open_claim(ctx.login, str(ctx.claim.key))
+        self.finish(ctx, started)
+
+    def finish(self, ctx: FileContext, started: float | None = None) -> None:
+        """Run the steps left from `resume_at(ctx.record)`; then log the file's line."""
+        started = time.perf_counter() if started is None else started
+        step = resume_at(ctx.record)
+        if step is Step.READ:
+            data = self._read(ctx)
+            if data is None:
+                return
+            with self.gc_pause(len(data) >= GC_PAUSE_BYTES):
+                self._judge_and_record(ctx, data, started)
+            step = Step.MOVE
+        record = ctx.record
+        assert record is not None
+        if step is Step.MOVE:
+            self._move(ctx, record)
+            step = Step.MAIL if record.mail == "pending" else None
+        if step is Step.MAIL:
+            self._mail(ctx, record)
+        done = self.store.file_record(record.id)
+        if done is not None:
+            self._log_file(done)
+
+    def _read(self, ctx: FileContext) -> bytes | None:
+        assert ctx.claim is not None
+        data = self.spool.read(ctx.claim)
+        if data is None:
+            log.info(
+                "login=%s file=%s vanished before processing",
+                ctx.login,
+                printable_name(ctx.name),
+            )
+            return None
+        limit = self.config.limits.max_file_bytes
+        if len(data) > limit:
+            # Only a file put straight on disk gets here (the servers refuse larger
+            # uploads): judge it anyway, as the platform would once it has it.
+            log.warning(
+                "login=%s file=%s is %d bytes, over max_file_bytes=%d; judged anyway",
+                ctx.login,
+                printable_name(ctx.name),
+                len(data),
+                limit,
+            )
+        self._after(Step.READ, ctx)
+        return data
+
+    def _judge_and_record(self, ctx: FileContext, data: bytes, started: float) -> None:
+        """JUDGE then RECORD; JUDGE again when the credits changed in between."""
+        claim = ctx.claim
+        assert claim is not None
+        now = self._clock()
+        sender = self.config.processing.default_sender
+        for _ in range(MAX_JUDGE_ATTEMPTS):
+            acc = self.store.account(ctx.login)
+            if acc is None:
+                raise RuntimeError(f"account {ctx.login!r} vanished")
+            # A fresh snapshot each time: the verdict's Not_enough_credits (contract 5.4.4)
+            # must reflect the credits at record time.
+            account = Account(ctx.login, acc.credits, acc.subscription, sender)
+            ctx.verdict = self._judge(claim.name, data, account, now)
+            self._after(Step.JUDGE, ctx)
+            elapsed = (time.perf_counter() - started) * 1000
+            try:
+                ctx.record = self.store.record(
+                    ctx.login, str(claim.key), ctx.verdict, ctx.received_at, self._clock(), elapsed
+                )
+            except InsufficientCredits:
+                continue
+            self._after(Step.RECORD, ctx)
+            return
+        raise RuntimeError("credits keep changing; giving up on this file for now")
+
+    def _move(self, ctx: FileContext, record: FileRecord) -> None:
+        """MOVE, then the hook, then the store marks it moved (docs/spec.md 5.2.4: a crash in
+        between is found again by `Spool.find_placed`, never moved twice).
+
+        On disk the file keeps the user's raw name behind the prefix, even when the store
+        holds its printable form (a name put on disk that is not UTF-8 or holds a line
+        break, `spool.printable_name`); a name too long for the file system is shortened
+        (`spool.short_name`). The store records the name actually used."""
+        login, claim = record.login, ctx.claim
+        dest: Path | None = None
+        final = _raw_final_name(record, claim)
+        if ctx.recovering and claim is not None:
+            # A link+unlink move cut short leaves the file in both places.
+            dest = self.spool.find_placed(login, record.status, final, claim.key)
+            if dest is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(claim.path)
+        if dest is None and claim is not None:
+            try:
+                dest = self.spool.finish(login, claim.path, final, record.status)
+            except FileNotFoundError:
+                dest = None
+        if dest is None and ctx.recovering and claim is None:
+            key = _parse_key(record.claim_key)
+            if key is not None:
+                dest = self.spool.find_placed(login, record.status, record.final_name, key)
+        if dest is None:
+            log.warning(
+                "login=%s file=%s recorded but no longer on disk; kept as %s",
+                login,
+                record.original_name,
+                record.final_name,
+            )
+            stored = record.final_name
+        else:
+            stored = dest.name
+        self._after(Step.MOVE, ctx)
+        self.store.mark_moved(record.id, stored)
+
+    def _mail(self, ctx: FileContext, record: FileRecord) -> None:
+        """MAIL (docs/spec.md 5.11), then the hook, then the store marks the recap dealt with.
+        A recap already in the Maildir (delivered before a crash) is not sent again."""
+        outcome, msg_id = self._deliver(ctx, record)
+        if outcome is None:
+            return
+        self._after(Step.MAIL, ctx)
+        done = self.store.mark_mailed(record.id, outcome)
+        if msg_id is not None:
+            self.bus.publish(MailWritten(login=record.login, file_id=record.id, message_id=msg_id))
+        if done is not None:
+            self.bus.publish(
+                FileFinished(
+                    login=done.login,
+                    name=done.original_name,
+                    file_id=done.id,
+                    final_name=done.name,
+                    folder=done.folder,
+                    status=done.status.value,
+                    reason=done.reason,
+                    sms_count=done.sms_count,
+                    cost=done.cost,
+                )
+            )
+
+    def _deliver(self, ctx: FileContext, record: FileRecord) -> tuple[str | None, str | None]:
+        """`(mail state, Message-ID when the recap is in the Maildir)`; `(None, None)` when
+        the record vanished meanwhile (a reset)."""
+        if not self.config.processing.recap_email:
+            return "skipped", None
+        fresh = self.store.file_record(record.id)
+        if fresh is None:
+            return None, None
+        acc = self.store.account(record.login)
+        to = acc.email if acc else ""
+        if not to:
+            return "skipped", None
+        msg_id = message_id(fresh)
+        if ctx.recovering and self.mailbox.has(msg_id):
+            return "sent", msg_id  # delivered before the crash
+        try:
+            msg_id = self.mailbox.send_recap(fresh, to)
+        except Exception as exc:
+            # Whatever went wrong (a full disk, a header `email` refuses), the file is done:
+            # a recap that cannot be written must never keep it from `files()` or block
+            # the next start-up.
+            log.warning(
+                "login=%s file=%s recap not delivered: %s",
+                record.login,
+                printable_name(record.name),
+                exc,
+            )
+            return "failed", None
+        return "sent", msg_id
+
+    def _log_file(self, record: FileRecord) -> None:
+        """docs/spec.md 5.2.5: one log line per file."""
+        fields: dict[str, Any] = {
+            "login": record.login,
+            "file": record.original_name,
+            "verdict": record.status.value,
+            "reason": record.reason or "-",
+            "sms": record.sms_count,
+            "ms": round(record.processing_ms, 1),
+            "final": record.name,
+        }
+        text = " ".join(f"{k}={v}" for k, v in fields.items())
+        log.info(text, extra={"fields": fields})
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _raw_final_name(record: FileRecord, claim: Claim | None) -> str:
+    """The final name to give on disk: the record's, with the printable form of the user's
+    name swapped back for the raw one still in PROCESSING (they differ only for names put
+    straight on disk that are not UTF-8 or hold a line break)."""
+    final, original = record.final_name, record.original_name
+    if claim is None or claim.name == original or not final.endswith(original):
+        return final
+    if printable_name(claim.name) != original:
+        return final
+    return final[: len(final) - len(original)] + claim.name
+
+
+def _parse_key(text: str) -> FileKey | None:
+    try:
+        dev, ino, mtime, size = (int(x) for x in text.split(":"))
+    except ValueError:
+        return None
+    return FileKey(dev, ino, mtime, size)

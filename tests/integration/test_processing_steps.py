@@ -1,0 +1,144 @@
+"""The pipeline's named steps, the hook after each one, the events it publishes, recovery as
+"resume at a step", and the scheduler of plain callables (docs/design.md)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mockserver.events import EventBus, FileClaimed, FileFinished, MailWritten
+from mockserver.processing import FileContext, Step, resume_at
+from mockserver.processing.scheduler import Scheduler
+from mockserver.tree import Folder
+from tests.integration.test_processor import (
+    NAME,
+    Platform,
+    make_config,
+    platform_factory,
+    wait_for,
+)
+
+__all__ = ["platform_factory"]  # the fixture, shared
+
+
+def test_the_hook_sees_every_step_in_order_with_its_context(
+    platform_factory: Callable[..., Platform], tmp_path: Path
+) -> None:
+    seen: list[tuple[Step, str, str, bool, bool]] = []
+
+    def hook(step: Step, ctx: FileContext) -> None:
+        seen.append((step, ctx.login, ctx.name, ctx.claim is not None, ctx.record is not None))
+
+    bus = EventBus()
+    with bus.subscription() as sub:
+        p = platform_factory(make_config(tmp_path / "d"), bus=bus)
+        remove = p.processor.add_hook(hook)
+        p.drop()
+        p.wait_file(NAME)
+        assert p.processor.wait_idle(10)
+        remove()
+        events = []
+        while (event := sub.get(0)) is not None:
+            events.append(event)
+    assert [s[0] for s in seen] == list(Step)
+    assert all(s[1:4] == ("alice", NAME, True) for s in seen)
+    assert [s[4] for s in seen] == [False, False, False, True, True, True]
+    claimed, mailed, finished = events
+    assert isinstance(claimed, FileClaimed)
+    assert (claimed.login, claimed.name) == ("alice", NAME)
+    assert isinstance(finished, FileFinished)
+    assert (finished.status, finished.final_name) == ("archived", "TreatedByMSI_" + NAME)
+    assert (finished.folder, finished.sms_count, finished.cost) == ("ARCHIVES", 3, 3)
+    assert isinstance(mailed, MailWritten)
+    assert mailed.file_id == finished.file_id
+    assert [e.id for e in events] == sorted(e.id for e in events)
+
+
+def test_a_failing_hook_leaves_the_file_where_it_is(
+    platform_factory: Callable[..., Platform], tmp_path: Path
+) -> None:
+    """A hook that raises after RECORD is a failure of that step: recorded, not moved; the
+    next scan resumes it at MOVE, charged once."""
+    p = platform_factory(make_config(tmp_path / "d", rescan_seconds=3600.0))
+    fail = threading.Event()
+    fail.set()
+
+    def hook(step: Step, ctx: FileContext) -> None:
+        if step is Step.RECORD and fail.is_set():
+            fail.clear()
+            raise RuntimeError("injected")
+
+    p.processor.add_hook(hook)
+    p.drop()
+    (record,) = wait_for(p.store.unfinished, what="the file recorded")
+    assert p.processor.wait_idle(10)
+    assert p.names(Folder.PROCESSING) == [NAME]
+    assert resume_at(record) is Step.MOVE
+    assert p.processor.drain(10)
+    assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
+    assert p.account("alice")["credits"] == 97
+    assert len(p.mailbox.messages()) == 1
+
+
+def test_resume_at_reads_the_record() -> None:
+    class Rec:
+        def __init__(self, stored_name: str | None, mail: str) -> None:
+            self.stored_name, self.mail = stored_name, mail
+
+    assert resume_at(None) is Step.READ
+    assert resume_at(Rec(None, "pending")) is Step.MOVE  # type: ignore[arg-type]
+    assert resume_at(Rec("x", "pending")) is Step.MAIL  # type: ignore[arg-type]
+    assert resume_at(Rec("x", "sent")) is None  # type: ignore[arg-type]
+
+
+def test_scheduler_stop_finishes_only_what_must_be_finished() -> None:
+    ran: list[str] = []
+    s = Scheduler(2, name="test-scheduler")
+    s.start()
+    later = time.monotonic() + 3600
+    assert s.schedule(later, lambda: ran.append("finish"), finish_on_stop=True)
+    assert s.schedule(later, lambda: ran.append("dropped"))
+    assert s.schedule(None, lambda: ran.append("keyed"), key="k") in (True, False)
+    assert s.wait_idle(0.05) is False  # two jobs wait an hour
+    s.stop()
+    assert not s.schedule(None, lambda: ran.append("refused"))
+    assert s.join(time.monotonic() + 5)
+    assert "finish" in ran
+    assert "dropped" not in ran
+    assert "refused" not in ran
+
+
+def test_scheduler_paused_holds_every_job() -> None:
+    ran = threading.Event()
+    s = Scheduler(1, name="test-scheduler")
+    s.start()
+    try:
+        with s.paused():
+            s.schedule(None, ran.set)
+            assert not ran.wait(0.1)
+        assert ran.wait(5)
+        assert s.wait_idle(5)
+    finally:
+        s.stop()
+        assert s.join(time.monotonic() + 5)
+
+
+def test_scheduler_key_refuses_a_duplicate_while_it_waits() -> None:
+    s = Scheduler(1, name="test-scheduler")
+    calls: list[Any] = []
+    later = time.monotonic() + 3600
+    assert s.schedule(later, lambda: calls.append(1), key=("settle", "/x"))
+    assert not s.schedule(later, lambda: calls.append(2), key=("settle", "/x"))
+    assert s.waiting(finish_on_stop=False) == 1
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_wait_idle_ignores_background_jobs(background: bool) -> None:
+    s = Scheduler(1, name="test-scheduler")
+    s.schedule(time.monotonic() + 3600, lambda: None, background=background)
+    assert s.wait_idle(0.05) is background

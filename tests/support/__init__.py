@@ -1,0 +1,1 @@
+"""Harnesses and helpers shared by the test suites."""
