@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver import fixtures_gen as gen
+from mockserver import fixtures as gen
 from mockserver.cli import main
 
 NOW = "2030-01-01T00:00:00"  # before every fixture's send date (2030, seed-derived)
