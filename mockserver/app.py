@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from mockserver.auth import StaticAuthenticator
-from mockserver.config import AccountConfig, Config, ConfigError, load_config
+from mockserver.config import AccountConfig, Config, dotted_key, load_config
 from mockserver.limits import Guard
 from mockserver.mailbox import Mailbox
 from mockserver.processor import Processor, ProcessorError
@@ -75,7 +75,7 @@ class MockServer:
         if data_dir is not None:
             overrides["server.data_dir"] = str(data_dir)
         for key, value in settings.items():
-            overrides[_dotted(key)] = value
+            overrides[dotted_key(key)] = value
         if config is None or overrides:
             config = load_config(None, env={}, overrides=overrides, base=config)
         self.config: Config = config
@@ -399,36 +399,6 @@ class MockServer:
                 make_tree(self.data_dir, self.config.server.layout, acc_cfg.login)
             self.mailbox.clear()
             self.guard.lockout.clear()
-
-
-def _dotted(key: str) -> str:
-    if "." in key:
-        return key
-    sections = {
-        "delay_seconds": "processing",
-        "pickup_delay_seconds": "processing",
-        "default_sender": "processing",
-        "recap_email": "processing",
-        "watch_mode": "processing",
-        "poll_interval": "processing",
-        "rescan_seconds": "processing",
-        "max_file_bytes": "limits",
-        "max_connections": "limits",
-        "max_connections_per_ip": "limits",
-        "idle_timeout_seconds": "limits",
-        "login_timeout_seconds": "limits",
-        "login_failure_delay_seconds": "limits",
-        "max_login_attempts": "limits",
-        "login_lockout_failures": "limits",
-        "login_lockout_seconds": "limits",
-        "layout": "server",
-        "host": "server",
-        "passive_ports": "server",
-        "masquerade_address": "server",
-    }
-    if key not in sections:
-        raise ConfigError(f"config error: {key}: unknown setting")
-    return f"{sections[key]}.{key}"
 
 
 def _url_host(host: str) -> str:
