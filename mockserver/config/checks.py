@@ -10,6 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mockserver.core.text import join_lines
+from mockserver.core.text import quote_value as show
+
 Check = Callable[[Any], Any]
 
 
@@ -17,7 +20,7 @@ class ConfigError(Exception):
     """A bad file or value: the message is one line naming the key (contract 3)."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(" ".join(message.splitlines()))
+        super().__init__(join_lines(message))
 
 
 def config_error(where: str, problem: str) -> ConfigError:
@@ -28,11 +31,6 @@ _SENDER = re.compile(r"^(?:[A-Za-z][A-Za-z0-9 ]{2,10}|[0-9]{3,11})$")
 _PORTS = re.compile(r"^\s*(\d{1,5})\s*-\s*(\d{1,5})\s*$")
 # Upper bound of the durations: a day (a larger value is surely a unit mistake).
 MAX_SECONDS = 86_400.0
-
-
-def show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def as_int(value: Any, lo: int, hi: int, what: str) -> int:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mockserver.config.checks import as_int, boolean, show
+from mockserver.config.checks import as_int, boolean
 from mockserver.config.checks import config_error as _error
 from mockserver.config.passwords import valid_password_hash
 from mockserver.config.settings import (
@@ -22,6 +22,7 @@ from mockserver.config.settings import (
     Config,
     default_accounts,
 )
+from mockserver.core.text import quote_value as show
 from mockserver.tree import valid_login
 
 # The accounts array cannot be spelled as SECTION_KEY variables: one JSON variable replaces it.
