@@ -1,15 +1,12 @@
-"""`allmysms-mock send FILE`: a reference client (contract 2). Uploads as `<name>.tmp` into
-SEND_SMS, renames it to its final name, and with `--wait` watches ARCHIVES/INVALIDS over the
-same FTP or SFTP connection, as a customer's script would (manual 4.2 and 4.3).
+"""The reference FTP/SFTP client behind `allmysms-mock send`: a session per protocol, upload as
+`<name>.tmp` then rename, and finding where a processed file landed (manual 4.2 and 4.3).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import ftplib
-import os
 import posixpath
 import re
 import socket
@@ -19,17 +16,18 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
-PREFIX = "TreatedByMSI_"
+from mockserver.core.models import PREFIX, Reason
+from mockserver.core.text import one_line
+
 # Manual 4.3: "Dans le cas d'un fichier invalide, le nom du fichier contiendra la raison".
-REASONS: dict[str, str] = {
-    "Not_enough_credits": "the account is not on subscription and lacks credits",
-    "Empty_File": "the file is empty or holds no valid number",
-    "Incorrect_FileName": "the file name is not <campaign>_<YYYYMMDDHHMMSS>_HQ[_MULT].csv",
-    "No_valid_TPOA": "a sender (column 3) breaks the sender rules",
+REASONS: dict[Reason, str] = {
+    Reason.NOT_ENOUGH_CREDITS: "the account is not on subscription and lacks credits",
+    Reason.EMPTY_FILE: "the file is empty or holds no valid number",
+    Reason.INCORRECT_FILENAME: "the file name is not <campaign>_<YYYYMMDDHHMMSS>_HQ[_MULT].csv",
+    Reason.NO_VALID_TPOA: "a sender (column 3) breaks the sender rules",
 }
 POLL_SECONDS = 0.2
 PROGRESS_MIN_BYTES = 1 << 20  # a bar for files of 1 MiB or more, when stderr is a terminal
-EXIT_ARCHIVED, EXIT_INVALID, EXIT_ERROR, EXIT_TIMEOUT = 0, 1, 2, 3
 
 
 class SendError(Exception):
@@ -38,74 +36,6 @@ class SendError(Exception):
 
 class Refused(Exception):
     """The server answered a command with an error (FTP 4xx/5xx, SFTP status)."""
-
-
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "send",
-        help="upload a CSV file like a customer would (.tmp, then rename) and wait for it",
-        description=(
-            "Upload FILE into SEND_SMS as <name>.tmp, rename it to <name>, and with --wait "
-            "watch ARCHIVES and INVALIDS over the same connection until it lands. "
-            "Exit 0 archived, 1 invalid, 3 timed out, 2 on usage, connection or login errors."
-        ),
-    )
-    p.add_argument("file", metavar="FILE", help="the CSV file to send")
-    p.add_argument("--login", required=True, help="account login")
-    p.add_argument("--password", required=True, help="account password")
-    p.add_argument("--sftp", action="store_true", help="use SFTP instead of FTP")
-    p.add_argument("--host", default="127.0.0.1", help="server address (default 127.0.0.1)")
-    p.add_argument(
-        "--port", type=_port, default=None, help="server port (default 2121 FTP, 61022 SFTP)"
-    )
-    p.add_argument(
-        "--wait",
-        type=_seconds,
-        default=None,
-        metavar="SECONDS",
-        help="wait up to SECONDS for the verdict (exit 0 archived, 1 invalid, 3 timed out)",
-    )
-    p.add_argument("--name", default=None, help="name to give the file in SEND_SMS")
-    p.add_argument(
-        "--remote-dir",
-        default="/SEND_SMS",
-        help="the drop folder (default /SEND_SMS; /<login>/SEND_SMS for the nested layout)",
-    )
-    p.add_argument(
-        "--known-hosts",
-        default=None,
-        metavar="FILE",
-        help="SFTP: verify the host key against this known_hosts file "
-        "(default: accept any key and print its fingerprint)",
-    )
-    p.add_argument(
-        "--timeout",
-        type=_seconds,
-        default=10.0,
-        metavar="SECONDS",
-        help="network timeout for connecting and each command (default 10)",
-    )
-    p.set_defaults(run=run)
-
-
-def _port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 1-65535, got {value!r}")
-    return port
-
-
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
-    if not 0 <= seconds < 10**7:
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {value!r}")
-    return seconds
 
 
 # -- where the file landed ------------------------------------------------------------------------
@@ -122,7 +52,7 @@ def landed_as(entry: str, name: str) -> str | None:
     """The reason ('' when archived-style) if `entry` is what the platform names `name` after
     processing, else None. Contract 5.3: `TreatedByMSI_<name>` or
     `TreatedByMSI_<Reason>_<name>`, with a `-2`, `-3`, … suffix before the extension."""
-    for reason in ("", *REASONS):
+    for reason in ("", *(r.value for r in REASONS)):
         base = PREFIX + (f"{reason}_" if reason else "") + name
         if entry == base:
             return reason
@@ -212,15 +142,15 @@ class FtpSession:
             self.ftp.connect(host, port, timeout=timeout)
         except (OSError, EOFError, ftplib.Error) as exc:
             self.ftp.close()
-            raise SendError(f"cannot connect to ftp://{host}:{port}: {_why(exc)}") from None
+            raise SendError(f"cannot connect to ftp://{host}:{port}: {why(exc)}") from None
         try:
             self.ftp.login(login, password)
         except ftplib.error_perm as exc:
             self.close()
-            raise SendError(f"login refused for {login!r}: {_reply(exc)}") from None
+            raise SendError(f"login refused for {login!r}: {reply(exc)}") from None
         except (OSError, EOFError, ftplib.Error) as exc:
             self.close()
-            raise SendError(f"FTP login failed: {_why(exc)}") from None
+            raise SendError(f"FTP login failed: {why(exc)}") from None
         self.ftp.set_pasv(True)
 
     def upload(self, local: str, remote: str, progress: Progress) -> None:
@@ -285,7 +215,7 @@ class SftpSession:
         except asyncssh.SFTPError as exc:
             raise Refused(exc.reason) from None
         except asyncssh.Error as exc:
-            raise OSError(_why(exc)) from None
+            raise OSError(why(exc)) from None
 
     async def _connect(
         self, host: str, port: int, login: str, password: str, known_hosts: str | None
@@ -317,14 +247,14 @@ class SftpSession:
         except TimeoutError:
             raise SendError(f"cannot connect to sftp://{host}:{port}: timed out") from None
         except (OSError, asyncssh.Error) as exc:
-            raise SendError(f"cannot connect to sftp://{host}:{port}: {_why(exc)}") from None
+            raise SendError(f"cannot connect to sftp://{host}:{port}: {why(exc)}") from None
         key = self.conn.get_server_host_key()
         if key is not None:
             print(f"host key {key.get_fingerprint('sha256')}", file=sys.stderr)
         try:
             self.sftp = await self.conn.start_sftp_client()
         except (OSError, asyncssh.Error) as exc:
-            raise SendError(f"the server refused the SFTP subsystem: {_why(exc)}") from None
+            raise SendError(f"the server refused the SFTP subsystem: {why(exc)}") from None
 
     def upload(self, local: str, remote: str, progress: Progress) -> None:
         def handler(_src: bytes, _dst: bytes, done: int, _total: int) -> None:
@@ -338,7 +268,7 @@ class SftpSession:
         except asyncssh.SFTPError as exc:
             raise Refused(exc.reason) from None
         except asyncssh.Error as exc:
-            raise OSError(_why(exc)) from None
+            raise OSError(why(exc)) from None
 
     def rename(self, src: str, dst: str) -> None:
         self._run(self.sftp.rename(src, dst))
@@ -364,7 +294,8 @@ class SftpSession:
             self.loop.close()
 
 
-def _why(exc: BaseException) -> str:
+def why(exc: BaseException) -> str:
+    """What went wrong with the connection, in words a user can act on."""
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused (is the server running?)"
     if isinstance(exc, socket.gaierror):
@@ -375,136 +306,70 @@ def _why(exc: BaseException) -> str:
         return "the server closed the connection"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+    return one_line(str(exc)) or type(exc).__name__
 
 
-def _reply(exc: ftplib.Error) -> str:
-    return " ".join(str(exc).split())
+def reply(exc: ftplib.Error) -> str:
+    """An FTP server's refusal, on one line."""
+    return one_line(str(exc))
 
 
-# -- the command ------------------------------------------------------------------------------
+# -- a send -----------------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace) -> int:
-    prog = "allmysms-mock send"
-    local: str = args.file
-    if not os.path.isfile(local):
-        problem = "is a directory" if os.path.isdir(local) else "no such file"
-        print(f"{prog}: {local}: {problem}", file=sys.stderr)
-        return EXIT_ERROR
-    name: str = args.name if args.name is not None else os.path.basename(local)
-    if not name or "/" in name or "\\" in name or name in (".", ".."):
-        print(f"{prog}: --name must be a plain file name, got {name!r}", file=sys.stderr)
-        return EXIT_ERROR
-    if name.endswith(".tmp"):
-        print(
-            f"{prog}: note: {name} ends in .tmp, which the platform never processes (contract 5.1)",
-            file=sys.stderr,
-        )
-    remote_dir = "/" + args.remote_dir.strip("/")
-    parent = posixpath.dirname(remote_dir)
-    archives, invalids = posixpath.join(parent, "ARCHIVES"), posixpath.join(parent, "INVALIDS")
-    tmp_path = posixpath.join(remote_dir, name + ".tmp")
-    final_path = posixpath.join(remote_dir, name)
-    port = args.port or (61022 if args.sftp else 2121)
-    try:
-        size = os.path.getsize(local)
-    except OSError as exc:
-        print(f"{prog}: {local}: {exc.strerror}", file=sys.stderr)
-        return EXIT_ERROR
-
-    session: Session | None = None
-    try:
-        if args.sftp:
-            session = SftpSession(
-                args.host, port, args.login, args.password, args.timeout, args.known_hosts
-            )
-        else:
-            session = FtpSession(args.host, port, args.login, args.password, args.timeout)
-        before: dict[str, set[str]] = {}
-        if args.wait is not None:
-            # What is there already does not count: an earlier run may have left the same name.
-            before = {
-                "ARCHIVES": set(_listdir(session, archives)),
-                "INVALIDS": set(_listdir(session, invalids)),
-            }
-        progress = Progress(size)
-        try:
-            _step(f"upload to {tmp_path}", session.upload, local, tmp_path, progress)
-        finally:
-            progress.close()
-        # Manual 4.2: "Une fois l'upload terminé, remplacer l'extension .tmp par .csv afin que
-        # le traitement démarre."
-        _step(f"rename {tmp_path} to {final_path}", session.rename, tmp_path, final_path)
-        print(f"sent {local} ({size:,} bytes) as {final_path}")
-        if args.wait is None:
-            return EXIT_ARCHIVED
-        return _wait(session, name, archives, invalids, before, args.wait, remote_dir)
-    except SendError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        if session is not None:
-            session.close()
+def connect(
+    host: str,
+    port: int,
+    login: str,
+    password: str,
+    timeout: float,
+    *,
+    sftp: bool = False,
+    known_hosts: str | None = None,
+) -> Session:
+    """A logged-in session; SendError (one line) when the connection or the login fails."""
+    if sftp:
+        return SftpSession(host, port, login, password, timeout, known_hosts)
+    return FtpSession(host, port, login, password, timeout)
 
 
-def _step(what: str, fn: Callable[..., Any], *args: Any) -> Any:
+def step(what: str, fn: Callable[..., Any], *args: Any) -> Any:
     """Run a transfer step; a refusal or a lost connection becomes one SendError line."""
     try:
         return fn(*args)
     except ftplib.Error as exc:
-        raise SendError(f"{what}: refused: {_reply(exc)}") from None
+        raise SendError(f"{what}: refused: {reply(exc)}") from None
     except Refused as exc:
         raise SendError(f"{what}: refused: {exc}") from None
     except (OSError, EOFError) as exc:
-        raise SendError(f"{what}: {_why(exc)}") from None
+        raise SendError(f"{what}: {why(exc)}") from None
 
 
-def _listdir(session: Session, path: str) -> list[str]:
-    result: list[str] = _step(f"list {path}", session.listdir, path)
+def listdir(session: Session, path: str) -> list[str]:
+    result: list[str] = step(f"list {path}", session.listdir, path)
     return result
 
 
-def _wait(
+def wait_for_landing(
     session: Session,
     name: str,
     archives: str,
     invalids: str,
     before: dict[str, set[str]],
     seconds: float,
-    remote_dir: str,
-) -> int:
+) -> Landing | None:
+    """Poll ARCHIVES and INVALIDS, as a client would a remote folder, until `name` lands there
+    (not counting the entries in `before`) or `seconds` pass (then None)."""
     deadline = time.monotonic() + seconds
     while True:
         listings = {
-            "ARCHIVES": _listdir(session, archives),
-            "INVALIDS": _listdir(session, invalids),
+            "ARCHIVES": listdir(session, archives),
+            "INVALIDS": listdir(session, invalids),
         }
         landing = find_landing(listings, name, before)
         if landing is not None:
-            where = posixpath.join(posixpath.dirname(archives), landing.folder, landing.name)
-            if landing.reason is None:
-                print(f"archived: {where}")
-                return EXIT_ARCHIVED
-            why = REASONS.get(landing.reason, "")
-            print(f"invalid: {where} ({landing.reason}{': ' + why if why else ''})")
-            return EXIT_INVALID
+            return landing
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            break
-        time.sleep(min(POLL_SECONDS, remaining))  # a client polling a remote folder
-    processing = posixpath.join(posixpath.dirname(archives), "PROCESSING")
-    where = "not found"
-    if name in _listdir(session, processing):
-        where = f"still in {processing}"
-    elif name in _listdir(session, remote_dir):
-        where = f"still in {remote_dir}"
-    print(
-        f"allmysms-mock send: timed out after {seconds:g} s waiting for {name} ({where})",
-        file=sys.stderr,
-    )
-    return EXIT_TIMEOUT
+            return None
+        time.sleep(min(POLL_SECONDS, remaining))
