@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from mockserver import views
 from mockserver.backend import Backend, BackendError
-from mockserver.config import Config, ConfigError, load_config
+from mockserver.config import Config, dotted_key, load_config
 from mockserver.limits import Guard
 from mockserver.mailbox import Mailbox
 from mockserver.processing import Processor, ProcessorError
@@ -63,7 +63,8 @@ class MockServer:
         """Without `config`, use the embedded defaults on free ports (0) and a temporary data
         dir (removed at stop). `settings` are dotted overrides, e.g.
         `MockServer(**{"processing.delay_seconds": 1.0})` or `MockServer(delay_seconds=1.0)`
-        for the keys of `[processing]` and `[limits]`."""
+        for the short keys (`config.dotted_key`: `[processing]`, `[limits]`, and the server's
+        `layout`, `host`, `passive_ports`, `masquerade_address`)."""
         self._tmpdir: str | None = None
         overrides: dict[str, Any] = {}
         if config is None:
@@ -76,7 +77,7 @@ class MockServer:
         if data_dir is not None:
             overrides["server.data_dir"] = str(data_dir)
         for key, value in settings.items():
-            overrides[_dotted(key)] = value
+            overrides[dotted_key(key)] = value
         if config is None or overrides:
             config = load_config(None, env={}, overrides=overrides, base=config)
         self.config: Config = config
@@ -389,36 +390,6 @@ class MockServer:
         """A clean platform without restarting: no files, SMS or mail; configured accounts
         and credits restored; accounts added at run time removed."""
         self.backend.reset()
-
-
-def _dotted(key: str) -> str:
-    if "." in key:
-        return key
-    sections = {
-        "delay_seconds": "processing",
-        "pickup_delay_seconds": "processing",
-        "default_sender": "processing",
-        "recap_email": "processing",
-        "watch_mode": "processing",
-        "poll_interval": "processing",
-        "rescan_seconds": "processing",
-        "max_file_bytes": "limits",
-        "max_connections": "limits",
-        "max_connections_per_ip": "limits",
-        "idle_timeout_seconds": "limits",
-        "login_timeout_seconds": "limits",
-        "login_failure_delay_seconds": "limits",
-        "max_login_attempts": "limits",
-        "login_lockout_failures": "limits",
-        "login_lockout_seconds": "limits",
-        "layout": "server",
-        "host": "server",
-        "passive_ports": "server",
-        "masquerade_address": "server",
-    }
-    if key not in sections:
-        raise ConfigError(f"config error: {key}: unknown setting")
-    return f"{sections[key]}.{key}"
 
 
 def _url_host(host: str) -> str:

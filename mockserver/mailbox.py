@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mockserver.core.recap import RecapFacts, reason_of, recap_body, recap_subject
-from mockserver.spool import printable_name
+from mockserver.core.text import header_text
 from mockserver.store import FileRecord
 
 log = logging.getLogger("mockserver.mailbox")
@@ -47,14 +47,6 @@ def message_id(record: FileRecord) -> str:
     seed = f"{record.login}/{record.id}/{record.original_name}/{record.processed_at}"
     digest = hashlib.sha256(seed.encode("utf-8", "surrogatepass")).hexdigest()[:24]
     return f"<recap.{record.id}.{digest}@allmysms-mock.invalid>"
-
-
-def header_text(value: object) -> str:
-    """A header value: one line, whatever it holds. Names are shown in their printable form
-    (`spool.printable_name`: bytes that are not UTF-8 as `\\xNN`, line-breaking characters
-    such as U+2028 escaped), because `email` refuses any character `str.splitlines()` breaks
-    on in a header, and a recap must never fail on a file's name."""
-    return printable_name(str(value))
 
 
 def recap_facts(record: FileRecord) -> RecapFacts:

@@ -22,9 +22,11 @@ MAX_SERVERS = 4
 @pytest.fixture
 def allmysms_mock_settings() -> dict[str, Any]:
     """Override in a test module or conftest to configure the server `allmysms_mock` gives:
-    dotted config keys (`"processing.delay_seconds": 2.0`, `"limits.max_file_bytes": 1000`)
-    and `"accounts": [{"login": ..., "password": ..., "credits": ...}]`. Tests asking for
-    different settings get different servers; equal settings share one."""
+    dotted config keys (`"processing.delay_seconds": 2.0`, `"limits.max_file_bytes": 1000`),
+    the short keys `MockServer` takes (`"delay_seconds": 2.0`, resolved by
+    `mockserver.config.dotted_key`) and `"accounts": [{"login": ..., "password": ...,
+    "credits": ...}]`. Tests asking for different settings get different servers; equal
+    settings share one."""
     return {}
 
 

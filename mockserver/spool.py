@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mockserver.core.models import PREFIX, Reason, Status
+from mockserver.core.text import printable_name
 from mockserver.tree import FOLDERS, Folder, Layout, folder_path, login_root, make_tree
 
 log = logging.getLogger("mockserver.spool")
@@ -78,36 +79,6 @@ def move_noreplace(src: Path, dst: Path) -> bool:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(src)
     return True
-
-
-# The characters `str.splitlines()` breaks on: never in a header, a log line or a recap.
-LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
-
-
-def _escape_char(ch: str) -> str:
-    code = ord(ch)
-    if 0xDC80 <= code <= 0xDCFF:
-        # A byte that is not UTF-8, as `os.fsdecode` hands it over (surrogateescape).
-        return f"\\x{code - 0xDC00:02x}"
-    if 0xD800 <= code <= 0xDFFF or ch in LINE_BREAKS or code < 32 or 127 <= code < 160:
-        return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
-    return ch
-
-
-def printable_name(name: str) -> str:
-    """The text form of a file name for the store, the recap e-mail and the logs.
-
-    A name put straight on disk may hold bytes that are not UTF-8 (Python sees them as lone
-    surrogates, which SQLite and e-mail refuse) or characters that break a line (U+2028, …),
-    which no header may contain. Such a file is still judged (`Incorrect_FileName`) and keeps
-    its raw name on disk; only its *text form* changes: each byte that is not UTF-8 becomes
-    `\\xNN` (as `name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")`
-    would write it), and each control or line-breaking character becomes `\\xNN` / `\\uNNNN`.
-    Every other name, including any the FTP/SFTP servers accept, is returned unchanged.
-    """
-    if name.isprintable():
-        return name
-    return "".join(_escape_char(ch) for ch in name)
 
 
 # Contract 5.3 adds at most `TreatedByMSI_Not_enough_credits_` to a name (32 characters);

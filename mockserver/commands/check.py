@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from mockserver.core.filename import is_temporary
 from mockserver.core.models import DEFAULT_SENDER, Account, Verdict
+from mockserver.core.text import escape_terminal
 from mockserver.tree import valid_login
 
 PARIS = ZoneInfo("Europe/Paris")  # contract 5.10: the 14 digits are Paris time
@@ -184,8 +185,8 @@ def _unreadable(path: str) -> str | None:
 
 def _describe(path: str, size: int, v: Verdict, args: argparse.Namespace, now: datetime) -> str:
     folder = "ARCHIVES" if v.archived else "INVALIDS"
-    out = [f"{_show(v.original_name)} -> {folder}/{_show(v.final_name)}"]
-    out.append(f"  file      {_show(path)} ({size:,} bytes)")
+    out = [f"{escape_terminal(v.original_name)} -> {folder}/{escape_terminal(v.final_name)}"]
+    out.append(f"  file      {escape_terminal(path)} ({size:,} bytes)")
     if size > args.max_bytes:
         out.append(
             f"  size      over the {args.max_bytes:,}-byte limit: the server refuses the upload"
@@ -197,12 +198,12 @@ def _describe(path: str, size: int, v: Verdict, args: argparse.Namespace, now: d
         )
     if v.reason is not None:
         reason = f"  reason    {v.reason.value}"
-        out.append(reason + (f": {_show(v.detail)}" if v.detail else ""))
+        out.append(reason + (f": {escape_terminal(v.detail)}" if v.detail else ""))
     if v.campaign is not None:
         when = v.campaign.send_at.astimezone(PARIS)
         state = "scheduled until then" if when > now else "date passed: sent at once"
         out.append(
-            f"  campaign  {_show(v.campaign.name)}, send date {when:%Y-%m-%d %H:%M:%S} "
+            f"  campaign  {escape_terminal(v.campaign.name)}, send date {when:%Y-%m-%d %H:%M:%S} "
             f"Europe/Paris ({when.tzname()}, {state}), MULT {'yes' if v.campaign.mult else 'no'}"
         )
     out.append(
@@ -215,7 +216,8 @@ def _describe(path: str, size: int, v: Verdict, args: argparse.Namespace, now: d
         out.append(f"  rejected rows ({len(v.rejected):,})")
         out += _capped(
             (
-                f"    line {r.line}: {r.error}" + (f": {_show(r.detail)}" if r.detail else "")
+                f"    line {r.line}: {r.error}"
+                + (f": {escape_terminal(r.detail)}" if r.detail else "")
                 for r in v.rejected
             ),
             len(v.rejected),
@@ -233,7 +235,7 @@ def _describe(path: str, size: int, v: Verdict, args: argparse.Namespace, now: d
         out.append(f"    {'line':>6}  {'phone':<{width}}  {'sender':<11}  {'septets':>7}  message")
         out += _capped(
             (
-                f"    {s.line:>6}  {s.phone:<{width}}  {_show(s.sender_applied):<11}  "
+                f"    {s.line:>6}  {s.phone:<{width}}  {escape_terminal(s.sender_applied):<11}  "
                 f"{s.septets:>7}  {_preview(s.message)}"
                 for s in v.sms
             ),
@@ -254,23 +256,8 @@ def _capped(lines: Iterable[str], total: int, limit: int | None) -> list[str]:
     return out
 
 
-def _show(text: str) -> str:
-    """Text safe for a terminal: line breaks as the file's own `\\n`, controls escaped."""
-    if text.isprintable():
-        return text
-    out = []
-    for char in text:
-        if char == "\n":
-            out.append("\\n")
-        elif char.isprintable():
-            out.append(char)
-        else:
-            out.append(char.encode("unicode_escape", "backslashreplace").decode("ascii"))
-    return "".join(out)
-
-
 def _preview(message: str) -> str:
-    shown = _show(message)
+    shown = escape_terminal(message)
     return shown if len(shown) <= PREVIEW else shown[: PREVIEW - 1] + "…"
 
 

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from mockserver import fixtures_gen as gen
+from mockserver import fixtures as gen
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -8,7 +8,8 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+
+from mockserver.config.settings import add_flags
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,39 +20,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "on 127.0.0.1, data in ./allmysms-data, account demo/demo with 100 credits.",
     )
     p.add_argument("--config", type=Path, help="TOML configuration file (or $ALLMYSMS_MOCK_CONFIG)")
-    p.add_argument("--data-dir", help="data directory (default ./allmysms-data)")
-    p.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--ftp-port", type=int, help="FTP port, 0 = any free port (default 2121)")
-    p.add_argument("--sftp-port", type=int, help="SFTP port, 0 = any free port (default 61022)")
-    p.add_argument("--http-port", type=int, help="HTTP API port, 0 = any free port (default 8021)")
-    p.add_argument("--log-format", choices=("text", "json"), help="log line format (default text)")
-    p.add_argument(
-        "--log-level",
-        type=str.lower,
-        choices=("debug", "info", "warning", "error"),
-        help="log level (default info)",
-    )
+    add_flags(p)  # one flag per setting that declares one (mockserver.config.settings)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from mockserver.app import MockServer, StartupError
-    from mockserver.config import ENV_CONFIG_FILE, ConfigError, load_config
+    from mockserver.config import ENV_CONFIG_FILE, ConfigError, flag_overrides, load_config
     from mockserver.logs import setup_logging
 
-    overrides: dict[str, Any] = {}
-    for flag, key in (
-        ("data_dir", "server.data_dir"),
-        ("host", "server.host"),
-        ("ftp_port", "server.ftp_port"),
-        ("sftp_port", "server.sftp_port"),
-        ("http_port", "server.http_port"),
-        ("log_format", "log.format"),
-        ("log_level", "log.level"),
-    ):
-        value = getattr(args, flag)
-        if value is not None:
-            overrides[key] = value
+    overrides = flag_overrides(args)
     try:
         path = args.config or os.environ.get(ENV_CONFIG_FILE) or None
         config = load_config(path and Path(path), env=os.environ, overrides=overrides)

@@ -33,6 +33,7 @@ from mockserver.core.reader import (
     read_other,
 )
 from mockserver.core.sender import SENDER_RE, SENDER_RULE, STOP_ENDINGS
+from mockserver.core.text import quote_detail
 
 # Warnings are shared tuples (150,000 SMS must not each carry a fresh one) of the plain
 # Warning_ values, which is what the store and the JSON views keep.
@@ -65,40 +66,17 @@ _RECORD_RE = re.compile(
     + END_PATTERN
 )
 
-_SHOWN_CHARS = 40
-# Characters shown escaped in details so a detail stays one printable line.
-_CONTROL_RE = re.compile("[\x00-\x1f\x7f\udc80-\udcff]")
-
-
-def show(value: str) -> str:
-    """A user-supplied value quoted for a detail sentence: shortened, one line, printable."""
-    if len(value) > _SHOWN_CHARS:
-        value = value[:_SHOWN_CHARS] + "…"
-    value = _CONTROL_RE.sub(_escape, value)
-    return f"'{value}'"
-
-
-def _escape(m: re.Match[str]) -> str:
-    c = ord(m.group())
-    if c == 0x0A:
-        return "\\n"
-    if c == 0x09:
-        return "\\t"
-    if c >= 0xDC80:
-        return f"\\x{c - 0xDC00:02x}"
-    return f"\\x{c:02x}"
-
 
 def _number_detail(error: RowError, raw: str) -> str:
     if error is RowError.EMPTY_NUMBER:
         return "the phone number (column 1) is empty"
     if error is RowError.LANDLINE:
         return (
-            f"{show(raw)} is a landline or malformed French number "
+            f"{quote_detail(raw)} is a landline or malformed French number "
             "(France accepts 06/07 + 8 digits, 336/337 + 8 digits or +336/+337 + 8 digits)"
         )
     return (
-        f"{show(raw)} is not a phone number (digits only, an optional leading +, "
+        f"{quote_detail(raw)} is not a phone number (digits only, an optional leading +, "
         "8 to 15 digits, spaces ignored)"
     )
 
@@ -119,7 +97,7 @@ def judge(file_name: str, data: bytes, account: Account, now: datetime) -> Verdi
             None,
             (),
             0,
-            f"Incorrect file name {show(file_name)}: {checked}.",
+            f"Incorrect file name {quote_detail(file_name)}: {checked}.",
             now,
         )
     campaign = checked
@@ -310,8 +288,8 @@ def judge(file_name: str, data: bytes, account: Account, now: datetime) -> Verdi
             campaign,
             rejected_rows,
             rows,
-            f"Line {first_line} asks for sender {show(first_sender)}{more}, which breaks the "
-            f"sender rules: {SENDER_RULE}.",
+            f"Line {first_line} asks for sender {quote_detail(first_sender)}{more}, which breaks"
+            f" the sender rules: {SENDER_RULE}.",
             now,
         )
     all_sms = tuple(every) if mult else tuple(kept.values())
@@ -359,7 +337,7 @@ def _check_sender(
             RejectedRow(
                 line,
                 RowError.INVALID_SENDER,
-                f"sender {show(given)} is not allowed: {SENDER_RULE}",
+                f"sender {quote_detail(given)} is not allowed: {SENDER_RULE}",
             )
         )
 

@@ -1,6 +1,6 @@
 """CSV reading: bytes -> records with the physical line each one starts on (contract 5.5).
 
-Hand-written on `re` instead of `csv`, whose pitfalls (ARCHITECTURE.md, pitfall 5) lose data.
+Hand-written on `re` instead of `csv`, whose pitfalls (docs/design.md, pitfall 5) lose data.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mockserver.core.text import printable_name
 from mockserver.events import EventBus
 from mockserver.mailbox import Mailbox
 from mockserver.processing.flight import InFlight
@@ -34,7 +35,7 @@ from mockserver.processing.pipeline import (
     utc_now,
 )
 from mockserver.processing.scheduler import Scheduler
-from mockserver.spool import Claim, Spool, printable_name
+from mockserver.spool import Claim, Spool
 from mockserver.store import Store
 from mockserver.tree import Folder
 from mockserver.writes import OpenWrites

@@ -17,8 +17,9 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from mockserver.core.text import printable_name
 from mockserver.processing.scheduler import Job, Scheduler
-from mockserver.spool import Spool, printable_name
+from mockserver.spool import Spool
 from mockserver.store import Store
 from mockserver.tree import Folder
 from mockserver.writes import OpenWrites

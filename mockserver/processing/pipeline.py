@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mockserver.core.models import Account, Verdict
+from mockserver.core.text import printable_name
 from mockserver.events import EventBus, FileClaimed, FileFinished, MailWritten
 from mockserver.mailbox import Mailbox, message_id
-from mockserver.spool import Claim, FileKey, Spool, printable_name
+from mockserver.spool import Claim, FileKey, Spool
 from mockserver.store import FileRecord, InsufficientCredits, Store
 
 if TYPE_CHECKING:
@@ -256,7 +257,7 @@ class Pipeline:
 
         On disk the file keeps the user's raw name behind the prefix, even when the store
         holds its printable form (a name put on disk that is not UTF-8 or holds a line
-        break, `spool.printable_name`); a name too long for the file system is shortened
+        break, `core.text.printable_name`); a name too long for the file system is shortened
         (`spool.short_name`). The store records the name actually used."""
         login, claim = record.login, ctx.claim
         dest: Path | None = None

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import asyncssh
 
+from mockserver.core.text import one_line
+
 log = logging.getLogger("mockserver.sftp")
 
 HOST_KEY_NAME = "ssh_host_ed25519_key"
@@ -39,7 +41,7 @@ def load_or_create_host_key(path: Path) -> asyncssh.SSHKey:
     try:
         key = asyncssh.import_private_key(data)
     except (asyncssh.KeyImportError, ValueError, TypeError) as exc:
-        reason = " ".join(str(exc).split()) or "unreadable"
+        reason = one_line(str(exc)) or "unreadable"
         raise HostKeyError(
             f"the SSH host key {path} is not a valid private key ({reason}); restore it, or "
             "delete it to make a new one (clients will then see a new fingerprint)"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from mockserver.core.text import LINE_BREAKS
 from mockserver.tree import Folder, Layout, folder_prefix
 
 _FOLDER_NAMES = frozenset(f.value for f in Folder)
@@ -49,14 +50,10 @@ class Place:
     name: str | None = None  # the file name, for Kind.FILE
 
 
-# `str.splitlines()` breaks on these: a name holding one could never be a header or log line.
-_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
-
-
 def _bad_char(ch: str) -> bool:
     """Control characters (C0, DEL, C1) and line breaks: no header or log line can carry them."""
     code = ord(ch)
-    return code < 32 or 127 <= code < 160 or ch in _LINE_BREAKS
+    return code < 32 or 127 <= code < 160 or ch in LINE_BREAKS
 
 
 def _not_utf8(text: str) -> bool:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from mockserver.core.models import Sms, Verdict
-from mockserver.spool import printable_name
+from mockserver.core.text import printable_name
 from mockserver.store.accounts import UnknownAccount
 from mockserver.store.database import Database, StoreError, iso
 from mockserver.store.rows import FILE_COLUMNS, MAIL_STATES, FileRecord, file_record
@@ -92,7 +92,7 @@ class Ledger(Database):
         A subscription account is "billed at month end" (contract 3): its credits are not
         debited, the file's cost is still recorded.
 
-        Names are recorded in their printable form (`spool.printable_name`): a name put
+        Names are recorded in their printable form (`core.text.printable_name`): a name put
         straight on disk that is not UTF-8 or holds a line break is stored escaped (SQLite
         refuses lone surrogates); the file keeps its raw name on disk.
         """

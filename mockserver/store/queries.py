@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from mockserver.core.models import Status
-from mockserver.spool import printable_name
+from mockserver.core.text import printable_name
 from mockserver.store.database import Database
 from mockserver.store.rows import (
     FILE_COLUMNS,

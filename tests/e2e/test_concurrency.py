@@ -1,5 +1,5 @@
 """Many clients at once: 40 concurrent drops over FTP and SFTP with credits for exactly 30 of
-them; the credit ledger must balance to the SMS (contract 5.4.4, ARCHITECTURE pitfall 4).
+them; the credit ledger must balance to the SMS (contract 5.4.4, docs/design.md, pitfall 4).
 """
 
 from __future__ import annotations

@@ -256,7 +256,7 @@ def test_reset_gives_a_clean_platform() -> None:
 
 def test_adding_accounts_keeps_the_file_watcher_alive() -> None:
     """Accounts created at run time (POST /api/accounts) must not break the watcher that
-    picks up files put straight on disk (ARCHITECTURE pitfall 1): a fresh account tree once
+    picks up files put straight on disk (docs/design.md, pitfall 1): a fresh account tree once
     made watchdog's inotify observer warn in its thread, fatal under `-W error`."""
     import warnings
 

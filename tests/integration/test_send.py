@@ -14,7 +14,7 @@ import pytest
 
 from mockserver.app import MockServer
 from mockserver.cli import main
-from mockserver.commands.send import Progress, find_landing, landed_as
+from mockserver.client import Progress, find_landing, landed_as
 from tests.integration.helpers import running_mock_server
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver import fixtures_gen as gen
+from mockserver import fixtures as gen
 from mockserver.cli import main
 
 NOW = "2030-01-01T00:00:00"  # before every fixture's send date (2030, seed-derived)
@@ -167,7 +167,8 @@ def test_latin1_rows_are_rejected_with_their_line(tmp_path, capsys):
 
 
 def test_unterminated_quote_gets_a_verdict(tmp_path, capsys):
-    """Architecture pitfall 5: an open quote must not crash nor silently eat the file."""
+    """docs/spec.md 5.5: an open quote is an `unterminated_quote` row; it must not crash nor
+    silently eat the file."""
     data = b'"0612345678";"Bonjour\n"0687654321";"Salut"\n'
     path = drop(tmp_path, data)
     code, out, _ = check(capsys, "--json", str(path))
@@ -178,8 +179,9 @@ def test_unterminated_quote_gets_a_verdict(tmp_path, capsys):
 
 
 def test_very_long_line_is_rejected_not_fatal(tmp_path, capsys):
-    """Architecture pitfall 5 (csv raises past 131072 characters): a 200,000-character message
-    is one rejected row (contract 5.5: over 160) and the output stays short."""
+    """A reader built on Python's csv module would raise past 131072 characters: a
+    200,000-character message is one rejected row (docs/spec.md 5.5 and 5.7: over 160) and the
+    output stays short."""
     data = b'"0612345678";"' + b"a" * 200_000 + b'"\n"0687654321";"Salut"\n'
     path = drop(tmp_path, data)
     code, out, _ = check(capsys, str(path))

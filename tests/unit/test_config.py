@@ -422,3 +422,58 @@ def test_hash_password_command_line() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert verify_password("from-pipe", done.stdout.strip())
+
+
+def test_short_keys_name_their_section() -> None:
+    from mockserver.config import SETTINGS, dotted_key
+
+    short = {s.key: s.section for s in SETTINGS if s.short}
+    assert short == {
+        **dict.fromkeys(
+            [
+                "delay_seconds",
+                "pickup_delay_seconds",
+                "default_sender",
+                "recap_email",
+                "watch_mode",
+                "poll_interval",
+                "rescan_seconds",
+            ],
+            "processing",
+        ),
+        **dict.fromkeys(
+            [
+                "max_file_bytes",
+                "max_connections",
+                "max_connections_per_ip",
+                "idle_timeout_seconds",
+                "login_timeout_seconds",
+                "login_failure_delay_seconds",
+                "max_login_attempts",
+                "login_lockout_failures",
+                "login_lockout_seconds",
+            ],
+            "limits",
+        ),
+        **dict.fromkeys(["layout", "host", "passive_ports", "masquerade_address"], "server"),
+    }
+    assert dotted_key("delay_seconds") == "processing.delay_seconds"
+    assert dotted_key("mail.smtp_port") == "mail.smtp_port"
+    with pytest.raises(ConfigError, match=r"^config error: ftp_port: unknown setting$"):
+        dotted_key("ftp_port")
+
+
+def test_every_setting_has_an_environment_variable_and_the_serve_flags_are_fixed() -> None:
+    from mockserver.config import SETTINGS
+
+    assert all(s.env == f"ALLMYSMS_MOCK_{s.section}_{s.key}".upper() for s in SETTINGS)
+    flags = {s.flag.name: s.dotted for s in SETTINGS if s.flag is not None}
+    assert flags == {
+        "--data-dir": "server.data_dir",
+        "--host": "server.host",
+        "--ftp-port": "server.ftp_port",
+        "--sftp-port": "server.sftp_port",
+        "--http-port": "server.http_port",
+        "--log-format": "log.format",
+        "--log-level": "log.level",
+    }

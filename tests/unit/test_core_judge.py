@@ -334,7 +334,7 @@ def test_binary_garbage() -> None:
 
 
 def test_a_200000_character_line() -> None:
-    """ARCHITECTURE pitfall 5 (csv raises over 131072 characters): here the row is only
+    """docs/design.md, pitfall 5 (csv raises over 131072 characters): here the row is only
     rejected as too long and the next row is still read."""
     verdict = run("0612345678;" + "x" * 200_000 + "\n0712345678;ok\n")
     assert errors(verdict) == [(1, RowError.MESSAGE_TOO_LONG)]
@@ -342,7 +342,7 @@ def test_a_200000_character_line() -> None:
 
 
 def test_an_unterminated_quote_loses_only_its_row() -> None:
-    """ARCHITECTURE pitfall 5: "an unterminated quote swallows the next rows" in csv; here the
+    """docs/design.md, pitfall 5: "an unterminated quote swallows the next rows" in csv; here the
     row is rejected and reading resumes at the next line."""
     verdict = run('0612345678;"never closed\n0712345678;two\n0612345679;three\n')
     assert errors(verdict) == [(1, RowError.UNTERMINATED_QUOTE)]

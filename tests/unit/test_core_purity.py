@@ -9,8 +9,8 @@ import pytest
 
 CORE = Path(__file__).resolve().parents[2] / "mockserver" / "core"
 
-# No os, pathlib, socket, time, random, threading, sqlite3...: ARCHITECTURE "core/ PURE:
-# stdlib only. No paths, sockets, clock, random."
+# No os, pathlib, socket, time, random, threading, sqlite3...: docs/design.md, "Layers": core is
+# "standard library only: no paths, sockets, clock or randomness".
 ALLOWED = {
     "__future__",
     "collections",
@@ -56,7 +56,8 @@ def test_the_core_package_has_modules() -> None:
 
 @pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: p.name)
 def test_core_imports_only_the_allow_list(path: Path) -> None:
-    """ARCHITECTURE: "core/ PURE: stdlib only. No paths, sockets, clock, random."."""
+    """docs/design.md, "Layers": core is "standard library only: no paths, sockets, clock or
+    randomness"."""
     bad = [m for m in imported_modules(path.read_text(encoding="utf-8")) if not allowed(m)]
     assert bad == []
 

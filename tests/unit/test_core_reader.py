@@ -117,7 +117,7 @@ def test_broken_quoting_loses_only_its_row(
 
 
 def test_python_csv_would_swallow_the_rows() -> None:
-    """ARCHITECTURE pitfall 5, the reason for a hand-written reader: csv swallows the rows
+    """docs/design.md, pitfall 5, the reason for a hand-written reader: csv swallows the rows
     after an unterminated quote into one field."""
     rows = list(csv.reader(io.StringIO('a;"open\nb;c\nd;e\n'), delimiter=";"))
     assert len(rows) == 1
@@ -125,7 +125,7 @@ def test_python_csv_would_swallow_the_rows() -> None:
 
 
 def test_a_200000_character_line_is_one_record() -> None:
-    """ARCHITECTURE pitfall 5: csv raises on fields over 131072 characters; here a huge field
+    """docs/design.md, pitfall 5: csv raises on fields over 131072 characters; here a huge field
     is just a field (the length rule judges it)."""
     data = b'0612345678;"' + b"x" * 200_000 + b'"\n0712345678;ok\n'
     records = read(data)

@@ -14,7 +14,7 @@ from typing import Any
 import faker
 import pytest
 
-from mockserver import fixtures_gen as gen
+from mockserver import fixtures as gen
 from mockserver.cli import main
 from mockserver.core.models import Reason
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from mockserver.core.models import Status
+from mockserver.core.text import printable_name
 from mockserver.mailbox import compose
 from mockserver.servers import policy
-from mockserver.spool import FileKey, Spool, printable_name, short_name
+from mockserver.spool import FileKey, Spool, short_name
 from mockserver.store import FileRecord
 from mockserver.tree import Folder
 
