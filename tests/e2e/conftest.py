@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from mockserver.app import MockServer
-from tests.e2e.support import Serve
+from tests.support.serve import Serve
 
 
 @pytest.fixture

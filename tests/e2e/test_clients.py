@@ -15,8 +15,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from tests.conftest import require_tool
-from tests.e2e.support import (
+from tests.support.serve import (
     DEMO_LOGIN,
     DEMO_PASSWORD,
     Serve,
@@ -31,6 +30,7 @@ from tests.e2e.support import (
     sftp_drop,
     stored,
 )
+from tests.support.tools import require_tool
 
 pytestmark = [pytest.mark.clients, pytest.mark.timeout(120)]
 

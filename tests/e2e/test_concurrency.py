@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from mockserver.app import MockServer
-from tests.e2e.support import DEMO_LOGIN, campaign, csv_rows, drop, entries, wait_until
+from tests.support.serve import DEMO_LOGIN, campaign, csv_rows, drop, entries
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import support
-from tests.e2e.support import (
+from tests.support import serve as support
+from tests.support.crashing import CRASH_POINTS
+from tests.support.serve import (
     DEMO_CREDITS,
     Serve,
     api_get,
@@ -29,7 +30,6 @@ from tests.e2e.support import (
     mobile,
     stored,
 )
-from tests.support.crashing import CRASH_POINTS
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -19,8 +19,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from tests.conftest import require_tool
-from tests.e2e.support import (
+from tests.support.serve import (
     DEMO_CREDITS,
     READY_RE,
     Serve,
@@ -33,8 +32,9 @@ from tests.e2e.support import (
     run_client,
     serve_command,
     serve_env,
-    wait_until,
 )
+from tests.support.tools import require_tool
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -19,7 +19,7 @@ from hypothesis.stateful import (
 )
 
 from mockserver.app import MockServer
-from tests.e2e.support import (
+from tests.support.serve import (
     DEMO_CREDITS,
     DEMO_LOGIN,
     campaign,
@@ -28,8 +28,8 @@ from tests.e2e.support import (
     ftp_drop,
     ftp_list,
     http_json,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from mockserver.app import MockServer
-from tests.e2e.support import (
+from tests.support.serve import (
     DEMO_CREDITS,
     DEMO_LOGIN,
     FIXTURES,
@@ -30,8 +30,8 @@ from tests.e2e.support import (
     ftp_list,
     http_json,
     sftp_drop,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 

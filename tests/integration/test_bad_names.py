@@ -17,10 +17,8 @@ import pytest
 from mockserver.core.models import Account, Verdict
 from mockserver.spool import Spool
 from mockserver.tree import Folder
-from tests.integration import test_processor
-from tests.integration.test_processor import ROWS, Platform, make_config, wait_for
-
-platform_factory = test_processor.platform_factory  # the fixture, shared
+from tests.support.platform import ROWS, Platform, make_config
+from tests.support.waiting import wait_until
 
 PREFIX = "TreatedByMSI_Incorrect_FileName_"
 
@@ -88,7 +86,7 @@ def test_a_name_holding_a_line_break_ends_in_invalids_and_is_mailed(
     name = f"camp{brk}x.csv"
     put(p.folder(Folder.SEND_SMS), os.fsencode(name))
     p.processor.drain()
-    (f,) = wait_for(lambda: p.files(), what="the file done")
+    (f,) = wait_until(lambda: p.files(), what="the file done")
     assert f["status"] == "invalid"
     assert f["reason"] == "Incorrect_FileName"
     assert brk not in f["original_name"]
@@ -181,7 +179,7 @@ def test_a_name_too_long_for_its_final_name_is_shortened(
     for name in (first, second):
         put(send, name.encode())
     p.processor.drain()
-    wait_for(lambda: len(p.files()) == 2, what="both files done")
+    wait_until(lambda: len(p.files()) == 2, what="both files done")
     on_disk = sorted(os.listdir(p.folder(Folder.INVALIDS)))
     assert len(on_disk) == 2
     assert on_disk[0] != on_disk[1]

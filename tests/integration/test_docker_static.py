@@ -18,7 +18,7 @@ import pytest
 
 from mockserver.cli import build_parser
 from mockserver.config import load_config
-from tests.conftest import require_tool
+from tests.support.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"

@@ -25,7 +25,7 @@ import asyncssh
 import pytest
 
 from mockserver.app import MockServer, StartupError
-from tests.integration.helpers import wait_until
+from tests.support.waiting import wait_until
 
 BODY = b'"0612345678";"Bonjour STOP au 36180"\n'
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from mockserver.config import AccountConfig
-from tests.integration.helpers import FtpHarness, wait_until
+from tests.support.harness import FtpHarness
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_tool
-from tests.integration.helpers import FtpHarness, client_env, wait_until
+from tests.support.harness import FtpHarness
+from tests.support.tools import client_env, require_tool
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.clients
 

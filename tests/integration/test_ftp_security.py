@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mockserver.servers.policy import normalise
-from tests.integration.helpers import FtpHarness, tree_snapshot
+from tests.support.harness import FtpHarness, tree_snapshot
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import FtpHarness, outside_snapshot, wait_until
+from tests.support.harness import ErrorRecords, FtpHarness, outside_snapshot
+from tests.support.waiting import wait_until
 
 FUZZ_SECONDS = float(os.environ.get("ALLMYSMS_FUZZ_SECONDS", "5"))
 SEED = int(os.environ.get("ALLMYSMS_FUZZ_SEED", "20240501"))
@@ -160,15 +161,6 @@ class RawSession:
     def close(self) -> None:
         self.file.close()
         self.sock.close()
-
-
-class ErrorRecords(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
 
 @pytest.fixture

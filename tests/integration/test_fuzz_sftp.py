@@ -22,9 +22,7 @@ import asyncssh
 import pytest
 from asyncssh import SFTPAttrs
 
-from tests.integration.helpers import outside_snapshot
-from tests.integration.test_fuzz_ftp import ErrorRecords
-from tests.integration.test_sftp_server import SftpHarness, connect
+from tests.support.harness import ErrorRecords, SftpHarness, connect, outside_snapshot
 
 FUZZ_SECONDS = float(os.environ.get("ALLMYSMS_FUZZ_SECONDS", "5"))
 SEED = int(os.environ.get("ALLMYSMS_FUZZ_SEED", "20240501"))

@@ -4,14 +4,12 @@ bad input, the long-poll wait, reset and check; errors are JSON 4xx, never a 500
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import os
 import random
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -19,7 +17,9 @@ import pytest
 
 from mockserver.app import MockServer
 from mockserver.config import load_config
-from tests.integration.helpers import running_mock_server, wait_until
+from tests.support.harness import running_mock_server
+from tests.support.http import call
+from tests.support.waiting import wait_until
 
 MAX_BYTES = 200_000
 GOOD = "Promo_20300716120000_HQ.csv"  # send date in the future: SMS "scheduled"
@@ -35,38 +35,6 @@ ACCOUNTS = [
     {"login": "poor", "password": "pw-poor", "credits": 0, "email": "poor@example.com"},
     {"login": "sub", "password": "pw-sub", "credits": 0, "subscription": True},
 ]
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def call(
-    srv: MockServer,
-    method: str,
-    path: str,
-    body: Any = None,
-    headers: dict[str, str] | None = None,
-    *,
-    chunked: bool = False,
-) -> Reply:
-    """One request on a fresh connection (closed before returning: no ResourceWarning)."""
-    if body is not None and not isinstance(body, bytes | str) and not chunked:
-        body = json.dumps(body).encode()
-    conn = http.client.HTTPConnection("127.0.0.1", srv.http_port, timeout=60)
-    try:
-        conn.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
-        resp = conn.getresponse()
-        return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
-    finally:
-        conn.close()
 
 
 def drop(srv: MockServer, name: str, data: bytes, login: str = "demo") -> None:

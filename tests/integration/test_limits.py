@@ -21,8 +21,8 @@ import pytest
 from mockserver.app import MockServer
 from mockserver.config import ConfigError, LimitsConfig, load_config
 from mockserver.limits import ConnectionLimiter, LoginLockout, address_key, guard_for
-from tests.integration.helpers import FtpHarness, wait_until
-from tests.integration.test_sftp_server import SftpHarness, connect
+from tests.support.harness import FtpHarness, SftpHarness, connect
+from tests.support.waiting import wait_until
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ import asyncssh
 import pytest
 
 from mockserver.app import MockServer
-from tests.integration.helpers import wait_until
+from tests.support.waiting import wait_until
 
 FTP_CLIENTS = 8
 SFTP_CLIENTS = 8

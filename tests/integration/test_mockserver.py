@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from mockserver.app import MockServer, StartupError
-from tests.integration.helpers import wait_until
-from tests.integration.test_http_api import call
+from tests.support.http import call
+from tests.support.waiting import wait_until
 
 NAME = "Promo_20300716120000_HQ.csv"
 ROWS = b'"0612345678";"Bonjour STOP au 36180";"MaBoutique"\n"+447911123456";"Hello"\n'

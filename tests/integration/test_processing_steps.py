@@ -15,15 +15,8 @@ from mockserver.events import EventBus, FileClaimed, FileFinished, MailWritten
 from mockserver.processing import FileContext, Step, resume_at
 from mockserver.processing.scheduler import Scheduler
 from mockserver.tree import Folder
-from tests.integration.test_processor import (
-    NAME,
-    Platform,
-    make_config,
-    platform_factory,
-    wait_for,
-)
-
-__all__ = ["platform_factory"]  # the fixture, shared
+from tests.support.platform import NAME, Platform, make_config
+from tests.support.waiting import wait_until
 
 
 def test_the_hook_sees_every_step_in_order_with_its_context(
@@ -75,7 +68,7 @@ def test_a_failing_hook_leaves_the_file_where_it_is(
 
     p.processor.add_hook(hook)
     p.drop()
-    (record,) = wait_for(p.store.unfinished, what="the file recorded")
+    (record,) = wait_until(p.store.unfinished, what="the file recorded")
     assert p.processor.wait_idle(10)
     assert p.names(Folder.PROCESSING) == [NAME]
     assert resume_at(record) is Step.MOVE

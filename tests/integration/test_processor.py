@@ -8,169 +8,21 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mockserver import views
-from mockserver.backend import Backend
 from mockserver.config import (
     AccountConfig,
-    Config,
-    MailConfig,
-    ProcessingConfig,
-    ServerConfig,
 )
 from mockserver.core.judge import judge as real_judge
-from mockserver.mailbox import Mailbox
-from mockserver.processing import Processor
 from mockserver.spool import Spool
 from mockserver.store import Store
 from mockserver.tree import Folder
-from mockserver.writes import OpenWrites
-
-NAME = "Promo_20300716120000_HQ.csv"
-ROWS = b'"0612345678";"Bonjour"\n"33711223344";"Salut"\n"+44 7911 123456";"Hello"\n'
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    """Poll `predicate` until it is truthy (no sleep-based synchronisation)."""
-    deadline = time.monotonic() + timeout
-    tick = threading.Event()
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        tick.wait(0.005)
-
-
-def make_config(
-    data_dir: Path,
-    *,
-    credits: int = 100,
-    subscription: bool = False,
-    accounts: tuple[AccountConfig, ...] | None = None,
-    **processing: Any,
-) -> Config:
-    proc = {"rescan_seconds": 5.0, "poll_interval": 0.1, **processing}
-    return Config(
-        server=ServerConfig(data_dir=data_dir),
-        processing=ProcessingConfig(**proc),
-        mail=MailConfig(),
-        accounts=accounts
-        or (
-            AccountConfig(
-                login="alice",
-                password="pw",
-                credits=credits,
-                subscription=subscription,
-                email="alice@example.com",
-            ),
-        ),
-    )
-
-
-@dataclass
-class Platform:
-    """The processor over a Backend on one data dir, as the app wires them; its `files`,
-    `messages` and `account` answer in the contract's JSON shapes (`mockserver.views`)."""
-
-    config: Config
-    backend: Backend
-    processor: Processor
-
-    @classmethod
-    def start(cls, config: Config, **kw: Any) -> Platform:
-        backend = Backend(config)
-        backend.open()
-        kw.setdefault("settle_seconds", 0.2)
-        kw.setdefault("bus", backend.bus)
-        proc = Processor(
-            config, backend.store, backend.spool, backend.mailbox, backend.open_writes, **kw
-        )
-        backend.set_quiesce(proc.paused)
-        try:
-            proc.start()
-        except BaseException:
-            backend.close()
-            raise
-        return cls(config, backend, proc)
-
-    @property
-    def store(self) -> Store:
-        return self.backend.store
-
-    @property
-    def spool(self) -> Spool:
-        return self.backend.spool
-
-    @property
-    def mailbox(self) -> Mailbox:
-        return self.backend.mailbox
-
-    @property
-    def writes(self) -> OpenWrites:
-        return self.backend.open_writes
-
-    def stop(self) -> None:
-        assert self.processor.stop(10)
-        self.backend.close()
-
-    def folder(self, folder: Folder, login: str = "alice") -> Path:
-        return self.spool.folder(login, folder)
-
-    def drop(self, name: str = NAME, data: bytes = ROWS, login: str = "alice") -> Path:
-        """Upload as `.tmp`, then rename to the final name (manual 4.2)."""
-        send = self.folder(Folder.SEND_SMS, login)
-        tmp = send / f"{name}.{time.monotonic_ns()}.tmp"
-        tmp.write_bytes(data)
-        os.rename(tmp, send / name)
-        return send / name
-
-    def names(self, folder: Folder, login: str = "alice") -> list[str]:
-        return sorted(os.listdir(self.folder(folder, login)))
-
-    def files(self, **kw: Any) -> list[dict[str, Any]]:
-        return [views.file_view(f) for f in self.store.files(**kw)]
-
-    def messages(self, **kw: Any) -> list[dict[str, Any]]:
-        now = self.backend.now()
-        return [views.sms_view(m, now) for m in self.backend.messages(**kw)]
-
-    def account(self, login: str) -> dict[str, Any]:
-        found = self.backend.account(login)
-        assert found is not None, f"no account {login}"
-        return views.account_view(found)
-
-    def wait_file(self, name: str, timeout: float = 10.0, **kw: Any) -> dict[str, Any]:
-        found = self.backend.wait_for_file(name, timeout, **kw)
-        assert found is not None, f"no verdict for {name}"
-        return views.file_view(found)
-
-
-@pytest.fixture
-def platform_factory(tmp_path: Path) -> Iterator[Callable[..., Platform]]:
-    started: list[Platform] = []
-
-    def make(config: Config | None = None, **kw: Any) -> Platform:
-        p = Platform.start(config or make_config(tmp_path / "data"), **kw)
-        started.append(p)
-        return p
-
-    yield make
-    for p in started:
-        p.processor.stop(10)
-        p.store.close()
-
-
-@pytest.fixture
-def platform(platform_factory: Callable[..., Platform]) -> Platform:
-    return platform_factory()
+from tests.support.platform import NAME, ROWS, Platform, make_config
+from tests.support.waiting import wait_until
 
 
 def test_archived_file_is_moved_recorded_charged_and_mailed(platform: Platform) -> None:
@@ -250,8 +102,8 @@ def test_delay_keeps_the_file_visible_in_processing(
     started = time.monotonic()
     p.drop("A_20300716120000_HQ.csv")
     p.drop("B_20300716120000_HQ.csv", login="bob")
-    wait_for(lambda: p.names(Folder.PROCESSING) == ["A_20300716120000_HQ.csv"], what="claim")
-    wait_for(lambda: p.names(Folder.PROCESSING, "bob") == ["B_20300716120000_HQ.csv"])
+    wait_until(lambda: p.names(Folder.PROCESSING) == ["A_20300716120000_HQ.csv"], what="claim")
+    wait_until(lambda: p.names(Folder.PROCESSING, "bob") == ["B_20300716120000_HQ.csv"])
     assert p.names(Folder.SEND_SMS) == []
     p.wait_file("A_20300716120000_HQ.csv")
     p.wait_file("B_20300716120000_HQ.csv")
@@ -267,9 +119,9 @@ def test_same_name_while_the_first_is_processing_waits_then_gets_a_suffix(
     ever overwritten" — including PROCESSING (docs/spec.md 5.2.4)."""
     p = platform_factory(make_config(tmp_path / "d", delay_seconds=0.5))
     p.drop(data=b'"0612345678";"one"\n')
-    wait_for(lambda: p.names(Folder.PROCESSING) == [NAME])
+    wait_until(lambda: p.names(Folder.PROCESSING) == [NAME])
     p.drop(data=b'"0612345678";"two"\n"0612345679";"two"\n')
-    wait_for(lambda: len(p.files(name=NAME)) == 2, what="both files")
+    wait_until(lambda: len(p.files(name=NAME)) == 2, what="both files")
     assert p.names(Folder.ARCHIVES) == [
         "TreatedByMSI_Promo_20300716120000_HQ-2.csv",
         "TreatedByMSI_Promo_20300716120000_HQ.csv",
@@ -397,7 +249,7 @@ def test_forty_concurrent_drops_exact_credit_accounting(
         t.start()
     for t in threads:
         t.join()
-    wait_for(lambda: len(p.files()) == 40, 30, "40 verdicts")
+    wait_until(lambda: len(p.files()) == 40, 30, what="40 verdicts")
     files = p.files()
     archived = [f for f in files if f["status"] == "archived"]
     refused = [f for f in files if f["reason"] == "Not_enough_credits"]
@@ -446,7 +298,7 @@ def test_one_log_line_per_file(platform: Platform, caplog: pytest.LogCaptureFixt
     caplog.set_level(logging.INFO, logger="mockserver.processor")
     platform.drop()
     platform.wait_file(NAME)
-    wait_for(lambda: "verdict=archived" in caplog.text)
+    wait_until(lambda: "verdict=archived" in caplog.text)
     (rec,) = [r for r in caplog.records if "verdict=" in r.getMessage()]
     assert rec.getMessage().startswith(f"login=alice file={NAME} verdict=archived reason=- sms=3")
     assert rec.fields["sms"] == 3  # type: ignore[attr-defined]
@@ -462,7 +314,7 @@ def test_json_log_format(platform: Platform) -> None:
     try:
         platform.drop()
         platform.wait_file(NAME)
-        wait_for(lambda: "verdict" in stream.getvalue())
+        wait_until(lambda: "verdict" in stream.getvalue())
     finally:
         logger = logging.getLogger("mockserver")
         logger.removeHandler(handler)
@@ -484,7 +336,7 @@ def test_paused_holds_work_and_stop_finishes_files_in_processing(
     """Contract 2: SIGINT/SIGTERM "lets the file being processed finish"."""
     p = platform_factory(make_config(tmp_path / "d", delay_seconds=30.0))
     p.drop()
-    wait_for(lambda: p.names(Folder.PROCESSING) == [NAME])
+    wait_until(lambda: p.names(Folder.PROCESSING) == [NAME])
     with p.processor.paused():
         assert p.files(include_pending=True) == []
     assert p.processor.stop(10)
@@ -675,7 +527,7 @@ def test_two_triggers_for_one_claim_process_it_once(
         scheduler = proc._scheduler
         return scheduler.busy == 1 and not scheduler.waiting(finish_on_stop=True)
 
-    wait_for(only_the_first_busy, what="the second task handled")
+    wait_until(only_the_first_busy, what="the second task handled")
     release.set()
     f = p.wait_file(NAME)
     assert proc.wait_idle(10)

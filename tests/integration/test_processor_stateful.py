@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from mockserver.tree import Folder
-from tests.integration.test_processor import Platform, make_config
+from tests.support.platform import Platform, make_config
 
 CREDITS = 12
 

@@ -15,7 +15,7 @@ import pytest
 from mockserver.app import MockServer
 from mockserver.cli import main
 from mockserver.client import Progress, find_landing, landed_as
-from tests.integration.helpers import running_mock_server
+from tests.support.harness import running_mock_server
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "Promo_20300716120000_HQ.csv"

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_tool
-from tests.integration.helpers import client_env
-from tests.integration.test_sftp_server import CSV, SftpHarness
+from tests.support.harness import CSV, SftpHarness
+from tests.support.tools import client_env, require_tool
 
 pytestmark = pytest.mark.clients
 

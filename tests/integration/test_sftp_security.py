@@ -13,14 +13,7 @@ import asyncssh
 import paramiko
 import pytest
 
-from tests.integration.helpers import tree_snapshot
-from tests.integration.test_sftp_server import (
-    FINAL,
-    SftpHarness,
-    connect,
-    paramiko_sftp,
-    run,
-)
+from tests.support.harness import FINAL, SftpHarness, connect, paramiko_sftp, run, tree_snapshot
 
 DENIED = (asyncssh.SFTPPermissionDenied, asyncssh.SFTPNoSuchFile, asyncssh.SFTPFailure)
 

@@ -1,18 +1,15 @@
 """The SFTP server with real clients (asyncssh, paramiko): logins, uploads, renames, the hook,
-the size limit, the host key and a clean stop. Also home of `SftpHarness`, used by the other
-`test_sftp_*` modules."""
+the size limit, the host key and a clean stop."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import os
 import stat
-import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import asyncssh
 import paramiko
@@ -22,67 +19,10 @@ from mockserver.auth import StaticAuthenticator
 from mockserver.config import AccountConfig, load_config
 from mockserver.servers.sftp import HostKeyError, SftpServer, load_or_create_host_key
 from mockserver.writes import OpenWrites
-from tests.integration.helpers import ServerHarness, wait_until
+from tests.support.harness import CSV, FINAL, SftpHarness, connect, paramiko_sftp, run
+from tests.support.waiting import wait_until
 
 T = TypeVar("T")
-
-FINAL = "Campagne_20301231120000_HQ.csv"
-CSV = b'"0612345678";"Bonjour STOP au 36180"\n'
-
-
-class SftpHarness(ServerHarness):
-    """A started `SftpServer` on 127.0.0.1:0 over `<base>/data`, on its own asyncio loop in a
-    background thread (as in the app, where the HTTP API shares that loop), recording the
-    upload hook. `<base>/outside/canary.txt` lies outside every login tree."""
-
-    def __init__(self, base: Path, layout: str = "flat", **overrides: object) -> None:
-        super().__init__(base, layout, "server.sftp_port", "SFTP", overrides)
-        self.server = SftpServer(self.config, self.auth, self.open_writes, self._on_upload)
-        self.server.failed_login_delay = 0.01
-        self.loop = asyncio.new_event_loop()
-        self.pending_at_stop: list[asyncio.Task[Any]] = []
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name="sftp-test-loop")
-        self._thread.start()
-        ready.wait(10)
-        try:
-            self.call(self.server.start())
-        except BaseException:
-            self._stop_loop()
-            raise
-
-    def _run(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.call_soon(ready.set)
-        self.loop.run_forever()
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
-        """Run `coro` on the server's loop and return its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    def close(self) -> None:
-        try:
-            self.call(self.server.stop())
-        finally:
-            self._stop_loop()
-
-    def _stop_loop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.pending_at_stop = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
-        for task in self.pending_at_stop:
-            task.cancel()
-        if self.pending_at_stop:
-            self.loop.run_until_complete(
-                asyncio.gather(*self.pending_at_stop, return_exceptions=True)
-            )
-        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-        self.loop.run_until_complete(self.loop.shutdown_default_executor())
-        self.loop.close()
 
 
 @pytest.fixture
@@ -93,48 +33,6 @@ def sftp(tmp_path: Path) -> Iterator[SftpHarness]:
     finally:
         harness.close()
     assert harness.pending_at_stop == [], "stop() left tasks running"
-
-
-def password_of(login: str) -> str:
-    return f"pw-{login}"
-
-
-def connect(
-    port: int, login: str = "alice", password: str | None = None
-) -> contextlib.AbstractAsyncContextManager[asyncssh.SSHClientConnection]:
-    """An asyncssh client connection with no user configuration, keys or agent."""
-    return asyncssh.connect(
-        "127.0.0.1",
-        port,
-        username=login,
-        password=password if password is not None else password_of(login),
-        known_hosts=None,
-        client_keys=None,
-        agent_path=None,
-        config=None,
-        preferred_auth="password",
-    )
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(asyncio.wait_for(coro, 30))
-
-
-@contextlib.contextmanager
-def paramiko_sftp(
-    port: int, login: str = "alice", password: str | None = None
-) -> Iterator[paramiko.SFTPClient]:
-    transport = paramiko.Transport(("127.0.0.1", port))
-    try:
-        transport.connect(username=login, password=password or password_of(login))
-        client = paramiko.SFTPClient.from_transport(transport)
-        assert client is not None
-        try:
-            yield client
-        finally:
-            client.close()
-    finally:
-        transport.close()
 
 
 # -- logins ------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Helpers of the end-to-end tests: the real `allmysms-mock serve` process, the HTTP control
-API over urllib, the manual's upload recipe (`.tmp` then rename) over FTP and SFTP, waiting.
+"""The end-to-end tests' helpers: the real `allmysms-mock serve` process, the HTTP control API
+over urllib, the manual's upload recipe (`.tmp` then rename) over FTP and SFTP.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import paramiko
 
-from tests.integration import helpers
+from tests.support.tools import client_env
+from tests.support.waiting import wait_until
 
 T = TypeVar("T")
 
@@ -39,14 +40,6 @@ FOLDERS = ("SEND_SMS", "PROCESSING", "ARCHIVES", "INVALIDS")
 
 
 # -- waiting ------------------------------------------------------------------------------------
-
-
-def wait_until(
-    predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = ""
-) -> T:
-    """`tests.integration.helpers.wait_until` with this suite's default pace (every 20 ms, not
-    10): how these tests wait, never a bare sleep."""
-    return helpers.wait_until(predicate, timeout, interval, what)
 
 
 # -- drop files ---------------------------------------------------------------------------------
@@ -189,18 +182,6 @@ def entries(folder: Path) -> list[str]:
 
 
 # -- command-line clients -------------------------------------------------------------------------
-
-
-def client_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """`tests.integration.helpers.client_env` (a private HOME, no user config, no known_hosts)
-    without the mock's own settings or an SSH agent either, plus `extra`."""
-    env = {
-        k: v
-        for k, v in helpers.client_env(home).items()
-        if not k.startswith(("ALLMYSMS_MOCK_", "SSH_"))
-    }
-    env.update(extra or {})
-    return env
 
 
 def run_client(

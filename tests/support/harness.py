@@ -1,58 +1,31 @@
-"""Generic helpers for integration tests: waiting on a condition, free ports, throw-away HOMEs."""
+"""In-process server harnesses: the FTP and SFTP servers alone over a confined data tree, and a
+whole `MockServer`; snapshots of the tree for escape tests."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ftplib
+import logging
 import os
-import socket
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import asyncssh
+import paramiko
+
+from mockserver.servers.sftp import SftpServer
 
 if TYPE_CHECKING:
     from mockserver.app import MockServer
 
 T = TypeVar("T")
 
-
-def wait_until(
-    predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.01, what: str = ""
-) -> T:
-    """Poll `predicate` until it returns a truthy value (returned) or `timeout` passes
-    (AssertionError naming `what`). Polling a condition, never a bare sleep, is how tests wait.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what or predicate}")
-        time.sleep(interval)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port free right now (for programs that cannot be told to use port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def client_env(home: Path) -> dict[str, str]:
-    """Environment for a command-line client: a private HOME and XDG dirs, no user config."""
-    home.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RCLONE_", "LFTP"))}
-    env.update(
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        XDG_CACHE_HOME=str(home / ".cache"),
-        XDG_DATA_HOME=str(home / ".local" / "share"),
-        LC_ALL="C.UTF-8",
-    )
-    return env
+# A one-row drop file and a final name the SFTP tests upload.
+FINAL = "Campagne_20301231120000_HQ.csv"
+CSV = b'"0612345678";"Bonjour STOP au 36180"\n'
 
 
 def tree_snapshot(root: Path) -> dict[str, tuple[int, int, bytes]]:
@@ -205,3 +178,111 @@ class FtpHarness(ServerHarness):
             with contextlib.suppress(OSError):
                 ftp.close()
         self.server.stop()
+
+
+class SftpHarness(ServerHarness):
+    """A started `SftpServer` on 127.0.0.1:0 over `<base>/data`, on its own asyncio loop in a
+    background thread (as in the app, where the HTTP API shares that loop), recording the
+    upload hook. `<base>/outside/canary.txt` lies outside every login tree."""
+
+    def __init__(self, base: Path, layout: str = "flat", **overrides: object) -> None:
+        super().__init__(base, layout, "server.sftp_port", "SFTP", overrides)
+        self.server = SftpServer(self.config, self.auth, self.open_writes, self._on_upload)
+        self.server.failed_login_delay = 0.01
+        self.loop = asyncio.new_event_loop()
+        self.pending_at_stop: list[asyncio.Task[Any]] = []
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="sftp-test-loop")
+        self._thread.start()
+        ready.wait(10)
+        try:
+            self.call(self.server.start())
+        except BaseException:
+            self._stop_loop()
+            raise
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(ready.set)
+        self.loop.run_forever()
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
+        """Run `coro` on the server's loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def close(self) -> None:
+        try:
+            self.call(self.server.stop())
+        finally:
+            self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.pending_at_stop = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+        for task in self.pending_at_stop:
+            task.cancel()
+        if self.pending_at_stop:
+            self.loop.run_until_complete(
+                asyncio.gather(*self.pending_at_stop, return_exceptions=True)
+            )
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        self.loop.run_until_complete(self.loop.shutdown_default_executor())
+        self.loop.close()
+
+
+def password_of(login: str) -> str:
+    return f"pw-{login}"
+
+
+def connect(
+    port: int, login: str = "alice", password: str | None = None
+) -> contextlib.AbstractAsyncContextManager[asyncssh.SSHClientConnection]:
+    """An asyncssh client connection with no user configuration, keys or agent."""
+    return asyncssh.connect(
+        "127.0.0.1",
+        port,
+        username=login,
+        password=password if password is not None else password_of(login),
+        known_hosts=None,
+        client_keys=None,
+        agent_path=None,
+        config=None,
+        preferred_auth="password",
+    )
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
+@contextlib.contextmanager
+def paramiko_sftp(
+    port: int, login: str = "alice", password: str | None = None
+) -> Iterator[paramiko.SFTPClient]:
+    transport = paramiko.Transport(("127.0.0.1", port))
+    try:
+        transport.connect(username=login, password=password or password_of(login))
+        client = paramiko.SFTPClient.from_transport(transport)
+        assert client is not None
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        transport.close()
+
+
+class ErrorRecords(logging.Handler):
+    """Error-level log records, kept for a test to assert there are none."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
