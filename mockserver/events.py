@@ -142,7 +142,9 @@ class EventBus:
     """Thread-safe publish/subscribe. Ids increase by one per event, in publication order."""
 
     def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
-        self._lock = threading.Lock()
+        # Re-entrant: a callback that publishes (a fault rule firing, say) must not deadlock;
+        # its event is delivered inline, before the rest of the outer delivery.
+        self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._callbacks: list[Callback] = []
         self._clock = clock or (lambda: datetime.now(UTC))

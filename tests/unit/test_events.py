@@ -92,3 +92,21 @@ def test_subscription_get_waits_for_the_next_event() -> None:
         got = sub.get(timeout=10)
         assert isinstance(got, FileFinished)
         assert got.file_id == 1
+
+
+def test_a_callback_may_publish_without_deadlock() -> None:
+    bus = EventBus()
+    seen: list[str] = []
+
+    def echo(event: Event) -> None:
+        seen.append(event.type)
+        if isinstance(event, FileClaimed):
+            bus.publish(PlatformReset())
+
+    bus.subscribe(echo)
+    done = threading.Event()
+    threading.Thread(
+        target=lambda: (bus.publish(FileClaimed(login="a", name="n")), done.set()), daemon=True
+    ).start()
+    assert done.wait(10), "publishing from a callback deadlocked"
+    assert seen == ["file.claimed", "reset"]
