@@ -33,6 +33,7 @@ from mockserver.config import (  # noqa: E402
     ProcessingConfig,
     ServerConfig,
 )
+from mockserver.events import Event, EventBus, FileFinished  # noqa: E402
 from mockserver.mailbox import Mailbox  # noqa: E402
 from mockserver.processing import Processor  # noqa: E402
 from mockserver.spool import Spool  # noqa: E402
@@ -45,7 +46,7 @@ BIG_BYTES = 8_000_000
 
 
 class Bench:
-    """The processor on a temporary data dir; counts done files through a store listener."""
+    """The processor on a temporary data dir; counts done files through the event bus."""
 
     def __init__(self, data: Path, **processing: Any) -> None:
         proc = {"rescan_seconds": 5.0, **processing}
@@ -63,7 +64,8 @@ class Bench:
         self.done = threading.Condition()
         self.count = 0
         self.last_done = 0.0
-        self.store.add_listener(self._on_done)
+        self.bus = EventBus()
+        self.bus.subscribe(self._on_done)
         self.processor = Processor(
             self.config,
             self.store,
@@ -71,11 +73,14 @@ class Bench:
             Mailbox(data / "mailbox"),
             OpenWrites(),
             settle_seconds=0.0,
+            bus=self.bus,
         )
         self.processor.start()
         self.send = self.spool.folder("bench", Folder.SEND_SMS)
 
-    def _on_done(self, _file: dict[str, Any]) -> None:
+    def _on_done(self, event: Event) -> None:
+        if not isinstance(event, FileFinished):
+            return
         with self.done:
             self.count += 1
             self.last_done = time.perf_counter()
@@ -147,10 +152,10 @@ def child_big(workdir: Path) -> None:
         (f,) = bench.store.files()
         result = {
             "seconds": t1 - t0,
-            "sms": f["sms_count"],
-            "status": f["status"],
+            "sms": f.sms_count,
+            "status": f.status.value,
             "recorded": bench.store.count_messages(),
-            "processing_ms": f["processing_ms"],
+            "processing_ms": f.processing_ms,
             "rss_before_kib": rss_before,
             "peak_rss_kib": _vm("VmHWM"),
         }
