@@ -129,6 +129,7 @@ class MockServer:
             backend.spool,
             backend.mailbox,
             backend.open_writes,
+            clock=backend.clock,
             bus=backend.bus,
         )
         backend.set_quiesce(self._processor.paused)

@@ -218,10 +218,13 @@ class Processor:
         self._schedule(ctx, time.monotonic() + self._delay)
 
     def _adopt(self, login: str, name: str) -> None:
-        """A scan found a file in PROCESSING that no worker holds: finish it now."""
+        """A scan found a file in PROCESSING that no worker holds: finish it now. A claim by
+        link + unlink whose unlink failed left the same file in SEND_SMS too: that second name
+        goes first, or a later scan would claim it as a new file and charge it again."""
         claim = self._flight.adopt(login, name, lambda: self.spool.claimed(login, name))
         if claim is not None:
-            self._schedule(self.pipeline.recovered(claim, utc_now()), None)
+            self._drop_twin(claim)
+            self._schedule(self.pipeline.recovered(claim, self.pipeline.now()), None)
 
     def _schedule_process(self, claim: Claim, received_at: datetime, *, recovering: bool) -> None:
         """Schedule the steps after CLAIM for `claim` (tests race two of them)."""
@@ -266,13 +269,13 @@ class Processor:
                     if claim is None:
                         continue
                     self._drop_twin(claim)
-                    self._process(self.pipeline.recovered(claim, utc_now()))
+                    self._process(self.pipeline.recovered(claim, self.pipeline.now()))
                 except Exception as exc:
                     self._recovery_failed(login, name, exc)
         for record in self.store.unfinished():
             try:
                 ctx = FileContext(
-                    record.login, record.original_name, None, utc_now(), recovering=True
+                    record.login, record.original_name, None, self.pipeline.now(), recovering=True
                 )
                 ctx.record = record
                 self.pipeline.finish(ctx)

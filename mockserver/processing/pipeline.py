@@ -156,6 +156,10 @@ class Pipeline:
 
     # -- the steps -----------------------------------------------------------------------
 
+    def now(self) -> datetime:
+        """What time it is for the files of this pipeline (the Backend's clock, when given)."""
+        return self._clock()
+
     def claim(self, login: str, path: Path) -> FileContext | None:
         """CLAIM: move `path` into PROCESSING; None when another trigger was first, or the
         file is gone or is not a regular file (`Spool.claim`)."""

@@ -438,6 +438,38 @@ def test_recovery_after_a_claim_by_link_cut_short(tmp_path: Path) -> None:
         p.stop()
 
 
+def test_a_twin_left_by_a_failed_unlink_is_charged_once_while_running(
+    platform_factory: Callable[..., Platform], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim by link + unlink whose unlink fails leaves the file under both names while the
+    platform runs: the scan that adopts the PROCESSING copy drops the SEND_SMS one, so it is
+    never claimed again as a new file (contract 5.4: charged once)."""
+    import mockserver.spool as spool_mod
+
+    monkeypatch.setattr(spool_mod, "_noreplace_ok", False)  # link + unlink, as without renameat2
+    real_unlink = os.unlink
+    failed: list[str] = []
+
+    def unlink_once_refused(path: Any, *args: Any, **kwargs: Any) -> None:
+        if not failed and str(path).endswith(f"SEND_SMS/{NAME}"):
+            failed.append(str(path))
+            raise PermissionError(13, "Permission denied", str(path))
+        real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(spool_mod.os, "unlink", unlink_once_refused)
+    p = platform_factory(make_config(tmp_path / "d", rescan_seconds=3600.0))
+    p.drop()
+    wait_until(lambda: failed, what="the refused unlink")
+    for _ in range(3):  # scans that would claim the twin again as a new file
+        assert p.processor.drain(10)
+    wait_until(lambda: p.files(), what="the verdict")
+    assert p.names(Folder.SEND_SMS) == []
+    assert p.names(Folder.PROCESSING) == []
+    assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
+    assert len(p.files()) == 1
+    assert p.account("alice")["credits"] == 97
+
+
 def test_recovery_after_a_final_move_by_link_cut_short(tmp_path: Path) -> None:
     """Same for the final move: recorded, linked into ARCHIVES, still in PROCESSING: no
     `-2` copy, no second charge."""

@@ -74,6 +74,7 @@ class Platform:
         backend.open()
         kw.setdefault("settle_seconds", 0.2)
         kw.setdefault("bus", backend.bus)
+        kw.setdefault("clock", backend.clock)
         proc = Processor(
             config, backend.store, backend.spool, backend.mailbox, backend.open_writes, **kw
         )
