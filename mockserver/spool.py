@@ -167,6 +167,15 @@ class FileKey:
     def __str__(self) -> str:
         return f"{self.dev}:{self.ino}:{self.mtime_ns}:{self.size}"
 
+    @classmethod
+    def parse(cls, text: str) -> FileKey | None:
+        """The key `str(key)` wrote, or None for anything else."""
+        try:
+            dev, ino, mtime, size = (int(x) for x in text.split(":"))
+        except ValueError:
+            return None
+        return cls(dev, ino, mtime, size)
+
     def same_file(self, st: os.stat_result) -> bool:
         """Same inode, same content stamp: a rename or a link keeps all four, while a new
         file that reuses a freed inode gets another mtime."""

@@ -5,6 +5,7 @@ scheduler and the pipeline of named steps, and finishes at start-up what a crash
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -35,8 +36,8 @@ from mockserver.processing.pipeline import (
     utc_now,
 )
 from mockserver.processing.scheduler import Scheduler
-from mockserver.spool import Claim, Spool
-from mockserver.store import Store
+from mockserver.spool import Claim, FileKey, Spool
+from mockserver.store import FileRecord, Store
 from mockserver.tree import Folder
 from mockserver.writes import OpenWrites
 
@@ -108,6 +109,7 @@ class Processor:
             self._scheduler,
             ready=self._claim,
             adopt=self._adopt,
+            resume=self._resume_stranded,
             settle_seconds=settle_seconds,
         )
 
@@ -225,6 +227,43 @@ class Processor:
         if claim is not None:
             self._drop_twin(claim)
             self._schedule(self.pipeline.recovered(claim, self.pipeline.now()), None)
+
+    def _resume_stranded(self) -> None:
+        """Records a failed MOVE or MAIL left unfinished while the platform runs (an I/O
+        error, a step hook that raised): finish them as start-up recovery does, each as a job
+        of its own. One whose file is still in PROCESSING is the adopting scan's."""
+        for record in self.store.unfinished():
+            key = FileKey.parse(record.claim_key)
+            if key is not None:
+                job = guarded(
+                    record.login, Path(record.name), functools.partial(self._resume, record, key)
+                )
+                self._scheduler.schedule(None, job)
+
+    def _resume(self, record: FileRecord, key: FileKey) -> None:
+        if not self._flight.hold(record.login, key):
+            return  # a worker has it: it is not stranded
+        try:
+            fresh = self.store.file_record(record.id)
+            if fresh is None or fresh.done:
+                return
+            if fresh.stored_name is None and self._in_processing(fresh.login, key):
+                return  # still in PROCESSING: the scan adopts it and resumes it at MOVE
+            ctx = FileContext(
+                fresh.login, fresh.original_name, None, self.pipeline.now(), recovering=True
+            )
+            ctx.record = fresh
+            self.pipeline.finish(ctx)
+        finally:
+            self._flight.release(record.login, key)
+
+    def _in_processing(self, login: str, key: FileKey) -> bool:
+        folder = self.spool.folder(login, Folder.PROCESSING)
+        for name in self.spool.entries(login, Folder.PROCESSING):
+            with contextlib.suppress(OSError):
+                if key.same_file(os.lstat(folder / name)):
+                    return True
+        return False
 
     def _schedule_process(self, claim: Claim, received_at: datetime, *, recovering: bool) -> None:
         """Schedule the steps after CLAIM for `claim` (tests race two of them)."""

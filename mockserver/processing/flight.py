@@ -69,6 +69,19 @@ class InFlight:
             self._active.add(active)
             return True
 
+    def hold(self, login: str, key: FileKey) -> bool:
+        """Take a recorded file by its claim key alone (a record a failed step left
+        unfinished, its file no longer in PROCESSING); False when a worker has it."""
+        with self._lock:
+            if (login, key) in self._active:
+                return False
+            self._active.add((login, key))
+            return True
+
+    def release(self, login: str, key: FileKey) -> None:
+        with self._lock:
+            self._active.discard((login, key))
+
     def end(self, claim: Claim) -> Path | None:
         """The worker is done with `claim`: its name is free; returns the file that waited
         behind it, if any."""

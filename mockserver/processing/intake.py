@@ -99,7 +99,8 @@ class _Events(FileSystemEventHandler):
 
 class Intake:
     """Turns "a path may hold a new file" into `ready(login, path)` once the file is
-    complete, and "a file sits in PROCESSING" (a scan) into `adopt(login, name)`."""
+    complete, "a file sits in PROCESSING" (a scan) into `adopt(login, name)`, and calls
+    `resume()` at the end of each scan for the records a failed step left unfinished."""
 
     def __init__(
         self,
@@ -111,6 +112,7 @@ class Intake:
         *,
         ready: Callable[[str, Path], None],
         adopt: Callable[[str, str], None],
+        resume: Callable[[], None] = lambda: None,
         settle_seconds: float = DEFAULT_SETTLE_SECONDS,
     ) -> None:
         from mockserver.core.filename import is_temporary
@@ -123,6 +125,7 @@ class Intake:
         self._scheduler = scheduler
         self._ready = ready
         self._adopt = adopt
+        self._resume = resume
         self._settle = max(0.0, settle_seconds)
         proc = config.processing
         self._pickup_delay = max(0.0, float(proc.pickup_delay_seconds))
@@ -170,6 +173,7 @@ class Intake:
                     self._settle_later(login, send / name, grace=False)
             for name in self.spool.entries(login, Folder.PROCESSING):
                 self._adopt(login, name)
+        self._resume()
 
     def rescan_periodically(self) -> None:
         """Rescan every `processing.rescan_seconds` (0: never) until the scheduler stops."""

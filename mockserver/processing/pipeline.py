@@ -278,7 +278,7 @@ class Pipeline:
             except FileNotFoundError:
                 dest = None
         if dest is None and ctx.recovering and claim is None:
-            key = _parse_key(record.claim_key)
+            key = FileKey.parse(record.claim_key)
             if key is not None:
                 dest = self.spool.find_placed(login, record.status, record.final_name, key)
         if dest is None:
@@ -378,11 +378,3 @@ def _raw_final_name(record: FileRecord, claim: Claim | None) -> str:
     if printable_name(claim.name) != original:
         return final
     return final[: len(final) - len(original)] + claim.name
-
-
-def _parse_key(text: str) -> FileKey | None:
-    try:
-        dev, ino, mtime, size = (int(x) for x in text.split(":"))
-    except ValueError:
-        return None
-    return FileKey(dev, ino, mtime, size)

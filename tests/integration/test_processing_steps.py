@@ -78,6 +78,45 @@ def test_a_failing_hook_leaves_the_file_where_it_is(
     assert len(p.mailbox.messages()) == 1
 
 
+@pytest.mark.parametrize("failing", [Step.RECORD, Step.MOVE, Step.MAIL])
+def test_a_step_that_fails_is_resumed_by_the_next_scan_exactly_once(
+    platform_factory: Callable[..., Platform], tmp_path: Path, failing: Step
+) -> None:
+    """docs/design.md, "Processing": an exception from a hook is a failure of that step; the
+    file stays where the step left it and the next scan resumes it, while the platform runs:
+    moved once, charged once, mailed once, one `file.finished`."""
+    bus = EventBus()
+    p = platform_factory(make_config(tmp_path / "d", rescan_seconds=3600.0), bus=bus)
+    failed = threading.Event()
+
+    def hook(step: Step, ctx: FileContext) -> None:
+        if step is failing and not failed.is_set():
+            failed.set()
+            raise RuntimeError("injected")
+
+    p.processor.add_hook(hook)
+    with bus.subscription() as sub:
+        p.drop()
+        assert failed.wait(10), f"the {failing.name} hook never ran"
+        assert p.processor.wait_idle(10)
+        (stranded,) = p.store.unfinished()
+        assert p.files() == []  # not done: nobody may see a verdict yet
+        assert p.processor.drain(10)  # the scan that resumes it
+        assert p.processor.wait_idle(10)
+        events = []
+        while (event := sub.get(0)) is not None:
+            events.append(event)
+    assert p.store.unfinished() == []
+    (done,) = p.files()
+    assert done["id"] == stranded.id
+    assert p.names(Folder.PROCESSING) == []
+    assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
+    assert p.account("alice")["credits"] == 97
+    assert len(p.mailbox.messages()) == 1
+    finished = [e for e in events if isinstance(e, FileFinished)]
+    assert [e.file_id for e in finished] == [stranded.id]
+
+
 def test_resume_at_reads_the_record() -> None:
     class Rec:
         def __init__(self, stored_name: str | None, mail: str) -> None:
@@ -96,13 +135,15 @@ def test_scheduler_stop_finishes_only_what_must_be_finished() -> None:
     later = time.monotonic() + 3600
     assert s.schedule(later, lambda: ran.append("finish"), finish_on_stop=True)
     assert s.schedule(later, lambda: ran.append("dropped"))
-    assert s.schedule(None, lambda: ran.append("keyed"), key="k") in (True, False)
-    assert s.wait_idle(0.05) is False  # two jobs wait an hour
+    assert s.schedule(later, lambda: ran.append("keyed"), key="k") is True
+    assert s.schedule(later, lambda: ran.append("keyed twice"), key="k") is False  # one waits
+    assert s.wait_idle(0.05) is False  # three jobs wait an hour
     s.stop()
     assert not s.schedule(None, lambda: ran.append("refused"))
     assert s.join(time.monotonic() + 5)
     assert "finish" in ran
     assert "dropped" not in ran
+    assert "keyed" not in ran  # not finish_on_stop: dropped at stop like any other
     assert "refused" not in ran
 
 
