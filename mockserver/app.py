@@ -371,8 +371,8 @@ class MockServer:
 
     def messages(self, **filters: Any) -> list[dict[str, Any]]:
         """SMS as `GET /api/messages` lists them; `phone=` in any accepted spelling."""
-        now = self.backend.now()
-        return [views.sms_view(m, now) for m in self.backend.messages(**filters)]
+        now = filters.pop("now", None) or self.backend.now()
+        return [views.sms_view(m, now) for m in self.backend.messages(**filters, now=now)]
 
     def mail(self) -> list[dict[str, Any]]:
         return self.backend.mail()

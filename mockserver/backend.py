@@ -220,13 +220,23 @@ class Backend:
         status: str | None = None,
         name: str | None = None,
         *,
+        campaign: str | None = None,
         since_id: int | None = None,
+        include_pending: bool = False,
         limit: int | None = None,
         offset: int = 0,
     ) -> list[FileRecord]:
-        """Files with a verdict, oldest first; `name` is the original or the final name."""
+        """Files with a verdict, oldest first; `name` is the original or the final name.
+        Files still being finished (moved, recap) only with `include_pending`."""
         return self.store.files(
-            login=login, status=status, name=name, since_id=since_id, limit=limit, offset=offset
+            login=login,
+            status=status,
+            name=name,
+            campaign=campaign,
+            since_id=since_id,
+            include_pending=include_pending,
+            limit=limit,
+            offset=offset,
         )
 
     def messages(
@@ -236,27 +246,31 @@ class Backend:
         phone: str | None = None,
         file: str | None = None,
         *,
+        file_id: int | None = None,
         status: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        now: datetime | None = None,
     ) -> list[SmsRecord]:
         """Recorded SMS in file then line order. `phone` in any spelling the platform accepts
         (0612345678, +33612345678, 33 6 12 34 56 78): normalised here, once, for every
-        caller. `status` is `scheduled` or `sent` at this backend's clock (contract 5.10).
-        `ValueError` for a phone that is no number or an unknown status."""
+        caller. `status` is `scheduled` or `sent` at `now` (default: this backend's clock;
+        contract 5.10); a caller that also labels the SMS passes the same `now` to
+        `views.sms_view`. `ValueError` for a phone that is no number or an unknown status."""
         wanted = None
         if phone is not None:
             wanted = normalise_number(phone)
             if wanted is None:
                 raise ValueError(f"phone {phone!r} is not a number the platform accepts")
-        moment = self.now().timestamp()
         if status not in (None, "scheduled", "sent"):
-            raise ValueError(f"status must be scheduled or sent, got {status!r}")
+            raise ValueError(f"unknown SMS status {status!r} (scheduled or sent)")
+        moment = (now or self.now()).timestamp()
         return self.store.messages(
             login=login,
             campaign=campaign,
             phone=wanted,
             file=file,
+            file_id=file_id,
             sent_by=moment if status == "sent" else None,
             scheduled_after=moment if status == "scheduled" else None,
             limit=limit,

@@ -112,3 +112,24 @@ def test_wait_for_file_is_woken_by_the_finished_event(srv: MockServer) -> None:
 def test_wait_for_file_times_out_without_a_verdict(srv: MockServer) -> None:
     with pytest.raises(TimeoutError, match="no verdict"):
         srv.wait_for_file("Never_20300716120000_HQ.csv", 0.2)
+
+
+def test_mockserver_filters_kept_from_before_the_backend(srv: MockServer) -> None:
+    """`files(campaign=, include_pending=)` and `messages(file_id=, status=, now=)` answer as
+    they did when `MockServer` read the store directly."""
+    from datetime import UTC, datetime
+
+    ftp_drop(srv, NAME, ROWS)
+    (done,) = [srv.wait_for_file(NAME)]
+    assert [f["id"] for f in srv.files(campaign="Promo")] == [done["id"]]
+    assert srv.files(campaign="Other") == []
+    assert [f["id"] for f in srv.files(include_pending=True)] == [done["id"]]
+    assert len(srv.messages(file_id=done["id"])) == 2
+    assert srv.messages(file_id=done["id"] + 1) == []
+    assert {m["status"] for m in srv.messages()} == {"scheduled"}  # 2030
+    later = datetime(2031, 1, 1, tzinfo=UTC)
+    assert {m["status"] for m in srv.messages(now=later)} == {"sent"}
+    assert len(srv.messages(status="sent", now=later)) == 2
+    assert srv.messages(status="sent") == []
+    with pytest.raises(ValueError, match="unknown SMS status 'bogus'"):
+        srv.messages(status="bogus")

@@ -478,6 +478,14 @@ def test_messages_bad_query(srv: MockServer, query: str, status: int) -> None:
     assert reply.json["error"]
 
 
+@pytest.mark.parametrize("other", ["login=ghost", "limit=0", "status=pending"])
+def test_a_bad_phone_is_reported_before_the_other_parameters(srv: MockServer, other: str) -> None:
+    """The phone is checked first, as it always was: the answer names it."""
+    reply = call(srv, "GET", f"/api/messages?phone=12&{other}")
+    assert reply.status == 400, reply.body
+    assert "phone '12' is not a number the platform accepts" in reply.json["error"]
+
+
 # -- mail -----------------------------------------------------------------------------------------
 
 

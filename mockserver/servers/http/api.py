@@ -18,6 +18,7 @@ from aiohttp import web
 
 from mockserver import views
 from mockserver.backend import Backend
+from mockserver.core.phone import normalise_number
 from mockserver.events import Event, FileFinished, PlatformReset
 from mockserver.servers.http.validation import (
     DEFAULT_LIMIT,
@@ -319,7 +320,13 @@ class HttpApi:
         login = text_param(q, "login")
         campaign = text_param(q, "campaign")
         file = text_param(q, "file")
-        phone = text_param(q, "phone")
+        raw_phone = text_param(q, "phone")
+        phone = None
+        if raw_phone is not None:
+            # Any accepted spelling finds the SMS: 0612345678, +33612345678, 33 6 12 34 56 78.
+            phone = normalise_number(raw_phone)
+            if phone is None:
+                raise BadRequest(f"phone {raw_phone!r} is not a number the platform accepts")
         status = q.get("status")
         if status is not None and status not in ("scheduled", "sent"):
             raise BadRequest(f"status must be scheduled or sent, got {status!r}")
@@ -328,7 +335,7 @@ class HttpApi:
         await self._blocking(self._known_login, login)
 
         def find() -> list[dict[str, Any]]:
-            now = self.backend.now()
+            now = self.backend.now()  # one reading: the filter and the labels agree
             found = self.backend.messages(
                 login=login,
                 campaign=campaign,
@@ -337,13 +344,11 @@ class HttpApi:
                 status=status,
                 limit=limit,
                 offset=offset,
+                now=now,
             )
             return [views.sms_view(m, now) for m in found]
 
-        try:
-            messages = await self._blocking(find)
-        except ValueError as exc:  # a phone no spelling of which the platform accepts
-            raise BadRequest(str(exc)) from None
+        messages = await self._blocking(find)
         return reply(
             {"messages": messages, "count": len(messages), "limit": limit, "offset": offset}
         )
