@@ -108,6 +108,7 @@ class Subscription:
                 self.overflowed = True
                 self.closed = True
                 self._queue.clear()
+                self._bus._unsubscribe(self._offer)  # nothing more is kept for it
             else:
                 self._queue.append(event)
             self._cond.notify_all()
@@ -139,34 +140,47 @@ class Subscription:
 
 
 class EventBus:
-    """Thread-safe publish/subscribe. Ids increase by one per event, in publication order."""
+    """Thread-safe publish/subscribe. Ids increase by one per event, and every subscriber sees
+    the events in id order, including those a callback publishes (they are delivered after
+    the event being delivered). Subscribing never waits for a delivery in progress."""
 
     def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
-        # Re-entrant: a callback that publishes (a fault rule firing, say) must not deadlock;
-        # its event is delivered inline, before the rest of the outer delivery.
-        self._lock = threading.RLock()
+        # One delivery at a time, so ids and delivery order agree. Re-entrant: a callback
+        # may publish (a fault rule firing, say); its event is queued on this thread.
+        self._deliver = threading.RLock()
+        self._subs = threading.Lock()  # guards `_callbacks`, replaced, never mutated
+        self._callbacks: tuple[Callback, ...] = ()
+        self._local = threading.local()
         self._ids = itertools.count(1)
-        self._callbacks: list[Callback] = []
         self._clock = clock or (lambda: datetime.now(UTC))
 
     def publish(self, event: Event) -> Event:
         """Stamp `event` with its id and time and hand it to every subscriber. A subscriber
         that raises is logged, never propagated to the publisher."""
-        with self._lock:
+        with self._deliver:
             stamped = _stamp(event, next(self._ids), self._clock())
-            callbacks = tuple(self._callbacks)
-            # Delivered under the lock so that every subscriber sees events in id order.
-            for callback in callbacks:
-                try:
-                    callback(stamped)
-                except Exception:
-                    log.exception("event subscriber failed on %s", stamped.type)
+            queued: deque[Event] | None = getattr(self._local, "queued", None)
+            if queued is not None:  # published from a callback of this very delivery
+                queued.append(stamped)
+                return stamped
+            queued = self._local.queued = deque([stamped])
+            try:
+                while queued:
+                    current = queued.popleft()
+                    for callback in self._callbacks:
+                        try:
+                            callback(current)
+                        except Exception:
+                            log.exception("event subscriber failed on %s", current.type)
+            finally:
+                self._local.queued = None
         return stamped
 
     def subscribe(self, callback: Callback) -> Callable[[], None]:
-        """Call `callback(event)` for every later event; returns the function that stops it."""
-        with self._lock:
-            self._callbacks.append(callback)
+        """Call `callback(event)` for every later event; returns the function that stops it.
+        The callback runs on the publisher's thread and must be quick."""
+        with self._subs:
+            self._callbacks = (*self._callbacks, callback)
         return lambda: self._unsubscribe(callback)
 
     def subscription(self, maxlen: int = 1000) -> Subscription:
@@ -176,14 +190,15 @@ class EventBus:
         return sub
 
     def _unsubscribe(self, callback: Callback) -> None:
-        with self._lock:
-            if callback in self._callbacks:
-                self._callbacks.remove(callback)
+        with self._subs:
+            callbacks = list(self._callbacks)
+            if callback in callbacks:
+                callbacks.remove(callback)
+                self._callbacks = tuple(callbacks)
 
     @property
     def subscribers(self) -> int:
-        with self._lock:
-            return len(self._callbacks)
+        return len(self._callbacks)
 
 
 def _stamp(event: Event, event_id: int, at: datetime) -> Event:
