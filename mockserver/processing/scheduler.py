@@ -33,6 +33,10 @@ class _Entry:
     background: bool = field(compare=False, default=False)
 
 
+class _WorkerFlag(threading.local):
+    active = False
+
+
 class Scheduler:
     """Runs `job()` at or after `due` (a `time.monotonic()` value) on one of `workers`
     threads. Thread-safe; a job that raises is logged and the worker carries on."""
@@ -48,6 +52,7 @@ class Scheduler:
         self._paused = 0
         self._stopping = False
         self._threads: list[threading.Thread] = []
+        self._worker = _WorkerFlag()
 
     def start(self) -> None:
         for i in range(self._workers_n):
@@ -115,7 +120,10 @@ class Scheduler:
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
-        """No job runs inside this block; queued jobs wait and resume after."""
+        """No job runs inside this block; queued jobs wait and resume after. Not from a job
+        (a step hook, an event callback on a worker): it would wait for itself forever."""
+        if self._worker.active:
+            raise RuntimeError("cannot pause the processor from one of its own workers")
         with self._cond:
             self._paused += 1
             while self._busy:
@@ -139,6 +147,7 @@ class Scheduler:
             return sum(1 for entry in self._heap if entry.finish_on_stop is finish_on_stop)
 
     def _work(self) -> None:
+        self._worker.active = True
         while True:
             with self._cond:
                 entry = self._next_locked()

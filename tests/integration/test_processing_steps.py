@@ -176,3 +176,25 @@ def test_wait_idle_ignores_background_jobs(background: bool) -> None:
     s = Scheduler(1, name="test-scheduler")
     s.schedule(time.monotonic() + 3600, lambda: None, background=background)
     assert s.wait_idle(0.05) is background
+
+
+def test_a_reset_from_a_worker_is_refused_not_a_deadlock(
+    platform_factory: Callable[..., Platform], tmp_path: Path
+) -> None:
+    """`Backend.reset()` pauses the processor; from a step hook (a worker) that would wait for
+    itself forever: it is refused with an error, and the file is still processed once."""
+    p = platform_factory(make_config(tmp_path / "d", rescan_seconds=3600.0))
+    errors: list[BaseException] = []
+
+    def hook(step: Step, ctx: FileContext) -> None:
+        if step is Step.MAIL and not errors:
+            try:
+                p.backend.reset()
+            except RuntimeError as exc:
+                errors.append(exc)
+
+    p.processor.add_hook(hook)
+    p.drop()
+    p.wait_file(NAME)
+    assert [str(e) for e in errors] == ["cannot pause the processor from one of its own workers"]
+    assert p.account("alice")["credits"] == 97
