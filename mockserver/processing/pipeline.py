@@ -106,6 +106,9 @@ class GcPause:
                     gc.enable()
 
 
+GC_PAUSE = GcPause()
+
+
 class Pipeline:
     """Runs the steps of one file; thread-safe (one file per call, many files at once).
     The caller makes sure one file is in one `run` at a time."""
@@ -130,7 +133,9 @@ class Pipeline:
         self._clock = clock
         self._hooks: list[Hook] = []
         self._hooks_lock = threading.Lock()
-        self.gc_pause = GcPause()
+        # The GC is process-wide, so is its pause: shared by every pipeline of the process
+        # (the pytest plugin runs several platforms in one), never re-enabled under another.
+        self.gc_pause = GC_PAUSE
 
     # -- the hook ------------------------------------------------------------------------
 
