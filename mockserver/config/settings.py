@@ -316,10 +316,12 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """`load_config` overrides (`{"server.ftp_port": 0}`) from the flags given."""
+    """`load_config` overrides (`{"server.ftp_port": 0}`) from the flags given, in the
+    flags' `rank` order (the first bad one is the one reported)."""
     overrides: dict[str, Any] = {}
-    for s in SETTINGS:
-        value = None if s.flag is None else getattr(args, s.flag.dest, None)
+    flagged = sorted(((s.flag, s) for s in SETTINGS if s.flag is not None), key=lambda p: p[0].rank)
+    for flag, setting in flagged:
+        value = getattr(args, flag.dest, None)
         if value is not None:
-            overrides[s.dotted] = value
+            overrides[setting.dotted] = value
     return overrides

@@ -477,3 +477,18 @@ def test_every_setting_has_an_environment_variable_and_the_serve_flags_are_fixed
         "--log-format": "log.format",
         "--log-level": "log.level",
     }
+
+
+def test_flag_overrides_follow_the_flags_order_so_the_first_bad_one_is_reported() -> None:
+    """`serve --data-dir ' ' --ftp-port 70000` names `server.data_dir`, as it always did."""
+    import argparse
+
+    from mockserver.config import ConfigError, add_flags, flag_overrides, load_config
+
+    parser = argparse.ArgumentParser()
+    add_flags(parser)
+    args = parser.parse_args(["--ftp-port", "70000", "--log-level", "debug", "--data-dir", " "])
+    overrides = flag_overrides(args)
+    assert list(overrides) == ["server.data_dir", "server.ftp_port", "log.level"]
+    with pytest.raises(ConfigError, match=r"server\.data_dir"):
+        load_config(None, env={}, overrides=overrides)
