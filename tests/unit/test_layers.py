@@ -28,7 +28,6 @@ RANKS: dict[str, int] = {
     "__init__": 6,
     "client": 6,
     "fixtures": 6,
-    "fixtures_gen": 6,
 }
 STATE = 1
 FORBIDDEN_FOR_STATE = ("processing", "servers", "app", "commands", "backend", "views")
@@ -53,7 +52,13 @@ def module_name(path: Path) -> str:
 
 
 def imports_of(path: Path) -> set[str]:
-    return imports_in(path.read_text(encoding="utf-8"))
+    return imports_in(path.read_text(encoding="utf-8"), package_of(path))
+
+
+def package_of(path: Path) -> str:
+    """The package a relative import in `path` starts from."""
+    name = module_name(path)
+    return name if path.name == "__init__.py" else name.rpartition(".")[0]
 
 
 def upward(me: str, imported: set[str]) -> list[str]:
@@ -61,18 +66,24 @@ def upward(me: str, imported: set[str]) -> list[str]:
     return sorted(m for m in imported if rank(m) > rank(me) and part_of(m) != part_of(me))
 
 
-def imports_in(source: str) -> set[str]:
-    """Every `mockserver...` module the source imports, at any depth (function-level too)."""
+def imports_in(source: str, package: str = "mockserver") -> set[str]:
+    """Every `mockserver...` module the source imports, at any depth (function-level too);
+    relative imports are resolved from `package`."""
     tree = ast.parse(source)
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("mockserver"))
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "mockserver":
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parent = ".".join(parts[: len(parts) - (node.level - 1)])
+                base = f"{parent}.{base}" if base else parent
+            if base == "mockserver":
                 found.update(f"mockserver.{a.name}" for a in node.names)
-            elif node.module.startswith("mockserver."):
-                found.add(node.module)
+            elif base.startswith("mockserver."):
+                found.add(base)
     return found
 
 
@@ -109,6 +120,11 @@ def test_the_layer_rule_can_fail() -> None:
     assert upward("mockserver.processing.pipeline", found) == ["mockserver.app"]
     assert upward("mockserver.store.ledger", found) == ["mockserver.app", "mockserver.backend"]
     assert upward("mockserver.commands.serve", found) == []
+    relative = "from ..app import MockServer\nfrom . import views\n"
+    assert imports_in(relative, "mockserver.servers") == {"mockserver.app", "mockserver.servers"}
+    assert upward("mockserver.servers.http", imports_in(relative, "mockserver.servers")) == [
+        "mockserver.app"
+    ]
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
