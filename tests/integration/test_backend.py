@@ -11,6 +11,7 @@ import pytest
 
 from mockserver.app import MockServer
 from mockserver.events import AccountChanged, Event, PlatformReset
+from tests.support.waiting import wait_until
 
 NAME = "Promo_20300716120000_HQ.csv"
 ROWS = b'"0612345678";"Bonjour"\n"+447700900123";"Hello"\n'
@@ -94,18 +95,33 @@ def test_one_account_table_for_logins_the_api_and_reset(srv: MockServer) -> None
     assert isinstance(seen[-1], PlatformReset)
 
 
-def test_wait_for_file_is_woken_by_the_finished_event(srv: MockServer) -> None:
-    """`wait_for_file` waits on `file.finished` (docs/design.md, "Events"): a waiter started
-    before the drop returns the verdict, and its subscription is gone afterwards."""
+def test_wait_for_file_is_woken_by_the_finished_event(
+    srv: MockServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`wait_for_file` waits on `file.finished` (docs/design.md, "Events"), not by polling: it
+    subscribes, looks at the store once before the verdict and once after the event, and
+    unsubscribes."""
+    store = srv.backend.store
+    looks: list[str] = []
+    real_files = store.files
+
+    def counted_files(*args: object, **kwargs: object) -> object:
+        looks.append(str(kwargs.get("name")))
+        return real_files(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "files", counted_files)
     before = srv.backend.bus.subscribers
     result: list[dict] = []
     waiter = threading.Thread(target=lambda: result.append(srv.wait_for_file(NAME, 30)))
     waiter.start()
+    wait_until(lambda: srv.backend.bus.subscribers == before + 1, what="the waiter subscribed")
+    wait_until(lambda: looks, what="the waiter's first look")
     ftp_drop(srv, NAME, ROWS)
     waiter.join(30)
     assert result, "the waiter got nothing"
     assert result[0]["original_name"] == NAME
     assert result[0]["status"] == "archived"
+    assert looks == [NAME, NAME]
     assert srv.backend.bus.subscribers == before
 
 
