@@ -1,5 +1,6 @@
 """Who may log in over FTP and SFTP: the `Authenticator` protocol both servers ask on every
-login, and `StaticAuthenticator`, a thread-safe account table the HTTP API can change at run time.
+login (the `Backend` is one), and `StaticAuthenticator`, a thread-safe credential table: the
+Backend's own, changed only by the Backend, together with the store.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ class FileClaimed(Event):
 @dataclass(frozen=True)
 class FileFinished(Event):
     """A file is done: its verdict recorded, the file in ARCHIVES or INVALIDS under
-    `final_name`, its recap dealt with (contract 9.1 `file.finished`)."""
+    `final_name`, its recap dealt with (docs/design.md, "Events": `file.finished`)."""
 
     login: str
     name: str
@@ -74,7 +74,7 @@ class AccountChanged(Event):
 
 @dataclass(frozen=True)
 class PlatformReset(Event):
-    """The platform was reset (contract 6: POST /api/reset; contract 9.1 `reset`)."""
+    """The platform was reset (`POST /api/reset`, `MockServer.reset()`: type `reset`)."""
 
 
 _TYPES: dict[type[Event], str] = {

@@ -30,7 +30,7 @@ ENV_ACCOUNTS = "ALLMYSMS_MOCK_ACCOUNTS_JSON"
 # Read by the command line (path of the TOML file), not by load_config; reserved so it is not
 # reported as a typo.
 ENV_CONFIG_FILE = "ALLMYSMS_MOCK_CONFIG"
-# Read by other parts, not settings: the processor's test-only crash switch.
+# Variables read by other parts than the settings (none is a typo).
 ENV_RESERVED = frozenset({ENV_CONFIG_FILE})
 
 _EMAIL = re.compile(r"^[^@\s<>\"']+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
