@@ -77,11 +77,6 @@ class Queries(Database):
             params += [int(limit), int(offset)]
         return [file_record(r) for r in self._reader().execute(sql, params)]
 
-    def file_by_name(self, name: str, login: str | None = None) -> FileRecord | None:
-        """The latest done file whose original or final name is `name`."""
-        found = self.files(login=login, name=name)
-        return found[-1] if found else None
-
     def last_file_id(self) -> int:
         row = self._reader().execute("SELECT COALESCE(MAX(id), 0) FROM files").fetchone()
         return int(row[0])

@@ -171,7 +171,7 @@ def test_files_filters_and_pending_hidden(store: Store) -> None:
     assert store.files(name="A_20300101120000_HQ.csv")[0].final_name == a.final_name
     hit = store.files(name="TreatedByMSI_No_valid_TPOA_B_20300101120000_HQ-2.csv")
     assert hit[0].original_name == "B_20300101120000_HQ.csv"
-    assert store.file_by_name("nothing.csv") is None
+    assert store.files(name="nothing.csv") == []
 
 
 def test_messages_filters_and_status_computed_at_read_time(store: Store) -> None:

@@ -80,7 +80,7 @@ class Session(HandlerBase):
     def flush_account(self) -> None:
         # USER while logged in, REIN: logged out again, so the login clock starts again.
         super().flush_account()
-        if self._counted and not self._closed:
+        if self._counted and not self.is_closed:
             self._start_login_timer()
 
     def handle_auth_success(self, home: str, password: str, msg_login: str) -> None:
