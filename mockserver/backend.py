@@ -328,7 +328,13 @@ class Backend:
 
     def reset(self) -> None:
         """A clean platform without restarting: no files, SMS, mail or lockouts; configured
-        accounts, credits and passwords restored; accounts added at run time removed."""
+        accounts, credits and passwords restored; accounts added at run time removed.
+        Not from an event callback nor a processing step (`RuntimeError`): both would wait
+        for the platform to stop working on the very thing that called."""
+        if self.bus.delivering():
+            # The processor's workers may be waiting to publish on this very delivery: a
+            # pause here would wait for them forever.
+            raise RuntimeError("cannot reset the platform from an event callback")
         configured = self.config.accounts
         layout = self.config.server.layout
         with self._quiesce(), self._accounts_lock:

@@ -176,6 +176,10 @@ class EventBus:
                 self._local.queued = None
         return stamped
 
+    def delivering(self) -> bool:
+        """Whether this thread is inside a delivery (a callback is running on it)."""
+        return getattr(self._local, "queued", None) is not None
+
     def subscribe(self, callback: Callback) -> Callable[[], None]:
         """Call `callback(event)` for every later event; returns the function that stops it.
         The callback runs on the publisher's thread and must be quick."""

@@ -5,7 +5,6 @@ scheduler and the pipeline of named steps, and finishes at start-up what a crash
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import threading
@@ -36,8 +35,9 @@ from mockserver.processing.pipeline import (
     utc_now,
 )
 from mockserver.processing.scheduler import Scheduler
-from mockserver.spool import Claim, FileKey, Spool
-from mockserver.store import FileRecord, Store
+from mockserver.processing.stranded import Stranded
+from mockserver.spool import Claim, Spool
+from mockserver.store import Store
 from mockserver.tree import Folder
 from mockserver.writes import OpenWrites
 
@@ -58,6 +58,7 @@ __all__ = [
 log = logging.getLogger("mockserver.processor")
 
 DEFAULT_WORKERS = 4
+RETRY_SECONDS = 0.05  # a file whose record a resume job holds tries again this much later
 
 
 class Processor:
@@ -101,6 +102,9 @@ class Processor:
         self.pipeline = Pipeline(
             config, store, spool, mailbox, judge=judge, clock=clock, bus=self.bus
         )
+        self.stranded = Stranded(store, spool, self._flight, self._scheduler, self.pipeline)
+        # After a reset the records are gone and their ids will be reused.
+        self.bus.subscribe(lambda event: self.stranded.forget() if event.type == "reset" else None)
         self._intake = Intake(
             config,
             store,
@@ -109,7 +113,7 @@ class Processor:
             self._scheduler,
             ready=self._claim,
             adopt=self._adopt,
-            resume=self._resume_stranded,
+            resume=self._stranded_scan,
             settle_seconds=settle_seconds,
         )
 
@@ -228,43 +232,6 @@ class Processor:
             self._drop_twin(claim)
             self._schedule(self.pipeline.recovered(claim, self.pipeline.now()), None)
 
-    def _resume_stranded(self) -> None:
-        """Records a failed MOVE or MAIL left unfinished while the platform runs (an I/O
-        error, a step hook that raised): finish them as start-up recovery does, each as a job
-        of its own. One whose file is still in PROCESSING is the adopting scan's."""
-        for record in self.store.unfinished():
-            key = FileKey.parse(record.claim_key)
-            if key is not None:
-                job = guarded(
-                    record.login, Path(record.name), functools.partial(self._resume, record, key)
-                )
-                self._scheduler.schedule(None, job)
-
-    def _resume(self, record: FileRecord, key: FileKey) -> None:
-        if not self._flight.hold(record.login, key):
-            return  # a worker has it: it is not stranded
-        try:
-            fresh = self.store.file_record(record.id)
-            if fresh is None or fresh.done:
-                return
-            if fresh.stored_name is None and self._in_processing(fresh.login, key):
-                return  # still in PROCESSING: the scan adopts it and resumes it at MOVE
-            ctx = FileContext(
-                fresh.login, fresh.original_name, None, self.pipeline.now(), recovering=True
-            )
-            ctx.record = fresh
-            self.pipeline.finish(ctx)
-        finally:
-            self._flight.release(record.login, key)
-
-    def _in_processing(self, login: str, key: FileKey) -> bool:
-        folder = self.spool.folder(login, Folder.PROCESSING)
-        for name in self.spool.entries(login, Folder.PROCESSING):
-            with contextlib.suppress(OSError):
-                if key.same_file(os.lstat(folder / name)):
-                    return True
-        return False
-
     def _schedule_process(self, claim: Claim, received_at: datetime, *, recovering: bool) -> None:
         """Schedule the steps after CLAIM for `claim` (tests race two of them)."""
         ctx = FileContext(claim.login, claim.name, claim, received_at, recovering=recovering)
@@ -276,10 +243,20 @@ class Processor:
         job = guarded(ctx.login, ctx.claim.path, lambda: self._process(ctx))
         self._scheduler.schedule(due, job, finish_on_stop=True)
 
+    def _stranded_scan(self) -> None:
+        self.stranded.scan()
+
     def _process(self, ctx: FileContext) -> None:
         claim = ctx.claim
         assert claim is not None
-        if not self._flight.begin(claim):
+        taken = self._flight.begin(claim)
+        if taken == "later":
+            # A scan's resume job is looking at this record for a moment: come back, or the
+            # file's name would stay taken with nobody to finish it.
+            job = guarded(ctx.login, claim.path, lambda: self._process(ctx))
+            self._scheduler.schedule(time.monotonic() + RETRY_SECONDS, job, finish_on_stop=True)
+            return
+        if taken == "duplicate":
             # A second task for a claim already being processed (two triggers raced).
             log.debug("login=%s file=%s already being processed", claim.login, claim.key)
             return

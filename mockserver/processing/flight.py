@@ -7,8 +7,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from mockserver.spool import Claim, FileKey
+
+Taken = Literal["ok", "duplicate", "later"]
 
 
 class InFlight:
@@ -18,6 +21,7 @@ class InFlight:
         self._lock = threading.Lock()
         self._names: set[tuple[str, str]] = set()  # claimed, not yet placed
         self._active: set[tuple[str, FileKey]] = set()  # claims a worker is processing now
+        self._resuming: set[tuple[str, FileKey]] = set()  # records a resume job looks at now
         self._waiting: dict[tuple[str, str], Path] = {}  # same name already in PROCESSING
 
     def reserve(self, login: str, name: str, path: Path) -> bool:
@@ -59,28 +63,32 @@ class InFlight:
         with self._lock:
             self._names.discard((login, name))
 
-    def begin(self, claim: Claim) -> bool:
-        """A worker takes `claim`; False when another already has it (two triggers raced:
-        one pipeline per file, or it could be placed or mailed twice)."""
+    def begin(self, claim: Claim) -> Taken:
+        """A worker takes `claim`: "ok"; "duplicate" when another worker has it (two
+        triggers raced: one pipeline per file, or it could be placed or mailed twice);
+        "later" when a resume job holds its record for a moment (try again soon)."""
         with self._lock:
             active = (claim.login, claim.key)
             if active in self._active:
-                return False
+                return "duplicate"
+            if active in self._resuming:
+                return "later"
             self._active.add(active)
-            return True
+            return "ok"
 
     def hold(self, login: str, key: FileKey) -> bool:
-        """Take a recorded file by its claim key alone (a record a failed step left
-        unfinished, its file no longer in PROCESSING); False when a worker has it."""
+        """A resume job takes a recorded file by its claim key alone (a record a failed step
+        left unfinished); False when a worker or another resume job has it."""
         with self._lock:
-            if (login, key) in self._active:
+            held = (login, key)
+            if held in self._active or held in self._resuming:
                 return False
-            self._active.add((login, key))
+            self._resuming.add(held)
             return True
 
     def release(self, login: str, key: FileKey) -> None:
         with self._lock:
-            self._active.discard((login, key))
+            self._resuming.discard((login, key))
 
     def end(self, claim: Claim) -> Path | None:
         """The worker is done with `claim`: its name is free; returns the file that waited

@@ -14,6 +14,7 @@ import pytest
 from mockserver.events import EventBus, FileClaimed, FileFinished, MailWritten
 from mockserver.processing import FileContext, Step, resume_at
 from mockserver.processing.scheduler import Scheduler
+from mockserver.spool import FileKey
 from mockserver.tree import Folder
 from tests.support.platform import NAME, Platform, make_config
 from tests.support.waiting import wait_until
@@ -84,7 +85,9 @@ def test_a_step_that_fails_is_resumed_by_the_next_scan_exactly_once(
 ) -> None:
     """docs/design.md, "Processing": an exception from a hook is a failure of that step; the
     file stays where the step left it and the next scan resumes it, while the platform runs:
-    moved once, charged once, mailed once, one `file.finished`."""
+    moved once, charged once, mailed once, one `file.finished`. After RECORD the file is still
+    in PROCESSING (the scan adopts it); after MOVE or MAIL only its record is left unfinished
+    (the scan's stranded-record pass finishes it)."""
     bus = EventBus()
     p = platform_factory(make_config(tmp_path / "d", rescan_seconds=3600.0), bus=bus)
     failed = threading.Event()
@@ -198,3 +201,153 @@ def test_a_reset_from_a_worker_is_refused_not_a_deadlock(
     p.wait_file(NAME)
     assert [str(e) for e in errors] == ["cannot pause the processor from one of its own workers"]
     assert p.account("alice")["credits"] == 97
+
+
+def _fail_once_at(
+    step_to_fail: Step,
+) -> tuple[threading.Event, Callable[[Step, FileContext], None]]:
+    failed = threading.Event()
+
+    def hook(step: Step, ctx: FileContext) -> None:
+        if step is step_to_fail and not failed.is_set():
+            failed.set()
+            raise RuntimeError("injected")
+
+    return failed, hook
+
+
+def test_a_resume_job_holding_the_record_never_strands_the_adopted_file(
+    platform_factory: Callable[..., Platform], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The adopt job of a file left in PROCESSING and the resume job of its record run in the
+    same scan. When the resume job holds the record as the adopt job begins, the adopt job
+    comes back later instead of giving up with the file's name still taken."""
+    from mockserver.processing import Processor
+    from mockserver.processing.stranded import Stranded
+
+    p = platform_factory(make_config(tmp_path / "d", rescan_seconds=3600.0))
+    failed, hook = _fail_once_at(Step.RECORD)
+    p.processor.add_hook(hook)
+    p.drop()
+    assert failed.wait(10)
+    assert p.processor.wait_idle(10)
+    assert p.names(Folder.PROCESSING) == [NAME]
+
+    resume_holds = threading.Event()
+    adopt_tried = threading.Event()
+    real_in_processing = Stranded._in_processing
+    real_process = Processor._process
+
+    def resume_waits_for_the_adopt_job(self: Stranded, login: str, key: Any) -> bool:
+        resume_holds.set()
+        adopt_tried.wait(5)
+        return real_in_processing(self, login, key)
+
+    def adopt_job_begins_while_held(self: Processor, ctx: FileContext) -> None:
+        resume_holds.wait(5)
+        try:
+            real_process(self, ctx)
+        finally:
+            adopt_tried.set()
+
+    monkeypatch.setattr(Stranded, "_in_processing", resume_waits_for_the_adopt_job)
+    monkeypatch.setattr(Processor, "_process", adopt_job_begins_while_held)
+    assert p.processor.drain(20)
+    monkeypatch.undo()
+    assert resume_holds.is_set()
+    assert adopt_tried.is_set()
+    wait_until(lambda: p.files(), what="the file done")
+    assert p.names(Folder.PROCESSING) == []
+    assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
+    assert p.store.unfinished() == []
+    assert p.account("alice")["credits"] == 97
+
+
+def test_a_stale_resume_job_never_finishes_another_file_with_the_same_id(
+    platform_factory: Callable[..., Platform], tmp_path: Path
+) -> None:
+    """Ids are reused after a reset: a resume job read before it must not finish the new file
+    that got the old id (it checks the claim key), or it would be moved and mailed twice."""
+    bus = EventBus()
+    p = platform_factory(make_config(tmp_path / "d", rescan_seconds=3600.0), bus=bus)
+    failed, fail_move = _fail_once_at(Step.MOVE)
+    remove = p.processor.add_hook(fail_move)
+    p.drop()
+    assert failed.wait(10)
+    assert p.processor.wait_idle(10)
+    (old,) = p.store.unfinished()  # what a scan handed to its resume job
+    old_key = FileKey.parse(old.claim_key)
+    assert old_key is not None
+    remove()
+    p.backend.reset()
+    stale_ran = threading.Event()
+
+    def stale_resume_between_record_and_move(step: Step, ctx: FileContext) -> None:
+        if step is Step.RECORD and not stale_ran.is_set():
+            assert ctx.record is not None
+            assert ctx.record.id == old.id  # the id was reused
+            p.processor.stranded.finish(old, old_key)
+            stale_ran.set()
+
+    p.processor.add_hook(stale_resume_between_record_and_move)
+    with bus.subscription() as sub:
+        p.drop(data=b'"0612345678";"Bonjour"\n')
+        assert stale_ran.wait(10)
+        p.wait_file(NAME)
+        assert p.processor.wait_idle(10)
+        events = []
+        while (event := sub.get(0)) is not None:
+            events.append(event)
+    assert [e.file_id for e in events if isinstance(e, FileFinished)] == [old.id]
+    assert len(p.mailbox.messages()) == 1
+    assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
+
+
+def test_a_record_that_keeps_failing_is_retried_with_a_pause_not_every_scan(
+    platform_factory: Callable[..., Platform], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step that fails every time is retried after a growing pause: scans in between queue
+    nothing for it (bounded work and log lines, new uploads not held back)."""
+    from mockserver.processing import stranded
+
+    monkeypatch.setattr(stranded, "FIRST_RETRY_SECONDS", 3600.0)
+    p = platform_factory(make_config(tmp_path / "d", rescan_seconds=3600.0))
+    attempts: list[int] = []
+
+    def always_fail_move(step: Step, ctx: FileContext) -> None:
+        if step is Step.MOVE:
+            attempts.append(1)
+            raise RuntimeError("injected")
+
+    p.processor.add_hook(always_fail_move)
+    p.drop()
+    wait_until(lambda: attempts, what="the first failure")
+    assert p.processor.wait_idle(10)
+    for _ in range(5):
+        assert p.processor.drain(10)
+    assert len(attempts) == 2  # the pipeline's own, then one resume; then the pause
+    assert len(p.store.unfinished()) == 1
+
+
+def test_a_reset_from_an_event_callback_is_refused_not_a_deadlock(
+    platform_factory: Callable[..., Platform], tmp_path: Path
+) -> None:
+    """A reset pauses the processor, whose workers may wait to publish on the delivery the
+    callback is part of: refused with an error instead."""
+    p = platform_factory(make_config(tmp_path / "d", rescan_seconds=3600.0))
+    errors: list[str] = []
+
+    def on_event(event: Any) -> None:
+        if event.type == "account.changed" and not errors:
+            try:
+                p.backend.reset()
+            except RuntimeError as exc:
+                errors.append(str(exc))
+
+    p.backend.bus.subscribe(on_event)
+    done = threading.Event()
+    threading.Thread(
+        target=lambda: (p.backend.update_account("alice", credits=5), done.set()), daemon=True
+    ).start()
+    assert done.wait(10), "the reset from the callback hung"
+    assert errors == ["cannot reset the platform from an event callback"]

@@ -70,10 +70,12 @@ class Platform:
 
     @classmethod
     def start(cls, config: Config, **kw: Any) -> Platform:
-        backend = Backend(config)
+        # One bus for the Backend and the processor, as the app wires them: a test's own bus
+        # (to watch the events) is the Backend's too, or waits would never be woken.
+        backend = Backend(config, bus=kw.get("bus"))
         backend.open()
         kw.setdefault("settle_seconds", 0.2)
-        kw.setdefault("bus", backend.bus)
+        kw["bus"] = backend.bus
         kw.setdefault("clock", backend.clock)
         proc = Processor(
             config, backend.store, backend.spool, backend.mailbox, backend.open_writes, **kw
