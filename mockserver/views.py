@@ -71,4 +71,5 @@ def sms_view(sms: SmsRecord, now: datetime) -> dict[str, Any]:
         "warnings": list(sms.warnings),
         "file": sms.file,
         "final_name": sms.final_name,
+        "price": sms.price,
     }

@@ -6,6 +6,7 @@ Manual 4.2: "Nom de la campagne ... Date d'envoi ... Qualité de l'envoi (HQ) ..
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -14,17 +15,19 @@ from mockserver.core.models import PREFIX, Campaign, Reason
 # Contract 5.4.1: `^[A-Za-z0-9]+_\d{14}_HQ(_MULT)?\.csv$`. Used with fullmatch (a `$` would
 # accept a trailing newline) and with [0-9] rather than \d (which matches any Unicode digit).
 # Case-sensitive: `.CSV`, `_hq` or `_mult` are Incorrect_FileName.
-_NAME_RE = re.compile(r"([A-Za-z0-9]+)_([0-9]{14})_HQ(_MULT)?\.csv")
+_NAME_RE = re.compile(r"([A-Za-z0-9]+)_([0-9]{14})_(HQ|LC)(_MULT)?\.csv")
 
 # Contract 5.10: "Send date: the 14 digits, Europe/Paris time."
 PARIS = ZoneInfo("Europe/Paris")
 
 EXPECTED_FORM = "<campaign>_<YYYYMMDDHHMMSS>_HQ[_MULT].csv"
+# Contract 3 `processing.qualities`: HQ only unless the configuration adds LC.
+DEFAULT_QUALITIES: tuple[str, ...] = ("HQ",)
 
 # Near misses, to tell the user what to fix.
 _ANY_CASE_RE = re.compile(_NAME_RE.pattern, re.IGNORECASE)
-_DIGIT_COUNT_RE = re.compile(r".*_[0-9]+_HQ(_MULT)?\.csv")
-_CAMPAIGN_RE = re.compile(r".*_[0-9]{14}_HQ(_MULT)?\.csv")
+_DIGIT_COUNT_RE = re.compile(r".*_[0-9]+_(HQ|LC)(_MULT)?\.csv")
+_CAMPAIGN_RE = re.compile(r".*_[0-9]{14}_(HQ|LC)(_MULT)?\.csv")
 
 
 def _hint(name: str) -> str:
@@ -45,7 +48,7 @@ def is_temporary(name: str) -> bool:
     return name.endswith(".tmp")
 
 
-def check_filename(name: str) -> Campaign | str:
+def check_filename(name: str, qualities: Collection[str] = DEFAULT_QUALITIES) -> Campaign | str:
     """The campaign a valid name announces, or one sentence saying why the name is incorrect.
 
     Manual 4.2: "Si le nom de fichier ne correspond pas au bon format et n'est pas un fichier
@@ -59,7 +62,13 @@ def check_filename(name: str) -> Campaign | str:
     m = _NAME_RE.fullmatch(name)
     if m is None:
         return f"the name does not have the form {EXPECTED_FORM}{_hint(name)}"
-    campaign, digits, mult = m.groups()
+    campaign, digits, quality, mult = m.groups()
+    if quality not in qualities:
+        # Manual 2.1: "HQ ..., seule qualité disponible"; LC only where
+        # `processing.qualities` lists it (contract 3, 5.4.1).
+        return (
+            f"the quality {quality} is not offered (processing.qualities: {', '.join(qualities)})"
+        )
     try:
         send_at = datetime(
             int(digits[0:4]),
@@ -73,12 +82,12 @@ def check_filename(name: str) -> Campaign | str:
         send_at.astimezone(UTC)
     except (ValueError, OverflowError):
         return f"{digits} is not a real date-time YYYYMMDDHHMMSS"
-    return Campaign(name=campaign, send_at=send_at, mult=mult is not None)
+    return Campaign(name=campaign, send_at=send_at, mult=mult is not None, quality=quality)
 
 
-def parse_filename(name: str) -> Campaign | None:
+def parse_filename(name: str, qualities: Collection[str] = DEFAULT_QUALITIES) -> Campaign | None:
     """The campaign of a valid drop-file name, None for an incorrect one (see check_filename)."""
-    checked = check_filename(name)
+    checked = check_filename(name, qualities)
     return checked if isinstance(checked, Campaign) else None
 
 

@@ -6,9 +6,10 @@ Pure: no I/O, no clock (`now` is only stored), no randomness; it returns a value
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import datetime
 
-from mockserver.core.filename import check_filename, final_name
+from mockserver.core.filename import DEFAULT_QUALITIES, check_filename, final_name
 from mockserver.core.length import DOUBLE_CHARS, MAX_SEPTETS, PLAIN_GSM, SPECIAL_RE
 from mockserver.core.models import (
     Account,
@@ -22,6 +23,7 @@ from mockserver.core.models import (
     Warning_,
 )
 from mockserver.core.phone import FRENCH_MOBILE_RE, FRENCH_PREFIXES, INTERNATIONAL_RE
+from mockserver.core.pricing import DEFAULT_PRICES, PriceTable
 from mockserver.core.reader import (
     END_PATTERN,
     EXTRA_PATTERN,
@@ -81,15 +83,24 @@ def _number_detail(error: RowError, raw: str) -> str:
     )
 
 
-def judge(file_name: str, data: bytes, account: Account, now: datetime) -> Verdict:
+def judge(
+    file_name: str,
+    data: bytes,
+    account: Account,
+    now: datetime,
+    *,
+    prices: PriceTable = DEFAULT_PRICES,
+    qualities: Collection[str] = DEFAULT_QUALITIES,
+) -> Verdict:
     """Judge one dropped file as the platform would (manual 4.3, contract 5.4).
 
     File-level verdicts in contract order: Incorrect_FileName (content not even read),
     No_valid_TPOA, Empty_File, Not_enough_credits. An invalid verdict sends nothing and costs
-    nothing (`sms=()`, `cost=0`) but keeps the rejected rows; an archived one costs one credit
-    an SMS. Row rejections never invalidate the file by themselves (contract 5.5).
+    nothing (`sms=()`, `cost=0`) but keeps the rejected rows; an archived one costs the sum of
+    its SMS's prices (`prices`, contract 3 `[pricing]`). Row rejections never invalidate the
+    file by themselves (contract 5.5).
     """
-    checked = check_filename(file_name)
+    checked = check_filename(file_name, qualities)
     if not isinstance(checked, Campaign):
         return _invalid(
             file_name,
@@ -111,6 +122,11 @@ def judge(file_name: str, data: bytes, account: Account, now: datetime) -> Verdi
     default_sender = account.default_sender
     rows = 0
     seen_senders: dict[str, str] = {}
+    # Price of an SMS by the leading digits that decide it (memoised: a file has few).
+    price_of = prices.price
+    quality = campaign.quality
+    key_length = prices.key_length
+    price_by_key: dict[str, int] = {}
     # Local names: this loop runs once a row, up to ~150,000 times for an 8 MB file. It is
     # reader.iter_records inlined (same RECORD_RE, same field rules, same read_other), so a
     # plain one-line row costs one regex match and no generator or tuple in between.
@@ -252,7 +268,13 @@ def judge(file_name: str, data: bytes, account: Account, now: datetime) -> Verdi
         else:
             applied = sender
             warnings = _NON_GSM if non_gsm else _NO_WARNING
-        sms: Sms = new_sms(Sms, (row_line, phone, message, sender, applied, septets, warnings))
+        key = phone[:key_length]
+        price = price_by_key.get(key)
+        if price is None:
+            price = price_by_key[key] = price_of(quality, phone)
+        sms: Sms = new_sms(
+            Sms, (row_line, phone, message, sender, applied, septets, warnings, price)
+        )
 
         if mult:
             every.append(sms)
@@ -300,7 +322,8 @@ def judge(file_name: str, data: bytes, account: Account, now: datetime) -> Verdi
             why = f"None of the {rows} rows yields a valid SMS; see the rejected rows."
         return _invalid(file_name, Reason.EMPTY_FILE, campaign, rejected_rows, rows, why, now)
     count = len(all_sms)
-    if not account.subscription and account.credits < count:
+    cost = sum(s.price for s in all_sms)
+    if not account.subscription and account.credits < cost:
         # Manual 4.3: "Le compte n'est pas en abonnement et n'a pas suffisamment de crédits".
         return _invalid(
             file_name,
@@ -308,8 +331,8 @@ def judge(file_name: str, data: bytes, account: Account, now: datetime) -> Verdi
             campaign,
             rejected_rows,
             rows,
-            f"The file would send {count} SMS but account '{account.login}' has "
-            f"{account.credits} credits and no subscription.",
+            f"The file would send {count} SMS costing {cost} credits but account "
+            f"'{account.login}' has {account.credits} credits and no subscription.",
             now,
         )
     return Verdict(
@@ -320,7 +343,7 @@ def judge(file_name: str, data: bytes, account: Account, now: datetime) -> Verdi
         campaign=campaign,
         sms=all_sms,
         rejected=rejected_rows,
-        cost=count,
+        cost=cost,
         rows=rows,
         detail="",
         judged_at=now,

@@ -65,11 +65,12 @@ class Account:
 
 
 class Campaign(NamedTuple):
-    """A parsed drop-file name: `<campaign>_<YYYYMMDDHHMMSS>_HQ[_MULT].csv`."""
+    """A parsed drop-file name: `<campaign>_<YYYYMMDDHHMMSS>_<HQ|LC>[_MULT].csv`."""
 
     name: str
     send_at: datetime  # aware, Europe/Paris
     mult: bool
+    quality: str = "HQ"  # contract 3 `processing.qualities`: HQ, or LC when allowed
 
 
 class Sms(NamedTuple):
@@ -82,6 +83,7 @@ class Sms(NamedTuple):
     sender_applied: str
     septets: int
     warnings: tuple[str, ...]
+    price: int  # credits this SMS costs (contract 3 `[pricing]`)
 
 
 class RejectedRow(NamedTuple):
@@ -90,6 +92,7 @@ class RejectedRow(NamedTuple):
     line: int
     error: str  # a RowError value
     detail: str  # a sentence a user can act on
+    value: str = ""  # the offending value, shown as is (quoted) by the French recap
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,7 @@ class Verdict:
     campaign: Campaign | None
     sms: tuple[Sms, ...] = ()
     rejected: tuple[RejectedRow, ...] = ()
-    cost: int = 0  # credits charged: len(sms) when archived, 0 when invalid
+    cost: int = 0  # credits charged: the sum of the SMS's prices when archived, 0 when invalid
     rows: int = 0  # non-blank records read
     detail: str = ""  # one sentence explaining an invalid verdict
     judged_at: datetime | None = None
@@ -136,10 +139,12 @@ class Verdict:
                     "sender_applied": s.sender_applied,
                     "septets": s.septets,
                     "warnings": list(s.warnings),
+                    "price": s.price,
                 }
                 for s in self.sms
             ],
             "rejected": [
-                {"line": r.line, "error": r.error, "detail": r.detail} for r in self.rejected
+                {"line": r.line, "error": r.error, "detail": r.detail, "value": r.value}
+                for r in self.rejected
             ],
         }

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Self
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -73,9 +73,17 @@ CREATE TABLE IF NOT EXISTS sms (
     sender_asked TEXT,
     sender_applied TEXT NOT NULL,
     septets INTEGER NOT NULL,
-    warnings TEXT NOT NULL DEFAULT ''
+    warnings TEXT NOT NULL DEFAULT '',
+    price INTEGER NOT NULL DEFAULT 1
 );
 """
+
+# Schema upgrades, by the version they lead to: run once, in order, on an older database.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # Version 2 bills in credits (contract 3 `[pricing]`): each SMS keeps its price. The
+    # SMS recorded before were charged 1 credit each, which the default says.
+    2: ("ALTER TABLE sms ADD COLUMN price INTEGER NOT NULL DEFAULT 1",),
+}
 
 
 class StoreError(Exception):
@@ -112,6 +120,26 @@ class Database:
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
                 (str(SCHEMA_VERSION),),
             )
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a database made by an older version to `SCHEMA_VERSION`, in one transaction."""
+        row = self._writer.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        version = int(row[0])
+        if version >= SCHEMA_VERSION:
+            return
+        self._writer.execute("BEGIN IMMEDIATE")
+        try:
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS.get(target, ()):
+                    self._writer.execute(statement)
+            self._writer.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),)
+            )
+        except BaseException:
+            self._writer.execute("ROLLBACK")
+            raise
+        self._writer.execute("COMMIT")
 
     # -- connections ---------------------------------------------------------------------
 

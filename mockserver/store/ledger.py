@@ -29,10 +29,10 @@ class InsufficientCredits(StoreError):
 
 
 _SMS_CHUNK = 50  # rows per INSERT statement: fewer statement steps, far below SQLite's limits
-_SMS_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_SMS_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _SMS_INSERT = (
     "INSERT INTO sms (id, file_id, line, phone, message, sender_asked, sender_applied,"
-    " septets, warnings) VALUES "
+    " septets, warnings, price) VALUES "
 )
 
 
@@ -54,6 +54,7 @@ def _insert_sms(conn: sqlite3.Connection, file_id: int, first: int, sms: Sequenc
                 s.sender_applied,
                 s.septets,
                 ",".join(s.warnings),
+                s.price,
             )
         return tuple(out)
 
@@ -102,7 +103,7 @@ class Ledger(Database):
         camp = verdict.campaign
         send_at = camp.send_at.isoformat() if camp else None
         rejected = json.dumps(
-            [[r.line, r.error, r.detail] for r in verdict.rejected], ensure_ascii=False
+            [[r.line, r.error, r.detail, r.value] for r in verdict.rejected], ensure_ascii=False
         )
         with self._write() as conn:
             # Re-check inside the transaction: another thread may have recorded it meanwhile.

@@ -97,6 +97,7 @@ class SmsRecord:
     warnings: tuple[str, ...]
     file: str
     final_name: str
+    price: int  # the credits it cost (contract 3 `[pricing]`)
 
 
 FILE_COLUMNS = (
@@ -108,12 +109,16 @@ ACCOUNT_COLUMNS = "login, credits, subscription, email, configured"
 SMS_COLUMNS = (
     "s.id, f.id, f.login, f.campaign, s.phone, s.message, s.sender_asked, s.sender_applied,"
     " f.send_at, f.send_ts, s.line, s.septets, s.warnings, f.original_name,"
-    " COALESCE(f.stored_name, f.final_name)"
+    " COALESCE(f.stored_name, f.final_name), s.price"
 )
 
 
 def file_record(row: Sequence[Any]) -> FileRecord:
-    rejected = tuple(RejectedRow(int(r[0]), str(r[1]), str(r[2])) for r in json.loads(row[15]))
+    # [line, error, detail, value]; rows recorded before version 2 have no value.
+    rejected = tuple(
+        RejectedRow(int(r[0]), str(r[1]), str(r[2]), str(r[3]) if len(r) > 3 else "")
+        for r in json.loads(row[15])
+    )
     return FileRecord(
         id=row[0],
         login=row[1],
@@ -166,4 +171,5 @@ def sms_record(r: Sequence[Any]) -> SmsRecord:
         warnings=tuple(r[12].split(",")) if r[12] else (),
         file=r[13],
         final_name=r[14],
+        price=r[15],
     )
