@@ -16,12 +16,13 @@ import smtplib
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Protocol
 
-from mockserver.core.recap import RecapFacts, reason_of, recap_body, recap_subject
+from mockserver.core.recap import RecapFacts, SmsWarning, reason_of, recap_body, recap_subject
 from mockserver.core.text import header_text
 from mockserver.store import FileRecord
 
@@ -49,29 +50,45 @@ def message_id(record: FileRecord) -> str:
     return f"<recap.{record.id}.{digest}@allmysms-mock.invalid>"
 
 
-def recap_facts(record: FileRecord) -> RecapFacts:
+@dataclass(frozen=True, slots=True)
+class RecapContext:
+    """What the recap says beyond the file's record: when it is written (the platform's
+    clock), whether the account is on subscription, and the SMS warnings (at most
+    `core.recap.MAX_ROWS` of them, with their total)."""
+
+    now: datetime
+    subscription: bool = False
+    warnings: tuple[SmsWarning, ...] = ()
+    warnings_total: int = 0
+
+
+def recap_facts(record: FileRecord, context: RecapContext) -> RecapFacts:
     """What the recap of a recorded file says, with every name in its one-line form."""
     return RecapFacts(
         original_name=header_text(record.original_name),
         final_name=header_text(record.name),
         status=record.status,
         reason=reason_of(record.reason),
-        detail=record.detail,
         sms_count=record.sms_count,
         cost=record.cost,
         send_at=datetime.fromisoformat(record.send_at) if record.send_at else None,
-        rejected=record.rejected,
+        rejected=tuple(r._replace(value=header_text(r.value)) for r in record.rejected),
+        now=context.now,
+        subscription=context.subscription,
+        warnings=context.warnings,
+        warnings_total=context.warnings_total,
     )
 
 
-def compose(record: FileRecord, to: str, now: datetime | None = None) -> EmailMessage:
+def compose(record: FileRecord, to: str, context: RecapContext | None = None) -> EmailMessage:
     """The recap of one processed file for the address `to` (text from `core.recap`)."""
-    facts = recap_facts(record)
+    context = context or RecapContext(now=datetime.now(UTC))
+    facts = recap_facts(record, context)
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = SENDER
     msg["To"] = header_text(to)
     msg["Subject"] = recap_subject(facts)
-    msg["Date"] = email.utils.format_datetime(now or datetime.now(UTC))
+    msg["Date"] = email.utils.format_datetime(context.now)
     msg["Message-ID"] = message_id(record)
     msg["X-AllMySMS-Login"] = header_text(record.login)
     msg["X-AllMySMS-File"] = facts.original_name
@@ -93,10 +110,10 @@ class Mailbox:
         self._smtp_host = mail.smtp_host if mail is not None else ""
         self._smtp_port = mail.smtp_port if mail is not None else 25
 
-    def send_recap(self, record: FileRecord, to: str) -> str:
+    def send_recap(self, record: FileRecord, to: str, context: RecapContext | None = None) -> str:
         """Compose, store in the Maildir, forward over SMTP when configured; returns the
         Message-ID. An SMTP failure is logged as a warning, never raised."""
-        msg = compose(record, to)
+        msg = compose(record, to, context)
         self.deliver(msg)
         return str(msg["Message-ID"])
 

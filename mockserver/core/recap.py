@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from mockserver.core.models import Reason, RejectedRow, RowError, Status
+from mockserver.core.models import Reason, RejectedRow, RowError, Status, Warning_
 
 PARIS = ZoneInfo("Europe/Paris")
 MAX_ROWS = 100  # rejected rows listed in one recap; the rest are counted
@@ -37,6 +37,34 @@ ROW_ERRORS_FR: dict[RowError, str] = {
     RowError.DUPLICATE: "numéro en double (le dernier message est envoyé)",
 }
 
+# What to fix, for each reason (the manual's rules, in its words where it has them).
+EXPLANATIONS_FR: dict[Reason, str] = {
+    Reason.INCORRECT_FILENAME: (
+        "Le nom doit avoir la forme <campagne>_<AAAAMMJJHHMMSS>_HQ[_MULT].csv, avec une date "
+        "et une heure réelles."
+    ),
+    Reason.NO_VALID_TPOA: (
+        "Un expéditeur doit commencer par une lettre, ne contenir que des lettres sans accent, "
+        "des chiffres ou des espaces, et compter de 3 à 11 caractères."
+    ),
+    Reason.EMPTY_FILE: "Aucune ligne ne donne un SMS valide : voir les lignes rejetées.",
+    Reason.NOT_ENOUGH_CREDITS: (
+        "Les SMS du fichier coûtent plus de crédits que le compte n'en a : rechargez le compte "
+        "ou passez en abonnement."
+    ),
+}
+
+# Warnings on SMS that are still sent (contract 5.7, 5.9).
+WARNINGS_FR: dict[Warning_, str] = {
+    Warning_.NON_GSM_CHARACTERS: (
+        "caractères hors de l'alphabet GSM 03.38 (le SMS est envoyé, leur affichage peut varier)"
+    ),
+    Warning_.SENDER_NOT_APPLIED: (
+        "expéditeur non appliqué, envoyé avec l'expéditeur par défaut : le message vers la "
+        "France ne se termine pas par « STOP au 36180 »"
+    ),
+}
+
 _DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 _MONTHS = (
     "janvier",
@@ -55,18 +83,30 @@ _MONTHS = (
 
 
 @dataclass(frozen=True, slots=True)
+class SmsWarning:
+    """A warning on one SMS that is still sent (its line and the `Warning_` value)."""
+
+    line: int
+    warning: str
+
+
+@dataclass(frozen=True, slots=True)
 class RecapFacts:
-    """What a recap says about one file. Names are given as they may be shown (one line)."""
+    """What a recap says about one file. Names are given as they may be shown (one line).
+    `now` is when the recap is written: it decides "programmés" or "envoyés"."""
 
     original_name: str
     final_name: str  # its name in ARCHIVES or INVALIDS
     status: Status
     reason: Reason | None
-    detail: str
     sms_count: int
     cost: int
     send_at: datetime | None
     rejected: tuple[RejectedRow, ...]
+    now: datetime
+    subscription: bool = False
+    warnings: tuple[SmsWarning, ...] = ()  # at most MAX_ROWS of them
+    warnings_total: int = 0
 
     @property
     def archived(self) -> bool:
@@ -104,10 +144,38 @@ def recap_subject(facts: RecapFacts) -> str:
     return f"[AllMySMS] Fichier invalide : {facts.original_name} ({reason})"
 
 
+def _credits(n: int) -> str:
+    return f"{n} crédit" if n in (0, 1) else f"{n} crédits"
+
+
+def _quoted(value: str) -> str:
+    return "'" + value + "'"
+
+
+def rejected_line(row: RejectedRow) -> str:
+    """`ligne 4 : numéro invalide : '12'`: the label of its `RowError`, then the value."""
+    label = row_error_label(row.error)
+    if not row.value:
+        return f"ligne {row.line} : {label}"
+    if row.error == RowError.MESSAGE_TOO_LONG.value:
+        return f"ligne {row.line} : {label} ({row.value} caractères)"
+    return f"ligne {row.line} : {label} : {_quoted(row.value)}"
+
+
+def warning_label(warning: str) -> str:
+    try:
+        return WARNINGS_FR[Warning_(warning)]
+    except (ValueError, KeyError):
+        return warning
+
+
 def recap_body(facts: RecapFacts) -> str:
     """Manual 4.4: "Un mail récapitulatif sera envoyé au client … dans lequel seront indiqués
     les fichiers traités, le nombre de SMS envoyés, la date d'envoi ainsi que les raisons
-    d'échec d'exécution si certains fichiers ne sont pas valides."
+    d'échec d'exécution si certains fichiers ne sont pas valides." Contract 5.11: entirely in
+    French; SMS "programmés" while the send date is ahead, "envoyés" after; the send date of
+    archived files only; the cost debited, or the month-end invoice's for a subscription;
+    rejected rows and warnings with their line numbers and reasons.
     """
     folder = "ARCHIVES" if facts.archived else "INVALIDS"
     lines = [
@@ -120,27 +188,38 @@ def recap_body(facts: RecapFacts) -> str:
     ]
     if facts.archived:
         lines.append("Résultat : fichier traité avec succès (archivé)")
+        scheduled = facts.send_at is not None and facts.send_at > facts.now
+        state = "programmés" if scheduled else "envoyés"
+        lines.append(f"Nombre de SMS {state} : {facts.sms_count}")
+        if facts.send_at is not None:
+            lines.append(f"Date d'envoi : {french_date(facts.send_at)}")
+        if facts.subscription:
+            lines.append(
+                f"Coût : {_credits(facts.cost)}, facturés en fin de mois (compte en abonnement)"
+            )
+        else:
+            lines.append(f"Coût : {_credits(facts.cost)} débités du compte")
     else:
         reason = facts.reason.value if facts.reason else ""
         lines.append(f"Résultat : fichier invalide, raison : {reason}")
-        lines.append(f"  {REASONS_FR[facts.reason] if facts.reason else reason}")
-        if facts.detail:
-            lines.append(f"  Détail : {facts.detail}")
-    lines.append(f"Nombre de SMS envoyés : {facts.sms_count if facts.archived else 0}")
-    if facts.archived:
-        # The file's cost; a subscription account is billed at month end instead of debited.
-        lines.append(f"Coût : {facts.cost} crédit(s)")
-    if facts.send_at is not None:
-        lines.append(f"Date d'envoi : {french_date(facts.send_at)}")
-    else:
-        lines.append("Date d'envoi : aucune (nom de fichier incorrect)")
+        if facts.reason is not None:
+            lines.append(f"  {REASONS_FR[facts.reason]}")
+            lines.append(f"  {EXPLANATIONS_FR[facts.reason]}")
+        lines.append("Nombre de SMS envoyés : 0")
+        lines.append("Coût : aucun crédit débité")
     rejected = facts.rejected
     if rejected:
         lines += ["", f"Lignes rejetées : {len(rejected)}"]
-        for row in rejected[:MAX_ROWS]:
-            detail = f" ({row.detail})" if row.detail else ""
-            lines.append(f"  - ligne {row.line} : {row_error_label(row.error)}{detail}")
+        lines += [f"  - {rejected_line(row)}" for row in rejected[:MAX_ROWS]]
         if len(rejected) > MAX_ROWS:
             lines.append(f"  … et {len(rejected) - MAX_ROWS} autres")
+    if facts.warnings_total:
+        lines += ["", f"Avertissements (SMS envoyés malgré tout) : {facts.warnings_total}"]
+        lines += [
+            f"  - ligne {w.line} : {warning_label(w.warning)}" for w in facts.warnings[:MAX_ROWS]
+        ]
+        shown = min(len(facts.warnings), MAX_ROWS)
+        if facts.warnings_total > shown:
+            lines.append(f"  … et {facts.warnings_total - shown} autres")
     lines += ["", "Cordialement,", "L'équipe AllMySMS (serveur de test allmysms-mockserver)", ""]
     return "\n".join(lines)

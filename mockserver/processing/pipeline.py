@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mockserver.core.models import Account, Verdict
+from mockserver.core.recap import MAX_ROWS as RECAP_MAX_ROWS
+from mockserver.core.recap import SmsWarning
 from mockserver.core.text import printable_name
 from mockserver.events import EventBus, FileClaimed, FileFinished, MailWritten
-from mockserver.mailbox import Mailbox, message_id
+from mockserver.mailbox import Mailbox, RecapContext, message_id
 from mockserver.spool import Claim, FileKey, Spool
 from mockserver.store import FileRecord, InsufficientCredits, Store
 
@@ -340,7 +342,14 @@ class Pipeline:
         if ctx.recovering and self.mailbox.has(msg_id):
             return "sent", msg_id  # delivered before the crash
         try:
-            msg_id = self.mailbox.send_recap(fresh, to)
+            pairs, total = self.store.sms_warnings(fresh.id, RECAP_MAX_ROWS)
+            context = RecapContext(
+                now=self._clock(),
+                subscription=acc.subscription if acc else False,
+                warnings=tuple(SmsWarning(line, warning) for line, warning in pairs),
+                warnings_total=total,
+            )
+            msg_id = self.mailbox.send_recap(fresh, to, context)
         except Exception as exc:
             # Whatever went wrong (a full disk, a header `email` refuses), the file is done:
             # a recap that cannot be written must never keep it from `files()` or block

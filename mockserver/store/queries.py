@@ -137,6 +137,25 @@ class Queries(Database):
             params += [int(limit), int(offset)]
         return [sms_record(r) for r in self._reader().execute(sql, params)]
 
+    def sms_warnings(self, file_id: int, limit: int) -> tuple[list[tuple[int, str]], int]:
+        """The first `limit` (line, warning) pairs of a file's SMS, in line order, and how many
+        there are in all (a recap lists a bounded number, whatever the file)."""
+        reader = self._reader()
+        span = reader.execute(
+            "SELECT sms_first, sms_last FROM files WHERE id = ?", (file_id,)
+        ).fetchone()
+        if span is None or span[0] is None:
+            return [], 0
+        where = "id BETWEEN ? AND ? AND warnings != ''"
+        total = int(reader.execute(f"SELECT COUNT(*) FROM sms WHERE {where}", span).fetchone()[0])
+        pairs: list[tuple[int, str]] = []
+        rows = reader.execute(
+            f"SELECT line, warnings FROM sms WHERE {where} ORDER BY id LIMIT ?", (*span, limit)
+        )
+        for line, warnings in rows:
+            pairs += [(int(line), w) for w in str(warnings).split(",")]
+        return pairs[:limit], total
+
     def count_messages(self, login: str | None = None) -> int:
         reader = self._reader()
         if login is None:

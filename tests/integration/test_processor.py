@@ -44,7 +44,7 @@ def test_archived_file_is_moved_recorded_charged_and_mailed(platform: Platform) 
     ]
     (mail,) = platform.mailbox.messages()
     assert mail["to"] == "alice@example.com"
-    assert "Nombre de SMS envoyés : 3" in mail["body"]
+    assert "Nombre de SMS programmés : 3" in mail["body"]  # sent on 16 July 2030
 
 
 @pytest.mark.parametrize(

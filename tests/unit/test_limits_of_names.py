@@ -14,7 +14,7 @@ import pytest
 
 from mockserver.core.models import Status
 from mockserver.core.text import printable_name
-from mockserver.mailbox import compose
+from mockserver.mailbox import RecapContext, compose
 from mockserver.servers import policy
 from mockserver.spool import FileKey, Spool, short_name
 from mockserver.store import FileRecord
@@ -161,7 +161,7 @@ def test_a_recap_header_never_holds_a_line_break(ch: str) -> None:
         mail="pending",
         done=False,
     )
-    msg = compose(record, "alice@example.com", datetime(2030, 1, 1, tzinfo=UTC))
+    msg = compose(record, "alice@example.com", RecapContext(now=datetime(2030, 1, 1, tzinfo=UTC)))
     data = msg.as_bytes(policy=email.policy.SMTP)
     for key, value in msg.items():
         assert str(value).splitlines() == [str(value)], key

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import mailbox as std_mailbox
+import re
 import socketserver
 import threading
 from collections.abc import Iterator
@@ -13,11 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mockserver.config import MailConfig
-from mockserver.core.models import Reason, RejectedRow, RowError, Status
-from mockserver.core.recap import MAX_ROWS, REASONS_FR, ROW_ERRORS_FR, french_date
-from mockserver.mailbox import Mailbox, compose, message_id
+from mockserver.core.models import Reason, RejectedRow, RowError, Status, Warning_
+from mockserver.core.recap import (
+    MAX_ROWS,
+    REASONS_FR,
+    ROW_ERRORS_FR,
+    WARNINGS_FR,
+    SmsWarning,
+    french_date,
+)
+from mockserver.mailbox import Mailbox, RecapContext, compose, message_id
 from mockserver.store import FileRecord
 
 
@@ -56,23 +66,47 @@ def test_every_reason_and_row_error_has_a_french_label() -> None:
     assert set(ROW_ERRORS_FR) == set(RowError)
 
 
+BEFORE = RecapContext(now=datetime(2030, 7, 1, 10, tzinfo=UTC))  # the send date is ahead
+AFTER = RecapContext(now=datetime(2030, 7, 17, tzinfo=UTC))  # the send date has passed
+
+
 def test_archived_recap_fields_and_french_body() -> None:
     """Manual 4.4: "… seront indiqués les fichiers traités, le nombre de SMS envoyés, la date
     d'envoi ainsi que les raisons d'échec …"."""
-    msg = compose(record(), "alice@example.com", now=datetime(2030, 7, 1, 10, tzinfo=UTC))
+    rows = (RejectedRow(4, "bad_number", "'12' is not a phone number", "12"),)
+    msg = compose(record(rejected=rows), "alice@example.com", BEFORE)
     assert msg["To"] == "alice@example.com"
     assert "noreply@allmysms.com" in msg["From"]
     assert msg["Subject"] == "[AllMySMS] Fichier traité : Promo_20300716120000_HQ.csv"
-    assert msg["Date"]
+    assert msg["Date"] == "Mon, 01 Jul 2030 10:00:00 +0000"
     assert msg["Message-ID"] == message_id(record())
     assert msg.get_content_type() == "text/plain"
     assert msg.get_content_charset() == "utf-8"
     body = msg.get_content()
     assert "Fichier traité : Promo_20300716120000_HQ.csv" in body
     assert "ARCHIVES/TreatedByMSI_Promo_20300716120000_HQ.csv" in body
-    assert "Nombre de SMS envoyés : 12" in body
     assert "Date d'envoi : mardi 16 juillet 2030 à 12:00:00 (heure de Paris)" in body
-    assert "ligne 4 : numéro invalide ('12' is not a phone number)" in body
+    assert "Coût : 12 crédits débités du compte" in body
+    assert "ligne 4 : numéro invalide : '12'" in body
+
+
+def test_sms_are_scheduled_until_the_send_date_then_sent() -> None:
+    """Contract 5.11: SMS count "programmés" while the send date is ahead, "envoyés" after."""
+    before = compose(record(), "a@b.test", BEFORE).get_content()
+    after = compose(record(), "a@b.test", AFTER).get_content()
+    assert "Nombre de SMS programmés : 12" in before
+    assert "envoyés : 12" not in before
+    assert "Nombre de SMS envoyés : 12" in after
+    assert "programmés" not in after
+
+
+def test_a_subscription_is_invoiced_at_month_end_not_debited() -> None:
+    """Contract 5.11: the cost is "what was debited, or what the month-end invoice will carry
+    for a subscription"; contract 3: `subscription = true`: "billed at month end"."""
+    context = RecapContext(now=BEFORE.now, subscription=True)
+    body = compose(record(cost=180), "a@b.test", context).get_content()
+    assert "Coût : 180 crédits, facturés en fin de mois (compte en abonnement)" in body
+    assert "débités" not in body
 
 
 def test_invalid_recap_names_the_reason_in_the_manuals_words() -> None:
@@ -83,8 +117,9 @@ def test_invalid_recap_names_the_reason_in_the_manuals_words() -> None:
         reason="Not_enough_credits",
         final_name="TreatedByMSI_Not_enough_credits_Promo_20300716120000_HQ.csv",
         cost=0,
+        detail="The file would send 12 SMS costing 180 credits but account 'alice' has 10.",
     )
-    msg = compose(rec, "alice@example.com")
+    msg = compose(rec, "alice@example.com", BEFORE)
     assert msg["Subject"] == (
         "[AllMySMS] Fichier invalide : Promo_20300716120000_HQ.csv (Not_enough_credits)"
     )
@@ -92,21 +127,79 @@ def test_invalid_recap_names_the_reason_in_the_manuals_words() -> None:
     assert "raison : Not_enough_credits" in body
     assert "Le compte n'est pas en abonnement et n'a pas suffisamment de crédits" in body
     assert "Nombre de SMS envoyés : 0" in body
+    assert "Coût : aucun crédit débité" in body
     assert "INVALIDS/TreatedByMSI_Not_enough_credits_" in body
+    assert "would send" not in body  # the English detail is for check and the API
 
 
-def test_incorrect_filename_has_no_send_date() -> None:
+@pytest.mark.parametrize("reason", list(Reason))
+def test_a_file_that_sends_nothing_has_no_send_date(reason: Reason) -> None:
+    """Contract 5.11: "send date (archived files only)"."""
+    rec = record(status=Status.INVALID, reason=reason.value, cost=0)
+    body = compose(rec, "a@b.test", BEFORE).get_content()
+    assert "Date d'envoi" not in body
+    assert REASONS_FR[reason] in body
+
+
+def test_warnings_are_listed_with_their_lines() -> None:
+    """Contract 5.11: "rejected rows and warnings with their line numbers and reasons"."""
+    warnings = tuple(SmsWarning(i, Warning_.SENDER_NOT_APPLIED.value) for i in range(1, 151))
+    context = RecapContext(now=BEFORE.now, warnings=warnings[:MAX_ROWS], warnings_total=150)
+    body = compose(record(rejected=()), "a@b.test", context).get_content()
+    assert "Avertissements (SMS envoyés malgré tout) : 150" in body
+    assert f"ligne 1 : {WARNINGS_FR[Warning_.SENDER_NOT_APPLIED]}" in body
+    assert f"ligne {MAX_ROWS + 1} :" not in body
+    assert f"… et {150 - MAX_ROWS} autres" in body
+
+
+def test_every_warning_has_a_french_label() -> None:
+    assert set(WARNINGS_FR) == set(Warning_)
+
+
+# Words of the engine's English details (core/judge.py): none may reach a recap.
+ENGLISH = re.compile(
+    r"\b(the|is|not|number|numbers|row|rows|column|sender|file|would|send|"
+    r"credits|allowed|characters|appears|again|instead|whose|empty|breaks|rules|"
+    r"landline|malformed|accepts|digits|spaces|ignored|header|bytes|line)\b"
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    error=st.sampled_from(list(RowError)),
+    reason=st.sampled_from([None, *Reason]),
+    value=st.text(alphabet="0123456789+ ", max_size=12),
+    subscription=st.booleans(),
+    scheduled=st.booleans(),
+)
+def test_the_recap_holds_no_english_sentence(
+    error: RowError, reason: Reason | None, value: str, subscription: bool, scheduled: bool
+) -> None:
+    """Contract 5.11: the recap is "entirely in French", whatever the engine's (English)
+    details say: the rows get French labels, the values are shown as they are."""
+    detail = "the message (column 2) is empty; the row is not allowed: number, sender, file"
     rec = record(
-        status=Status.INVALID, reason="Incorrect_FileName", send_at=None, original_name="x.txt"
+        status=Status.ARCHIVED if reason is None else Status.INVALID,
+        reason=None if reason is None else reason.value,
+        detail=detail,
+        rejected=(RejectedRow(3, error.value, detail, value),),
+        original_name="Campagne_20300716120000_HQ.csv",
+        final_name="TreatedByMSI_Campagne_20300716120000_HQ.csv",
     )
-    body = compose(rec, "a@b.test").get_content()
-    assert "Nom de fichier incorrect" in body
-    assert "Date d'envoi : aucune" in body
+    context = RecapContext(
+        now=BEFORE.now if scheduled else AFTER.now,
+        subscription=subscription,
+        warnings=tuple(SmsWarning(5, w.value) for w in Warning_),
+        warnings_total=len(Warning_),
+    )
+    msg = compose(rec, "a@b.test", context)
+    found = ENGLISH.findall(msg.get_content())
+    assert found == [], found
 
 
 def test_rejected_rows_are_capped() -> None:
     rows = tuple(RejectedRow(i, "empty_message", "") for i in range(1, 251))
-    body = compose(record(rejected=rows), "a@b.test").get_content()
+    body = compose(record(rejected=rows), "a@b.test", BEFORE).get_content()
     assert f"ligne {MAX_ROWS} : message vide" in body
     assert f"ligne {MAX_ROWS + 1} :" not in body
     assert f"… et {250 - MAX_ROWS} autres" in body
@@ -135,7 +228,8 @@ def test_maildir_delivery_listing_has_and_clear(tmp_path: Path) -> None:
     assert [m["file"] for m in listed] == ["Promo_20300716120000_HQ.csv", "B_20300716120000_HQ.csv"]
     assert listed[0]["to"] == "alice@example.com"
     assert listed[0]["subject"].startswith("[AllMySMS] Fichier traité")
-    assert "Nombre de SMS envoyés : 12" in listed[0]["body"]
+    assert "Nombre de SMS" in listed[0]["body"]
+    assert "Coût : 12 crédits débités du compte" in listed[0]["body"]
     assert box.has(first)
     assert not box.has("<other@x>")
     box.clear()
