@@ -18,6 +18,7 @@ from mockserver.config import (
     AccountConfig,
 )
 from mockserver.core.judge import judge as real_judge
+from mockserver.core.pricing import DEFAULT_PRICES
 from mockserver.spool import Spool
 from mockserver.store import Store
 from mockserver.tree import Folder
@@ -347,10 +348,12 @@ def test_paused_holds_work_and_stop_finishes_files_in_processing(
 def test_judge_is_injectable(platform_factory: Callable[..., Platform], tmp_path: Path) -> None:
     calls: list[str] = []
 
-    def spy(name: str, data: bytes, account: Any, now: Any) -> Any:
+    def spy(name: str, data: bytes, account: Any, now: Any, **options: Any) -> Any:
         calls.append(name)
         assert account.default_sender == "36180"
-        return real_judge(name, data, account, now)
+        # Contract 3: the configuration's prices and qualities reach the judge.
+        assert options == {"prices": DEFAULT_PRICES, "qualities": ("HQ",)}
+        return real_judge(name, data, account, now, **options)
 
     p = platform_factory(make_config(tmp_path / "d"), judge=spy)
     p.drop()
@@ -538,12 +541,12 @@ def test_two_triggers_for_one_claim_process_it_once(
     release = threading.Event()
     calls: list[str] = []
 
-    def judge(name: str, data: bytes, account: Any, now: Any) -> Any:
+    def judge(name: str, data: bytes, account: Any, now: Any, **options: Any) -> Any:
         calls.append(name)
         if len(calls) == 1:
             entered.set()
             assert release.wait(10)
-        return real_judge(name, data, account, now)
+        return real_judge(name, data, account, now, **options)
 
     p = platform_factory(make_config(tmp_path / "d", rescan_seconds=3600.0), judge=judge)
     proc = p.processor
