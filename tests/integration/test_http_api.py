@@ -455,7 +455,7 @@ def test_messages_phone_in_any_accepted_format(srv: MockServer, spelling: str) -
 def test_messages_limit_and_offset(srv: MockServer) -> None:
     """Lists are paged: `limit` and `offset`."""
     rows = "".join(f'"+4479111234{i:02d}";"m{i}"\n' for i in range(12)).encode()
-    processed(srv, GOOD, rows)
+    processed(srv, GOOD, rows, login="sub")  # 12 SMS: 180 credits, a subscription pays
     page = call(srv, "GET", "/api/messages?limit=5&offset=10").json
     assert [m["message"] for m in page["messages"]] == ["m10", "m11"]
     assert (page["limit"], page["offset"], page["count"]) == (5, 10, 2)
