@@ -9,6 +9,7 @@ from mockserver.config.passwords import (
     valid_password_hash,
     verify_password,
 )
+from mockserver.config.pricing import ENV_PRICING, QUALITIES
 from mockserver.config.settings import (
     ENV_PREFIX,
     SCHEMA,
@@ -34,7 +35,9 @@ __all__ = [
     "ENV_ACCOUNTS",
     "ENV_CONFIG_FILE",
     "ENV_PREFIX",
+    "ENV_PRICING",
     "ENV_RESERVED",
+    "QUALITIES",
     "SCHEMA",
     "SETTINGS",
     "AccountConfig",

@@ -153,3 +153,13 @@ def sender(value: Any) -> str:
             f" (like 36180), got {show(value)}"
         )
     return value
+
+
+def qualities(value: Any) -> tuple[str, ...]:
+    """`processing.qualities`: a non-empty list of "HQ" and "LC", each at most once."""
+    what = 'a non-empty list of "HQ", "LC" (each at most once)'
+    if not isinstance(value, list | tuple) or not value:
+        raise ValueError(f"must be {what}, got {show(value)}")
+    if any(q not in ("HQ", "LC") for q in value) or len(set(value)) != len(value):
+        raise ValueError(f"must be {what}, got {show(value)}")
+    return tuple(value)

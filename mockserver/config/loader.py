@@ -1,5 +1,9 @@
 """Loading the configuration (contract 3): embedded defaults, a TOML file, environment
-variables `ALLMYSMS_MOCK_<SECTION>_<KEY>`, then overrides (the flags), later wins."""
+variables `ALLMYSMS_MOCK_<SECTION>_<KEY>`, then overrides (the flags), later wins.
+
+Two settings are tables of tables, not `SECTION_KEY` values: `[[accounts]]` and `[pricing]`
+(`config.pricing`). Each is given whole: in the file, in one JSON variable
+(`ALLMYSMS_MOCK_ACCOUNTS_JSON`, `ALLMYSMS_MOCK_PRICING_JSON`) or as one override."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from typing import Any
 from mockserver.config.checks import as_int, boolean
 from mockserver.config.checks import config_error as _error
 from mockserver.config.passwords import valid_password_hash
+from mockserver.config.pricing import ENV_PRICING, apply_pricing
 from mockserver.config.settings import (
     ENV_PREFIX,
     SCHEMA,
@@ -22,6 +27,7 @@ from mockserver.config.settings import (
     Config,
     default_accounts,
 )
+from mockserver.core.pricing import DEFAULT_PRICES
 from mockserver.core.text import quote_value as show
 from mockserver.tree import valid_login
 
@@ -53,6 +59,13 @@ def _from_env(raw: str, kind: str) -> Any:
             return float(text)
         except ValueError:
             return raw
+    if kind == "list":
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except ValueError:
+                return raw
+        return [part.strip() for part in text.split(",")]
     if kind == "bool":
         if text.lower() in _TRUE:
             return True
@@ -151,6 +164,7 @@ def load_config(
     # key -> (value, where it came from, for the error message)
     values: dict[str, dict[str, tuple[Any, str]]] = {s: {} for s in SCHEMA}
     accounts_raw: tuple[Any, str] | None = None
+    pricing = base.pricing if base is not None else DEFAULT_PRICES
     if base is not None:
         for section in SCHEMA:
             current = getattr(base, section)
@@ -162,6 +176,9 @@ def load_config(
         for section, body in document.items():
             if section == "accounts":
                 accounts_raw = (body, "accounts")
+                continue
+            if section == "pricing":
+                pricing = apply_pricing(pricing, body, "pricing")
                 continue
             if section not in SCHEMA:
                 raise _error(section, f"unknown section (expected one of {_known_sections()})")
@@ -182,6 +199,13 @@ def load_config(
             except ValueError as exc:
                 raise _error(name, f"invalid JSON: {exc}") from None
             continue
+        if name == ENV_PRICING:
+            try:
+                given = json.loads(raw)
+            except ValueError as exc:
+                raise _error(name, f"invalid JSON: {exc}") from None
+            pricing = apply_pricing(pricing, given, name)
+            continue
         section, key = _env_key(name)
         values[section][key] = (_from_env(raw, SCHEMA[section][key].env_kind), name)
 
@@ -190,6 +214,9 @@ def load_config(
             continue
         if dotted == "accounts":
             accounts_raw = (value, "accounts")
+            continue
+        if dotted == "pricing":
+            pricing = apply_pricing(pricing, value, "pricing")
             continue
         section, _, key = dotted.partition(".")
         if section not in SCHEMA or key not in SCHEMA[section]:
@@ -211,11 +238,11 @@ def load_config(
         accounts = _accounts(*accounts_raw)
     else:
         accounts = default_accounts() if base is None else base.accounts
-    return Config(accounts=accounts, **built)
+    return Config(accounts=accounts, pricing=pricing, **built)
 
 
 def _known_sections() -> str:
-    return ", ".join([*SCHEMA, "accounts"])
+    return ", ".join([*SCHEMA, "pricing", "accounts"])
 
 
 def _unknown_key(section: str) -> str:
@@ -233,5 +260,5 @@ def _env_key(name: str) -> tuple[str, str]:
     raise _error(
         name,
         "unknown variable (expected ALLMYSMS_MOCK_<SECTION>_<KEY> with a section among"
-        f" {', '.join(SCHEMA).upper()}, or {ENV_ACCOUNTS})",
+        f" {', '.join(SCHEMA).upper()}, or {ENV_ACCOUNTS}, or {ENV_PRICING})",
     )

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from mockserver.config import checks as c
 from mockserver.config.checks import Check, config_error
 from mockserver.config.passwords import compare_plain, verify_password
+from mockserver.core.pricing import PriceTable
 from mockserver.tree import Layout
 
 ENV_PREFIX = "ALLMYSMS_MOCK_"
@@ -76,7 +77,10 @@ class Setting:
     @property
     def env_kind(self) -> str:
         """How an environment string is converted before the check: the TOML type of the
-        default ("int", "float", "bool"), or "str" (ranges, paths and names are strings)."""
+        default ("int", "float", "bool"), "list" for a list of names (`HQ,LC`), or "str"
+        (ranges, paths and names are strings)."""
+        if isinstance(self.default, tuple) and all(isinstance(v, str) for v in self.default):
+            return "list"
         for kind in (bool, int, float):
             if type(self.default) is kind:
                 return kind.__name__
@@ -187,6 +191,9 @@ class ProcessingConfig:
     )
     default_sender: str = field(default="36180", metadata=spec(c.sender, short=True))
     recap_email: bool = field(default=True, metadata=spec(c.boolean, short=True))
+    # Manual 2.1: "HQ ..., seule qualité disponible"; "LC" (listed on the platform's public
+    # FTP page) makes `_LC` files valid, billed at `[pricing.LC]` (contract 3).
+    qualities: tuple[str, ...] = field(default=("HQ",), metadata=spec(c.qualities, short=True))
     watch_mode: WatchMode = field(
         default="auto", metadata=spec(c.choice("auto", "native", "polling"), short=True)
     )
@@ -248,8 +255,16 @@ class AccountConfig:
         return False
 
 
+# Contract 3: the demo account has 15000 credits, a thousand French SMS at 15 credits each.
+DEMO_CREDITS = 15_000
+
+
 def default_accounts() -> tuple[AccountConfig, ...]:
-    return (AccountConfig(login="demo", password="demo", email="demo@example.com"),)
+    return (
+        AccountConfig(
+            login="demo", password="demo", credits=DEMO_CREDITS, email="demo@example.com"
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +275,8 @@ class Config:
     mail: MailConfig = field(default_factory=MailConfig)
     accounts: tuple[AccountConfig, ...] = field(default_factory=default_accounts)
     log: LogConfig = field(default_factory=LogConfig)
+    # `[pricing.HQ]`, `[pricing.LC]` (contract 3), read by `config.pricing`, not by SETTINGS.
+    pricing: PriceTable = field(default_factory=PriceTable)
 
 
 # -- the table --------------------------------------------------------------------------------
@@ -290,12 +307,15 @@ def _table() -> dict[str, dict[str, Setting]]:
 SCHEMA: Mapping[str, Mapping[str, Setting]] = _table()
 SETTINGS: tuple[Setting, ...] = tuple(s for keys in SCHEMA.values() for s in keys.values())
 _SHORT: dict[str, Setting] = {s.key: s for s in SETTINGS if s.short}
+# Settings given whole rather than as `section.key` (a table of tables, an array of tables).
+WHOLE = ("accounts", "pricing")
 
 
 def dotted_key(key: str) -> str:
-    """The `section.key` name of a `MockServer(**settings)` key: dotted keys as they are, the
-    short keys (`delay_seconds`, `max_file_bytes`, `layout`, ...) with their section."""
-    if "." in key:
+    """The `section.key` name of a `MockServer(**settings)` key: dotted keys and the whole
+    tables (`accounts`, `pricing`) as they are, the short keys (`delay_seconds`,
+    `max_file_bytes`, `layout`, ...) with their section."""
+    if "." in key or key in WHOLE:
         return key
     found = _SHORT.get(key)
     if found is None:

@@ -11,13 +11,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mockserver.core.models import Account, Verdict
+from mockserver.core.pricing import PriceTable
 from mockserver.core.recap import MAX_ROWS as RECAP_MAX_ROWS
 from mockserver.core.recap import SmsWarning
 from mockserver.core.text import printable_name
@@ -31,7 +32,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mockserver.processor")
 
-JudgeFn = Callable[[str, bytes, Account, datetime], Verdict]
+
+class JudgeFn(Protocol):
+    """`core.judge.judge`, or a stand-in with its signature: the pipeline passes the
+    configuration's `[pricing]` and `processing.qualities` (contract 3)."""
+
+    def __call__(
+        self,
+        file_name: str,
+        data: bytes,
+        account: Account,
+        now: datetime,
+        /,
+        *,
+        prices: PriceTable,
+        qualities: Collection[str],
+    ) -> Verdict: ...
+
+
 Clock = Callable[[], datetime]
 
 # A big file builds ~150k small objects; the cyclic GC, re-run on every allocation batch,
@@ -249,7 +267,14 @@ class Pipeline:
             # A fresh snapshot each time: the verdict's Not_enough_credits (contract 5.4.4)
             # must reflect the credits at record time.
             account = Account(ctx.login, acc.credits, acc.subscription, sender)
-            ctx.verdict = self._judge(claim.name, data, account, now)
+            ctx.verdict = self._judge(
+                claim.name,
+                data,
+                account,
+                now,
+                prices=self.config.pricing,
+                qualities=self.config.processing.qualities,
+            )
             self._after(Step.JUDGE, ctx)
             elapsed = (time.perf_counter() - started) * 1000
             try:

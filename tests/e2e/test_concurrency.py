@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from mockserver.app import MockServer
-from tests.support.serve import DEMO_LOGIN, campaign, csv_rows, drop, entries
+from tests.support.serve import DEMO_LOGIN, SMS_CREDITS, campaign, csv_rows, drop, entries
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -21,11 +21,12 @@ AFFORDABLE = 30
 
 
 def test_forty_concurrent_drops_with_credits_for_thirty(srv: MockServer) -> None:
-    """Contract 5.4.4: `Not_enough_credits` when "credits < SMS count (1 credit an SMS)";
+    """Contract 5.4.4: `Not_enough_credits` when credits < the file's cost (15 credits an SMS,
+    contract 3 `[pricing]`);
     "An invalid file sends nothing and costs nothing". With credits for exactly 30 files of
     3 SMS, 30 are archived and 10 refused whatever the interleaving; credits never go
     negative and every credit charged matches an SMS of an archived file."""
-    srv.set_credits(DEMO_LOGIN, AFFORDABLE * SMS_EACH)
+    srv.set_credits(DEMO_LOGIN, AFFORDABLE * SMS_EACH * SMS_CREDITS)
     names = [campaign(f"Rush{i:02d}") for i in range(FILES)]
     bodies = {name: csv_rows(SMS_EACH, start=i * SMS_EACH) for i, name in enumerate(names)}
 
@@ -68,14 +69,14 @@ def test_forty_concurrent_drops_with_credits_for_thirty(srv: MockServer) -> None
     assert len(invalid) == FILES - AFFORDABLE
     assert {f["reason"] for f in invalid} == {"Not_enough_credits"}
 
-    # The ledger: nothing negative, every credit charged is an SMS of an archived file.
+    # The ledger: nothing negative, every credit charged is for an SMS of an archived file.
     assert samples
     assert min(samples) >= 0
     account = srv.account(DEMO_LOGIN)
     assert account is not None
     assert account["credits"] == 0
     assert sum(f["sms_count"] for f in archived) == AFFORDABLE * SMS_EACH
-    assert srv.store.total_charged(DEMO_LOGIN) == AFFORDABLE * SMS_EACH
+    assert srv.store.total_charged(DEMO_LOGIN) == AFFORDABLE * SMS_EACH * SMS_CREDITS
     assert all(f["sms_count"] == 0 for f in invalid)
     messages = srv.messages(login=DEMO_LOGIN)
     assert len(messages) == AFFORDABLE * SMS_EACH

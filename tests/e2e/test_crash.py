@@ -20,6 +20,7 @@ from tests.support import serve as support
 from tests.support.crashing import CRASH_POINTS
 from tests.support.serve import (
     DEMO_CREDITS,
+    SMS_CREDITS,
     Serve,
     api_get,
     api_verdict,
@@ -61,7 +62,7 @@ def assert_processed_once(serve: Serve, name: str, body: bytes, charged_files: i
     for folder in ("SEND_SMS", "PROCESSING", "INVALIDS"):
         assert entries(serve.folder(folder)) == [], folder
 
-    assert serve.account()["credits"] == DEMO_CREDITS - SMS * charged_files
+    assert serve.account()["credits"] == DEMO_CREDITS - SMS * SMS_CREDITS * charged_files
     messages = api_get(serve.http_url, "/api/messages", file=name)["messages"]
     assert sorted(m["phone"] for m in messages) == [stored(mobile(i)) for i in range(SMS)]
 
@@ -131,5 +132,5 @@ def test_kill_9_of_an_idle_serve_then_restart(
     after = campaign("AfterKill")
     ftp_drop(second.ftp_port, after, csv_rows(SMS, start=50))
     assert api_verdict(second.http_url, after, wait=20)["status"] == "archived"
-    assert second.account()["credits"] == DEMO_CREDITS - 2 * SMS
+    assert second.account()["credits"] == DEMO_CREDITS - 2 * SMS * SMS_CREDITS
     assert second.stop() == 0, second.stderr()

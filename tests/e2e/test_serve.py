@@ -22,6 +22,7 @@ import pytest
 from tests.support.serve import (
     DEMO_CREDITS,
     READY_RE,
+    SMS_CREDITS,
     Serve,
     api_verdict,
     campaign,
@@ -299,5 +300,5 @@ def test_sigterm_lets_the_file_in_processing_finish(
 
     again = spawn_serve(data).start()
     assert api_verdict(again.http_url, name, wait=0)["status"] == "archived"
-    assert again.account()["credits"] == DEMO_CREDITS - 2
+    assert again.account()["credits"] == DEMO_CREDITS - 2 * SMS_CREDITS
     assert again.stop() == 0, again.stderr()

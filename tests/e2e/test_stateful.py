@@ -22,6 +22,7 @@ from mockserver.app import MockServer
 from tests.support.serve import (
     DEMO_CREDITS,
     DEMO_LOGIN,
+    SMS_CREDITS,
     campaign,
     csv_rows,
     entries,
@@ -112,10 +113,11 @@ class Platform(RuleBasedStateMachine):
 
     def _drop_valid(self, name: str, sms: int) -> None:
         record = self._drop(name, csv_rows(sms, start=10 * self.counter))
-        enough = self.credits >= sms
+        cost = sms * SMS_CREDITS  # contract 3 `[pricing]`
+        enough = self.credits >= cost
         self._check(record, name, sms, None if enough else "Not_enough_credits")
         if enough:
-            self.credits -= sms
+            self.credits -= cost
 
     @rule(reason=st.sampled_from(sorted(INVALID_BODIES)))
     def drop_invalid_content(self, reason: str) -> None:
@@ -129,7 +131,7 @@ class Platform(RuleBasedStateMachine):
         name = self._fresh_name("Bad", bad=True)
         self._check(self._drop(name, csv_rows(1)), name, 0, "Incorrect_FileName")
 
-    @rule(credits=st.integers(0, 12))
+    @rule(credits=st.integers(0, 12 * SMS_CREDITS))
     def set_credits(self, credits: int) -> None:
         status, body = http_json(
             f"{self.srv.http_url}/api/accounts/{DEMO_LOGIN}", "PATCH", {"credits": credits}
@@ -172,7 +174,7 @@ class Platform(RuleBasedStateMachine):
         assert account is not None
         assert account["credits"] == self.credits >= 0
         archived_sms = sum(e["sms"] for e in self.expected)
-        assert self.srv.store.total_charged(DEMO_LOGIN) == archived_sms
+        assert self.srv.store.total_charged(DEMO_LOGIN) == archived_sms * SMS_CREDITS
         assert len(self.srv.messages(login=DEMO_LOGIN)) == archived_sms
 
 

@@ -123,10 +123,10 @@ def test_one_file_failing_recovery_never_blocks_start_up(
     logged on one line and left in place; start-up goes on and the others are recovered."""
     from mockserver.core.judge import judge as real_judge
 
-    def judge(name: str, data: bytes, account: Account, now: Any) -> Verdict:
+    def judge(name: str, data: bytes, account: Account, now: Any, **options: Any) -> Verdict:
         if name.startswith("Boom"):
             raise RuntimeError("judge exploded")
-        return real_judge(name, data, account, now)
+        return real_judge(name, data, account, now, **options)
 
     config = make_config(tmp_path / "d", rescan_seconds=3600.0)
     spool = Spool(tmp_path / "d")

@@ -122,7 +122,8 @@ def test_crash_then_restart_is_exactly_once(tmp_path: Path, point: str) -> None:
         assert sorted(f.original_name for f in files) == sorted(FILES)
         assert store.unfinished() == []
         assert store.count_messages() == 5
-        assert store.account("alice").credits == CREDITS - 5
-        assert store.total_charged("alice") == 5
+        # 5 SMS at 15 credits (contract 3 `[pricing]`), charged once.
+        assert store.account("alice").credits == CREDITS - 5 * 15
+        assert store.total_charged("alice") == 5 * 15
     mails = Mailbox(tmp_path / "data" / "mailbox").messages()
     assert sorted(m["file"] for m in mails) == sorted(FILES)

@@ -28,6 +28,9 @@ from mockserver.app import MockServer, StartupError
 from tests.support.waiting import wait_until
 
 BODY = b'"0612345678";"Bonjour STOP au 36180"\n'
+# The demo account's credits (contract 3) and what BODY costs: one French SMS at 15 credits.
+DEMO_CREDITS = 15000
+BODY_COST = 15
 
 
 def csv_name(tag: str) -> str:
@@ -155,7 +158,7 @@ def test_ftp_upload_on_a_full_disk_fails_and_recovers(
         ftp.storbinary(f"STOR SEND_SMS/{csv_name('Full')}", io.BytesIO(BODY))
         record = srv.wait_for_file(csv_name("Full"), 10)
         assert record["status"] == "archived"
-        assert srv.account("demo")["credits"] == 99  # type: ignore[index]
+        assert srv.account("demo")["credits"] == DEMO_CREDITS - BODY_COST  # type: ignore[index]
     assert records.messages() == []
 
 
@@ -199,7 +202,7 @@ def test_sftp_upload_on_a_full_disk_fails_and_recovers(
         small_disk.free()
         assert asyncio.run(asyncio.wait_for(upload(BODY), 30)) == "ok"
         assert srv.wait_for_file(csv_name("Full"), 10)["status"] == "archived"
-        assert srv.account("demo")["credits"] == 99  # type: ignore[index]
+        assert srv.account("demo")["credits"] == DEMO_CREDITS - BODY_COST  # type: ignore[index]
     assert records.messages() == []
 
 
@@ -226,7 +229,7 @@ def test_full_disk_during_processing_records_nothing_then_recovers(
         )
         assert srv.files() == []
         assert srv.messages() == []
-        assert srv.account("demo")["credits"] == 100  # type: ignore[index]
+        assert srv.account("demo")["credits"] == DEMO_CREDITS  # type: ignore[index]
         assert names(processing) == [csv_name("Late")]
         assert (processing / csv_name("Late")).read_bytes() == BODY
 
@@ -236,7 +239,7 @@ def test_full_disk_during_processing_records_nothing_then_recovers(
         wait_until(lambda: srv.files()[0]["done"], what="recap delivered")
         assert len(srv.files()) == 1
         assert len(srv.messages()) == 1
-        assert srv.account("demo")["credits"] == 99  # type: ignore[index]
+        assert srv.account("demo")["credits"] == DEMO_CREDITS - BODY_COST  # type: ignore[index]
         assert len(srv.mail()) == 1
         assert names(processing) == []
         assert names(srv.folder("demo", "ARCHIVES")) == ["TreatedByMSI_" + csv_name("Late")]
@@ -281,7 +284,7 @@ def test_files_vanishing_or_swapped_while_queued_are_skipped(
         assert srv.wait_for_file(csv_name("Next"), 20)["status"] == "archived"
         assert srv.processor.wait_idle(20)
         assert [f["original_name"] for f in srv.files()] == [csv_name("Next")]
-        assert srv.account("demo")["credits"] == 99  # type: ignore[index]
+        assert srv.account("demo")["credits"] == DEMO_CREDITS - BODY_COST  # type: ignore[index]
         assert outside.read_bytes() == BODY * 5
     # A folder swapped in is skipped like the rest, without an error line (Spool.read checks
     # what it opened before reading it).
@@ -315,7 +318,7 @@ def test_inotify_overflow_is_caught_by_the_rescan(tmp_path: Path) -> None:
         finally:
             if original is not None:
                 queue_knob.write_text(original)
-        srv.set_credits("demo", 10_000)
+        srv.set_credits("demo", count * BODY_COST)
         send = srv.folder("demo", "SEND_SMS")
         for i in range(count):
             (send / f"F{i}.tmp").write_bytes(BODY)
@@ -327,7 +330,7 @@ def test_inotify_overflow_is_caught_by_the_rescan(tmp_path: Path) -> None:
         assert len(files) == count
         assert {f["original_name"] for f in files} == {csv_name(f"F{i}") for i in range(count)}
         assert all(f["status"] == "archived" for f in files)
-        assert srv.account("demo")["credits"] == 10_000 - count  # type: ignore[index]
+        assert srv.account("demo")["credits"] == 0  # type: ignore[index]
         assert names(send) == []
         assert len(names(srv.folder("demo", "ARCHIVES"))) == count
         if original is not None:

@@ -295,6 +295,9 @@ def test_files_lists_processed_files_with_filters(srv: MockServer) -> None:
     one = archived[0]
     assert one["final_name"] == f"TreatedByMSI_{GOOD}"
     assert one["sms_count"] == 3
+    # Issue 12: `cost` in credits, 15 an SMS (contract 3 `[pricing]`), charged to the account.
+    assert one["cost"] == 45
+    assert srv.account("demo")["credits"] == 100 - 45  # type: ignore[index]
     assert one["reason"] is None
     assert one["rejected"] == [
         {
@@ -424,6 +427,8 @@ def test_messages_fields_and_filters(srv: MockServer) -> None:
     assert first["scheduled_at"].startswith("2030-07-16T12:00:00")
     assert first["status"] == "scheduled"
     assert first["warnings"] == []
+    # Issue 12: the price applied to each SMS, in credits (contract 3 `[pricing]`).
+    assert [m["price"] for m in messages] == [15, 15, 15]
     assert reply.json["count"] == 3
 
     old = call(srv, "GET", f"/api/messages?file={PAST}").json["messages"]
@@ -450,7 +455,7 @@ def test_messages_phone_in_any_accepted_format(srv: MockServer, spelling: str) -
 def test_messages_limit_and_offset(srv: MockServer) -> None:
     """Lists are paged: `limit` and `offset`."""
     rows = "".join(f'"+4479111234{i:02d}";"m{i}"\n' for i in range(12)).encode()
-    processed(srv, GOOD, rows)
+    processed(srv, GOOD, rows, login="sub")  # 12 SMS: 180 credits, a subscription pays
     page = call(srv, "GET", "/api/messages?limit=5&offset=10").json
     assert [m["message"] for m in page["messages"]] == ["m10", "m11"]
     assert (page["limit"], page["offset"], page["count"]) == (5, 10, 2)
@@ -557,6 +562,9 @@ def test_check_gives_the_verdict_and_records_nothing(srv: MockServer) -> None:
     assert verdict["sms_count"] == 3
     assert [s["phone"] for s in verdict["sms"]] == ["33612345678", "33711223344", "447911123456"]
     assert verdict["bytes"] == len(GOOD_ROWS)
+    # Issue 12: the cost and the price applied to each SMS (contract 3 `[pricing]`).
+    assert verdict["cost"] == 45
+    assert [s["price"] for s in verdict["sms"]] == [15, 15, 15]
     assert call(srv, "GET", "/api/files").json["files"] == []
     assert call(srv, "GET", "/api/messages").json["messages"] == []
     assert call(srv, "GET", "/api/mail").json["mail"] == []
@@ -565,15 +573,20 @@ def test_check_gives_the_verdict_and_records_nothing(srv: MockServer) -> None:
 
 
 def test_check_uses_the_accounts_current_credits(srv: MockServer) -> None:
-    """Contract 5.4.4 through `login=`: `Not_enough_credits` when credits < SMS count and no
-    subscription; a subscription account is never short."""
+    """Contract 5.4.4 through `login=`: `Not_enough_credits` when credits < the file's cost
+    (3 SMS at 15 credits, contract 3) and no subscription; a subscription account is never
+    short."""
     poor = call(srv, "POST", f"/api/check?name={GOOD}&login=poor", GOOD_ROWS).json
     assert (poor["status"], poor["reason"]) == ("invalid", "Not_enough_credits")
     assert poor["final_name"] == f"TreatedByMSI_Not_enough_credits_{GOOD}"
     assert call(srv, "POST", f"/api/check?name={GOOD}&login=sub", GOOD_ROWS).json["status"] == (
         "archived"
     )
-    call(srv, "PATCH", "/api/accounts/poor", {"credits": 3})
+    call(srv, "PATCH", "/api/accounts/poor", {"credits": 44})
+    assert call(srv, "POST", f"/api/check?name={GOOD}&login=poor", GOOD_ROWS).json["reason"] == (
+        "Not_enough_credits"
+    )
+    call(srv, "PATCH", "/api/accounts/poor", {"credits": 45})
     assert call(srv, "POST", f"/api/check?name={GOOD}&login=poor", GOOD_ROWS).json["status"] == (
         "archived"
     )

@@ -240,12 +240,13 @@ def test_reset_gives_a_clean_platform() -> None:
         ftp_upload(srv, NAME, ROWS)
         srv.wait_for_file(NAME, 15)
         srv.add_account("extra", "pw-extra", 5)
-        assert srv.account("demo")["credits"] == 98  # type: ignore[index]
+        # Contract 3: the demo account has 15000 credits; an SMS costs 15.
+        assert srv.account("demo")["credits"] == 15000 - 2 * 15  # type: ignore[index]
         srv.reset()
         assert srv.files() == []
         assert srv.messages() == []
         assert srv.mail() == []
-        assert srv.account("demo")["credits"] == 100  # type: ignore[index]
+        assert srv.account("demo")["credits"] == 15000  # type: ignore[index]
         assert srv.account("extra") is None
         for folder in ("SEND_SMS", "PROCESSING", "ARCHIVES", "INVALIDS"):
             assert list(srv.folder("demo", folder).iterdir()) == []
@@ -305,3 +306,61 @@ def _can_log_in(port: int) -> bool:
             return ftp.login("demo", "demo").startswith("230")
         except ftplib.Error:
             return False
+
+
+# -- billing (issue 12, contract 3 `[pricing]` and `processing.qualities`) ------------------------
+
+FRENCH3 = b'"0612345678";"Un"\n"0712345678";"Deux"\n"+33 6 11 22 33 44";"Trois"\n'
+
+
+def test_three_french_sms_cost_45_credits() -> None:
+    """Contract 3 `[pricing.HQ]` (`"33" = 15`) and 5.4.4: AllMySMS bills in credits, a French
+    SMS costing 15; the file's cost is charged to the account."""
+    with MockServer() as srv:
+        ftp_upload(srv, NAME, FRENCH3)
+        done = srv.wait_for_file(NAME, 15)
+        assert (done["status"], done["sms_count"], done["cost"]) == ("archived", 3, 45)
+        assert [m["price"] for m in srv.messages()] == [15, 15, 15]
+        assert srv.account("demo")["credits"] == 15000 - 45  # type: ignore[index]
+
+
+def test_the_price_follows_the_calling_code() -> None:
+    """Contract 3 `[pricing]`: by the destination's country calling code, `default` for the
+    rest: with `[pricing.HQ] "44" = 20`, a UK SMS costs 20 and a French one the default."""
+    with MockServer(pricing={"HQ": {"44": 20}}) as srv:
+        ftp_upload(srv, NAME, ROWS)  # one French SMS, one UK SMS
+        assert srv.wait_for_file(NAME, 15)["cost"] == 15 + 20
+        prices = {m["phone"]: m["price"] for m in srv.messages()}
+        assert prices == {"33612345678": 15, "447911123456": 20}
+        assert srv.account("demo")["credits"] == 15000 - 35  # type: ignore[index]
+
+
+LC_NAME = "Promo_20300716120000_LC.csv"
+
+
+def test_an_lc_file_is_an_incorrect_file_name_by_default() -> None:
+    """Issue 12 point 2, manual 2.1 ("HQ ..., seule qualité disponible"): with the default
+    `processing.qualities = ["HQ"]`, a `_LC` file is Incorrect_FileName and costs nothing."""
+    with MockServer() as srv:
+        ftp_upload(srv, LC_NAME, FRENCH3)
+        done = srv.wait_for_file(LC_NAME, 15)
+        assert (done["status"], done["reason"], done["cost"]) == (
+            "invalid",
+            "Incorrect_FileName",
+            0,
+        )
+        assert srv.account("demo")["credits"] == 15000  # type: ignore[index]
+
+
+def test_an_lc_file_is_archived_at_the_lc_price_when_lc_is_offered() -> None:
+    """Contract 3: `qualities = ["HQ", "LC"]` accepts `_LC` files, billed at `[pricing.LC]`."""
+    with MockServer(qualities=["HQ", "LC"], pricing={"LC": {"default": 7}}) as srv:
+        ftp_upload(srv, LC_NAME, FRENCH3)
+        done = srv.wait_for_file(LC_NAME, 15)
+        assert (done["status"], done["final_name"]) == ("archived", f"TreatedByMSI_{LC_NAME}")
+        assert done["cost"] == 3 * 7
+        assert [m["price"] for m in srv.messages()] == [7, 7, 7]
+        assert srv.account("demo")["credits"] == 15000 - 21  # type: ignore[index]
+        # HQ keeps its own prices.
+        ftp_upload(srv, NAME, FRENCH3)
+        assert srv.wait_for_file(NAME, 15)["cost"] == 45

@@ -18,10 +18,11 @@ from mockserver.config import (
     AccountConfig,
 )
 from mockserver.core.judge import judge as real_judge
+from mockserver.core.pricing import DEFAULT_PRICES
 from mockserver.spool import Spool
 from mockserver.store import Store
 from mockserver.tree import Folder
-from tests.support.platform import NAME, ROWS, Platform, make_config
+from tests.support.platform import NAME, ROWS, ROWS_COST, SMS_CREDITS, Platform, make_config
 from tests.support.waiting import wait_until
 
 
@@ -36,7 +37,7 @@ def test_archived_file_is_moved_recorded_charged_and_mailed(platform: Platform) 
     assert platform.names(Folder.SEND_SMS) == []
     assert platform.names(Folder.PROCESSING) == []
     assert (platform.folder(Folder.ARCHIVES) / f["final_name"]).read_bytes() == ROWS
-    assert platform.account("alice")["credits"] == 97
+    assert platform.account("alice")["credits"] == 100 - ROWS_COST
     assert [m["phone"] for m in platform.messages()] == [
         "33612345678",
         "33711223344",
@@ -53,7 +54,7 @@ def test_archived_file_is_moved_recorded_charged_and_mailed(platform: Platform) 
         ("promo.csv", ROWS, "Incorrect_FileName", 100),
         (NAME, b'"0612345678";"Bonjour";"1bad"\n', "No_valid_TPOA", 100),
         (NAME, b"\n\n", "Empty_File", 100),
-        (NAME, ROWS, "Not_enough_credits", 2),
+        (NAME, ROWS, "Not_enough_credits", ROWS_COST - 1),
     ],
 )
 def test_invalid_verdicts_go_to_invalids_and_cost_nothing(
@@ -127,7 +128,7 @@ def test_same_name_while_the_first_is_processing_waits_then_gets_a_suffix(
         "TreatedByMSI_Promo_20300716120000_HQ.csv",
     ]
     assert (p.folder(Folder.ARCHIVES) / ("TreatedByMSI_" + NAME)).read_bytes().count(b"\n") == 1
-    assert p.account("alice")["credits"] == 97
+    assert p.account("alice")["credits"] == 100 - 3 * SMS_CREDITS
 
 
 def test_a_file_open_for_writing_is_not_judged(platform: Platform) -> None:
@@ -191,7 +192,7 @@ def test_recovery_of_a_file_left_in_processing(tmp_path: Path) -> None:
         assert p.files()[0]["status"] == "archived"  # recovery runs inside start()
         assert p.names(Folder.PROCESSING) == []
         assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
-        assert p.account("alice")["credits"] == 97
+        assert p.account("alice")["credits"] == 100 - ROWS_COST
         assert len(p.mailbox.messages()) == 1
     finally:
         p.stop()
@@ -216,7 +217,7 @@ def test_recovery_of_a_recorded_file_does_not_charge_again(tmp_path: Path) -> No
     try:
         (f,) = p.files()
         assert f["final_name"] == "TreatedByMSI_" + NAME
-        assert p.account("alice")["credits"] == 97
+        assert p.account("alice")["credits"] == 100 - ROWS_COST
         assert len(p.messages()) == 3
         assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
     finally:
@@ -240,9 +241,9 @@ def time_now() -> Any:
 def test_forty_concurrent_drops_exact_credit_accounting(
     platform_factory: Callable[..., Platform], tmp_path: Path
 ) -> None:
-    """Credits never negative and charged exactly: 40 one-SMS... files of 3 SMS each with
-    60 credits: exactly 20 archived, 20 Not_enough_credits (contract 5.4.4)."""
-    p = platform_factory(make_config(tmp_path / "d", credits=60))
+    """Credits never negative and charged exactly: 40 files of 3 SMS (45 credits) each with
+    900 credits: exactly 20 archived, 20 Not_enough_credits (contract 5.4.4)."""
+    p = platform_factory(make_config(tmp_path / "d", credits=20 * ROWS_COST))
     names = [f"C{i}_20300716120000_HQ.csv" for i in range(40)]
     threads = [threading.Thread(target=p.drop, args=(n,)) for n in names]
     for t in threads:
@@ -347,10 +348,12 @@ def test_paused_holds_work_and_stop_finishes_files_in_processing(
 def test_judge_is_injectable(platform_factory: Callable[..., Platform], tmp_path: Path) -> None:
     calls: list[str] = []
 
-    def spy(name: str, data: bytes, account: Any, now: Any) -> Any:
+    def spy(name: str, data: bytes, account: Any, now: Any, **options: Any) -> Any:
         calls.append(name)
         assert account.default_sender == "36180"
-        return real_judge(name, data, account, now)
+        # Contract 3: the configuration's prices and qualities reach the judge.
+        assert options == {"prices": DEFAULT_PRICES, "qualities": ("HQ",)}
+        return real_judge(name, data, account, now, **options)
 
     p = platform_factory(make_config(tmp_path / "d"), judge=spy)
     p.drop()
@@ -373,7 +376,7 @@ def test_account_added_at_run_time_is_watched(platform: Platform) -> None:
     """Contract 6: `POST /api/accounts` makes the tree; drops there are noticed at once
     (well before the periodic rescan)."""
     platform.store.add_account(
-        AccountConfig(login="carol", password="pw", credits=5, email="c@x.test")
+        AccountConfig(login="carol", password="pw", credits=50, email="c@x.test")
     )
     platform.spool.ensure("carol")
     started = time.monotonic()
@@ -381,7 +384,7 @@ def test_account_added_at_run_time_is_watched(platform: Platform) -> None:
     f = platform.wait_file(NAME, 4.0, login="carol")
     assert f["status"] == "archived"
     assert time.monotonic() - started < 4.0
-    assert platform.account("carol")["credits"] == 2
+    assert platform.account("carol")["credits"] == 50 - ROWS_COST
 
 
 class _NoInotify:
@@ -433,7 +436,7 @@ def test_recovery_after_a_claim_by_link_cut_short(tmp_path: Path) -> None:
         assert len(p.files()) == 1
         assert p.names(Folder.SEND_SMS) == []
         assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
-        assert p.account("alice")["credits"] == 97
+        assert p.account("alice")["credits"] == 100 - ROWS_COST
     finally:
         p.stop()
 
@@ -467,7 +470,7 @@ def test_a_twin_left_by_a_failed_unlink_is_charged_once_while_running(
     assert p.names(Folder.PROCESSING) == []
     assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
     assert len(p.files()) == 1
-    assert p.account("alice")["credits"] == 97
+    assert p.account("alice")["credits"] == 100 - ROWS_COST
 
 
 def test_recovery_after_a_final_move_by_link_cut_short(tmp_path: Path) -> None:
@@ -490,7 +493,7 @@ def test_recovery_after_a_final_move_by_link_cut_short(tmp_path: Path) -> None:
     try:
         assert p.names(Folder.PROCESSING) == []
         assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
-        assert p.account("alice")["credits"] == 97
+        assert p.account("alice")["credits"] == 100 - ROWS_COST
         assert len(p.mailbox.messages()) == 1
     finally:
         p.stop()
@@ -538,12 +541,12 @@ def test_two_triggers_for_one_claim_process_it_once(
     release = threading.Event()
     calls: list[str] = []
 
-    def judge(name: str, data: bytes, account: Any, now: Any) -> Any:
+    def judge(name: str, data: bytes, account: Any, now: Any, **options: Any) -> Any:
         calls.append(name)
         if len(calls) == 1:
             entered.set()
             assert release.wait(10)
-        return real_judge(name, data, account, now)
+        return real_judge(name, data, account, now, **options)
 
     p = platform_factory(make_config(tmp_path / "d", rescan_seconds=3600.0), judge=judge)
     proc = p.processor
@@ -568,6 +571,6 @@ def test_two_triggers_for_one_claim_process_it_once(
     assert f["final_name"] == "TreatedByMSI_" + NAME
     account = p.account("alice")
     assert account is not None
-    assert account["credits"] == 97
+    assert account["credits"] == 100 - ROWS_COST
     assert len(p.mailbox.messages()) == 1
     assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]

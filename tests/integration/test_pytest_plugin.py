@@ -81,7 +81,7 @@ def test_each_test_gets_a_clean_platform_from_one_server(
                 assert allmysms_mock.files() == []
                 assert allmysms_mock.messages() == []
                 assert allmysms_mock.mail() == []
-                assert allmysms_mock.account("demo")["credits"] == 100
+                assert allmysms_mock.account("demo")["credits"] == 15000
                 allmysms_mock.add_account("temp", "pw")
 
             def test_third_runs_on_the_same_server(allmysms_mock):
@@ -130,7 +130,7 @@ def test_settings_override_starts_a_separate_server(
         test_b_default="""
         def test_default_accounts(allmysms_mock, seen):
             assert allmysms_mock.http_port != seen["custom"]
-            assert allmysms_mock.account("demo")["credits"] == 100
+            assert allmysms_mock.account("demo")["credits"] == 15000
             assert allmysms_mock.account("acme") is None
         """,
     )

@@ -31,6 +31,9 @@ from mockserver.writes import OpenWrites
 
 NAME = "Promo_20300716120000_HQ.csv"
 ROWS = b'"0612345678";"Bonjour"\n"33711223344";"Salut"\n"+44 7911 123456";"Hello"\n'
+# Contract 3 `[pricing]`: 15 credits an SMS, whatever the destination, by default.
+SMS_CREDITS = 15
+ROWS_COST = 3 * SMS_CREDITS
 
 
 def make_config(

@@ -19,6 +19,7 @@ from mockserver.config import (
     load_config,
     verify_password,
 )
+from mockserver.core.pricing import PriceTable
 
 FULL_TOML = """
 [server]
@@ -41,6 +42,15 @@ recap_email = false
 watch_mode = "polling"
 poll_interval = 0.5
 rescan_seconds = 2
+qualities = ["HQ", "LC"]
+
+[pricing.HQ]
+default = 16
+"44" = 20
+"447" = 21
+
+[pricing.LC]
+default = 9
 
 [mail]
 smtp_host = "localhost"
@@ -89,11 +99,17 @@ def test_defaults_match_the_contract() -> None:
     assert config.processing.watch_mode == "auto"
     assert config.processing.poll_interval == 1.0
     assert config.processing.rescan_seconds == 5.0
+    assert config.processing.qualities == ("HQ",)
+    # Contract 3 `[pricing]`: every destination 15 credits, in both qualities.
+    assert config.pricing == PriceTable({"HQ": {"default": 15, "33": 15}, "LC": {"default": 15}})
+    assert config.pricing.price("HQ", "33612345678") == 15
+    assert config.pricing.price("HQ", "447700900123") == 15
+    assert config.pricing.price("LC", "33612345678") == 15
     assert (config.mail.smtp_host, config.mail.smtp_port) == ("", 25)
     assert (config.log.level, config.log.format) == ("info", "text")
     (demo,) = config.accounts
     assert demo == AccountConfig(
-        login="demo", password="demo", credits=100, subscription=False, email="demo@example.com"
+        login="demo", password="demo", credits=15000, subscription=False, email="demo@example.com"
     )
     assert demo.check_password("demo")
     assert not demo.check_password("Demo")
@@ -114,6 +130,14 @@ def test_toml_file_sets_every_key(tmp_path: Path) -> None:
     assert (p.delay_seconds, p.default_sender, p.recap_email) == (1.5, "ACME", False)
     assert (p.watch_mode, p.poll_interval, p.rescan_seconds) == ("polling", 0.5, 2.0)
     assert isinstance(p.rescan_seconds, float)
+    assert p.qualities == ("HQ", "LC")
+    assert config.pricing.table == {
+        "HQ": {"default": 16, "44": 20, "447": 21},
+        "LC": {"default": 9},
+    }
+    assert config.pricing.price("HQ", "447700900123") == 21  # the longest prefix wins
+    assert config.pricing.price("HQ", "441234567890") == 20
+    assert config.pricing.price("HQ", "33612345678") == 16  # the file's HQ table replaces "33"
     assert (config.mail.smtp_host, config.mail.smtp_port) == ("localhost", 1025)
     assert (config.log.level, config.log.format) == ("debug", "json")
     acme, beta = config.accounts
@@ -162,6 +186,8 @@ def test_env_values_are_typed() -> None:
         "ALLMYSMS_MOCK_PROCESSING_DELAY_SECONDS": "1.5",
         "ALLMYSMS_MOCK_PROCESSING_RECAP_EMAIL": "no",
         "ALLMYSMS_MOCK_PROCESSING_DEFAULT_SENDER": "My Shop",
+        "ALLMYSMS_MOCK_PROCESSING_QUALITIES": "HQ, LC",
+        "ALLMYSMS_MOCK_PRICING_JSON": '{"LC": {"default": 7, "44": 9}}',
         "ALLMYSMS_MOCK_MAIL_SMTP_PORT": "1025",
         "ALLMYSMS_MOCK_LOG_FORMAT": "json",
         "ALLMYSMS_MOCK_ACCOUNTS_JSON": '[{"login": "ci", "password": "ci", "credits": 3}]',
@@ -177,6 +203,11 @@ def test_env_values_are_typed() -> None:
     assert config.processing.delay_seconds == 1.5
     assert config.processing.recap_email is False
     assert config.processing.default_sender == "My Shop"
+    assert config.processing.qualities == ("HQ", "LC")
+    assert config.pricing.table == {
+        "HQ": {"default": 15, "33": 15},  # not named by the variable: as before
+        "LC": {"default": 7, "44": 9},
+    }
     assert config.mail.smtp_port == 1025
     assert config.log.format == "json"
     assert [(a.login, a.credits) for a in config.accounts] == [("ci", 3)]
@@ -189,6 +220,23 @@ def test_base_config_is_kept_under_overrides() -> None:
     assert config.server.ftp_port == 0
     assert config.accounts == ()
     assert config.limits.max_file_bytes == 10
+
+
+def test_pricing_sources_apply_one_quality_at_a_time(tmp_path: Path) -> None:
+    """Contract 3 `[pricing]` and its precedence: each source replaces the qualities it names
+    (keeping the earlier `default` when it gives none); a PriceTable override is taken whole,
+    and `base`'s prices are kept under other overrides."""
+    path = _write(tmp_path, '[pricing.HQ]\ndefault = 20\n"44" = 30\n[pricing.LC]\ndefault = 5\n')
+    env = {"ALLMYSMS_MOCK_PRICING_JSON": '{"HQ": {"32": 25}}'}
+    config = load_config(path, env=env, overrides={"pricing": {"LC": {"33": 4}}})
+    assert config.pricing.table == {
+        "HQ": {"default": 20, "32": 25},
+        "LC": {"default": 5, "33": 4},
+    }
+    table = PriceTable({"HQ": {"default": 1}, "LC": {"default": 2}})
+    base = load_config(env={}, overrides={"pricing": table})
+    assert base.pricing == table
+    assert load_config(env={}, overrides={"limits.max_file_bytes": 10}, base=base).pricing == table
 
 
 INVALID: list[tuple[str, Any, str]] = [
@@ -225,6 +273,23 @@ INVALID: list[tuple[str, Any, str]] = [
     ("processing.poll_interval", 86_401, "processing.poll_interval"),
     ("processing.delay_seconds", 1e10, "processing.delay_seconds"),
     ("processing.pickup_delay_seconds", 1e10, "processing.pickup_delay_seconds"),
+    ("processing.qualities", [], "processing.qualities: must be a non-empty list"),
+    ("processing.qualities", "HQ", "processing.qualities: must be a non-empty list"),
+    ("processing.qualities", ["HQ", "XQ"], "processing.qualities: must be"),
+    ("processing.qualities", ["HQ", "HQ"], "processing.qualities: must be"),
+    ("processing.qualities", ["hq"], "processing.qualities: must be"),
+    ("pricing", {"HQ": {"3x": 1}}, 'pricing.HQ."3x": unknown key (expected "default" or a'),
+    ("pricing", {"HQ": {"": 1}}, 'pricing.HQ."": unknown key'),
+    ("pricing", {"HQ": {"1234567890123456": 1}}, 'pricing.HQ."1234567890123456": unknown key'),
+    ("pricing", {"HQ": {"+44": 1}}, 'pricing.HQ."+44": unknown key'),
+    ("pricing", {"HQ": {"44": -1}}, 'pricing.HQ."44": must be an integer 0-1000000, got -1'),
+    ("pricing", {"HQ": {"44": 1.5}}, 'pricing.HQ."44": must be an integer'),
+    ("pricing", {"HQ": {"44": True}}, 'pricing.HQ."44": must be an integer'),
+    ("pricing", {"HQ": {"default": "15"}}, "pricing.HQ.default: must be an integer"),
+    ("pricing", {"LC": {"default": 10**7}}, "pricing.LC.default: must be an integer 0-1000000"),
+    ("pricing", {"MQ": {"default": 1}}, "pricing.MQ: unknown quality (expected one of HQ, LC)"),
+    ("pricing", {"HQ": 15}, "pricing.HQ: must be a table of prices"),
+    ("pricing", [15], "pricing: must be a table of quality tables"),
     ("mail.smtp_host", 5, "mail.smtp_host"),
     ("mail.smtp_port", 0, "mail.smtp_port"),
     ("log.level", "trace", "log.level"),
@@ -276,6 +341,13 @@ def test_every_invalid_value_is_one_line_naming_the_key(key: str, value: Any, me
         ("server = 3\n", "config error: server: must be a table"),
         ("[server\n", "invalid TOML"),
         ("[[accounts]]\nlogin = 'a'\npassword = 'b'\ncredit = 3\n", "accounts[0].credit"),
+        ('[pricing.HQ]\n"3x" = 15\n', 'config error: pricing.HQ."3x": unknown key'),
+        ("[pricing.HQ]\n33 = -2\n", 'config error: pricing.HQ."33": must be an integer 0-'),
+        ("[pricing]\nHQ = 15\n", "config error: pricing.HQ: must be a table of prices"),
+        ("pricing = 15\n", "config error: pricing: must be a table of quality tables"),
+        ("[pricing.hq]\ndefault = 1\n", "config error: pricing.hq: unknown quality"),
+        ("[processing]\nqualities = 'HQ'\n", "config error: processing.qualities: must be"),
+        ("[processing]\nqualities = ['LC', 'XX']\n", "config error: processing.qualities"),
     ],
 )
 def test_invalid_files(tmp_path: Path, text: str, message: str) -> None:
@@ -305,6 +377,15 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
         (
             {"ALLMYSMS_MOCK_ACCOUNTS_JSON": '[{"login": "a"}]'},
             "ALLMYSMS_MOCK_ACCOUNTS_JSON[0]",
+        ),
+        ({"ALLMYSMS_MOCK_PRICING_JSON": "{"}, "ALLMYSMS_MOCK_PRICING_JSON: invalid JSON"),
+        (
+            {"ALLMYSMS_MOCK_PRICING_JSON": '{"HQ": {"3x": 1}}'},
+            'config error: ALLMYSMS_MOCK_PRICING_JSON.HQ."3x": unknown key',
+        ),
+        (
+            {"ALLMYSMS_MOCK_PROCESSING_QUALITIES": "HQ,,LC"},
+            "config error: ALLMYSMS_MOCK_PROCESSING_QUALITIES: must be a non-empty list",
         ),
     ],
 )
@@ -435,6 +516,7 @@ def test_short_keys_name_their_section() -> None:
                 "pickup_delay_seconds",
                 "default_sender",
                 "recap_email",
+                "qualities",
                 "watch_mode",
                 "poll_interval",
                 "rescan_seconds",
@@ -459,6 +541,9 @@ def test_short_keys_name_their_section() -> None:
     }
     assert dotted_key("delay_seconds") == "processing.delay_seconds"
     assert dotted_key("mail.smtp_port") == "mail.smtp_port"
+    assert dotted_key("qualities") == "processing.qualities"
+    # The tables given whole keep their name (`MockServer(pricing={...})`).
+    assert (dotted_key("pricing"), dotted_key("accounts")) == ("pricing", "accounts")
     with pytest.raises(ConfigError, match=r"^config error: ftp_port: unknown setting$"):
         dotted_key("ftp_port")
 

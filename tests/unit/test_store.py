@@ -24,7 +24,10 @@ def verdict(
     reason: Reason | None = None,
     send_at: datetime | None = None,
     phone_base: int = 33612345000,
+    price: int = 1,
 ) -> Verdict:
+    """A verdict as the judge gives it; `price` is each SMS's (the store charges `cost`, the
+    sum, whatever the prices: these tests use 1 to keep the figures small)."""
     when = send_at or datetime(2030, 1, 1, 12, 0, tzinfo=PARIS)
     camp = (
         Campaign(name.split("_")[0], when, False)
@@ -42,7 +45,8 @@ def verdict(
             detail="explained",
         )
     sms = tuple(
-        Sms(i + 1, str(phone_base + i), f"message {i}", None, "36180", 9, ()) for i in range(n)
+        Sms(i + 1, str(phone_base + i), f"message {i}", None, "36180", 9, (), price)
+        for i in range(n)
     )
     return Verdict(
         original_name=name,
@@ -51,7 +55,7 @@ def verdict(
         final_name=f"{PREFIX}{name}",
         campaign=camp,
         sms=sms,
-        cost=n,
+        cost=n * price,
         rows=n,
     )
 
@@ -80,6 +84,19 @@ def test_record_archived_writes_file_sms_and_debit_together(store: Store) -> Non
     assert msgs[0].campaign == "Camp"
     assert msgs[0].file == "Camp_20300101120000_HQ.csv"
     assert msgs[0].warnings == ()
+
+
+def test_each_sms_keeps_its_price_and_the_file_its_cost(store: Store) -> None:
+    """Contract 3 `[pricing]`, issue 12: the account drops by the file's cost (the sum of its
+    SMS's prices), and each SMS is read back with the price it was charged."""
+    store.seed_accounts([acc("rich", 100)])
+    rec = store.record("rich", "k1", verdict(n=3, price=15), NOW, NOW)
+    assert (rec.sms_count, rec.cost) == (3, 45)
+    assert store.account("rich").credits == 55
+    assert [m.price for m in store.messages(login="rich")] == [15, 15, 15]
+    with pytest.raises(InsufficientCredits):
+        store.record("rich", "k2", verdict(n=4, price=15), NOW, NOW)
+    assert store.account("rich").credits == 55
 
 
 def test_record_is_idempotent_on_the_claim_key(store: Store) -> None:
@@ -279,3 +296,95 @@ def test_reads_from_another_thread_while_writing(store: Store) -> None:
 def test_naive_datetimes_are_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="aware"):
         store.record("alice", "k", verdict(n=1), datetime(2024, 1, 1), NOW)
+
+
+# The schema of version 1 (commit 5cecdc7, `mockserver/store.py`), before SMS had a price: the
+# tables the migration touches or reads.
+SCHEMA_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE accounts (
+    login TEXT PRIMARY KEY,
+    credits INTEGER NOT NULL CHECK (credits >= 0),
+    subscription INTEGER NOT NULL DEFAULT 0,
+    email TEXT NOT NULL DEFAULT '',
+    password_hash TEXT,
+    configured INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE files (
+    id INTEGER PRIMARY KEY,
+    login TEXT NOT NULL,
+    claim_key TEXT NOT NULL,
+    original_name TEXT NOT NULL,
+    final_name TEXT NOT NULL,
+    stored_name TEXT,
+    status TEXT NOT NULL,
+    reason TEXT,
+    detail TEXT NOT NULL DEFAULT '',
+    campaign TEXT,
+    send_at TEXT,
+    send_ts REAL,
+    mult INTEGER NOT NULL DEFAULT 0,
+    rows INTEGER NOT NULL DEFAULT 0,
+    sms_count INTEGER NOT NULL,
+    cost INTEGER NOT NULL,
+    rejected TEXT NOT NULL DEFAULT '[]',
+    received_at TEXT NOT NULL,
+    processed_at TEXT NOT NULL,
+    processing_ms REAL NOT NULL DEFAULT 0,
+    mail TEXT NOT NULL DEFAULT 'pending',
+    done INTEGER NOT NULL DEFAULT 0,
+    sms_first INTEGER,
+    sms_last INTEGER
+);
+CREATE TABLE sms (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    phone TEXT NOT NULL,
+    message TEXT NOT NULL,
+    sender_asked TEXT,
+    sender_applied TEXT NOT NULL,
+    septets INTEGER NOT NULL,
+    warnings TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO meta VALUES ('schema', '1');
+INSERT INTO accounts VALUES ('alice', 8, 0, 'alice@x.test', NULL, 1, '2024-05-01T10:00:00+00:00');
+INSERT INTO files (id, login, claim_key, original_name, final_name, stored_name, status,
+    campaign, send_at, send_ts, sms_count, cost, rejected, received_at, processed_at, mail,
+    done, sms_first, sms_last)
+VALUES (1, 'alice', 'k0', 'Old_20300101120000_HQ.csv', 'TreatedByMSI_Old_20300101120000_HQ.csv',
+    'TreatedByMSI_Old_20300101120000_HQ.csv', 'archived', 'Old', '2030-01-01T12:00:00+01:00',
+    1893495600.0, 2, 2, '[[3, "bad_number", "12 is not a phone number"]]',
+    '2024-05-01T10:00:00+00:00', '2024-05-01T10:00:00+00:00', 'sent', 1, 1, 2);
+INSERT INTO sms VALUES (1, 1, 1, '33611111111', 'un', NULL, '36180', 2, '');
+INSERT INTO sms VALUES (2, 1, 2, '33622222222', 'deux', NULL, '36180', 4, '');
+"""
+
+
+def test_a_schema_1_database_is_migrated(tmp_path: Path) -> None:
+    """Schema 2 (issue 12) keeps each SMS's price: a database of version 1 opens, its SMS read
+    with the 1 credit they were charged, and new SMS are recorded with their own price."""
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(SCHEMA_V1)
+    conn.close()
+    with Store(path) as s:
+        s.seed_accounts([acc("alice", 10)])
+        assert s.account("alice").credits == 8  # the balance left is kept
+        (old,) = s.files(login="alice")
+        assert (old.sms_count, old.cost, old.rejected[0].value) == (2, 2, "")
+        assert [(m.phone, m.price) for m in s.messages(login="alice")] == [
+            ("33611111111", 1),
+            ("33622222222", 1),
+        ]
+        s.record("alice", "k1", verdict(n=1, price=5, phone_base=33633333333), NOW, NOW)
+        assert [m.price for m in s.messages(login="alice")] == [1, 1, 5]
+        assert s.account("alice").credits == 3
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("2",)
+    conn.close()
+    with Store(path) as s:  # opening a migrated database again changes nothing
+        assert [m.price for m in s.messages(login="alice")] == [1, 1, 5]

@@ -394,7 +394,14 @@ class HttpApi:
             account = Account(credits=sys.maxsize, default_sender=default_sender)
 
         def verdict() -> str:
-            result = judge(name, data, account, self.backend.now())
+            result = judge(
+                name,
+                data,
+                account,
+                self.backend.now(),
+                prices=config.pricing,
+                qualities=config.processing.qualities,
+            )
             return json.dumps(
                 {"bytes": len(data), **result.to_dict()}, ensure_ascii=False, separators=(",", ":")
             )
