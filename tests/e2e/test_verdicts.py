@@ -148,10 +148,12 @@ def test_documented_case(srv: MockServer, case: dict[str, Any], protocol: str) -
     assert_only_in(srv, folder, [case["final_name"]])
     assert (srv.folder(DEMO_LOGIN, folder) / case["final_name"]).read_bytes() == data
 
-    # Credits: one an SMS, none for an invalid file or a subscription (contract 5.4.4).
+    # Credits: the file's cost (15 a French SMS by default), none for an invalid file or a
+    # subscription (contract 5.4.4).
     account_now = srv.account(DEMO_LOGIN)
     assert account_now is not None
-    charged = case["sms_count"] if archived and not subscription else 0
+    assert record["cost"] == (case["cost"] if archived else 0)
+    charged = case["cost"] if archived and not subscription else 0
     assert account_now["credits"] == credits - charged
 
     # The SMS recorded (contract 5.5-5.9), also through `GET /api/messages`.

@@ -113,8 +113,9 @@ def sftp_clients(port: int, accounts: list[tuple[str, str]]) -> int:
 @pytest.mark.slow
 def test_mixed_ftp_and_sftp_burst(tmp_path: Path) -> None:
     """16 clients (8 FTP, 8 SFTP) x 25 files each, over two accounts, at once: every file is
-    processed exactly once (contract 5.2), credits drop by exactly the SMS count (contract
-    5.4.4: "1 credit an SMS"), and descriptors return to their level before the burst."""
+    processed exactly once (contract 5.2), credits drop by exactly the files' cost (contract
+    5.4.4: the SMS's prices, 15 credits each here), and descriptors return to their level
+    before the burst."""
     with MockServer(data_dir=tmp_path / "data") as srv:
         srv.set_credits("demo", CREDITS)
         srv.add_account("load", "pw-load", credits=CREDITS)
@@ -140,7 +141,8 @@ def test_mixed_ftp_and_sftp_burst(tmp_path: Path) -> None:
         assert sum(f["sms_count"] for f in files) == sent_sms
         assert len(srv.messages()) == sent_sms
         credits = sum(srv.account(login)["credits"] for login, _ in accounts)  # type: ignore[index]
-        assert credits == 2 * CREDITS - sent_sms
+        assert sum(f["cost"] for f in files) == 15 * sent_sms  # a French SMS costs 15
+        assert credits == 2 * CREDITS - 15 * sent_sms
         for login, _ in accounts:
             assert os.listdir(srv.folder(login, "SEND_SMS")) == []
             assert os.listdir(srv.folder(login, "PROCESSING")) == []
