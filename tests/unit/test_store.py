@@ -42,7 +42,7 @@ def verdict(
             detail="explained",
         )
     sms = tuple(
-        Sms(i + 1, str(phone_base + i), f"message {i}", None, "36180", 9, ()) for i in range(n)
+        Sms(i + 1, str(phone_base + i), f"message {i}", None, "36180", 9, (), 1) for i in range(n)
     )
     return Verdict(
         original_name=name,
