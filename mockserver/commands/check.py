@@ -307,8 +307,7 @@ def _describe(path: str, size: int, v: Verdict, args: argparse.Namespace, now: d
             f"Europe/Paris ({when.tzname()}, {state}), MULT {'yes' if v.campaign.mult else 'no'}"
         )
     out.append(
-        f"  counts    {v.rows:,} rows read, {len(v.sms):,} SMS, {len(v.rejected):,} rejected, "
-        f"cost {_credits(v.cost)}"
+        f"  counts    {v.rows:,} rows read, {len(v.sms):,} SMS, {len(v.rejected):,} rejected"
     )
     out.append(f"  cost      {_cost(v, args)}")
     limit = None if args.show_all else args.limit

@@ -68,8 +68,12 @@ def test_warnings_are_listed_per_sms(tmp_path, capsys):
     path = write(tmp_path, "sender_no_stop")
     code, out, _ = check(capsys, str(path))
     assert code == 0
-    assert "warnings (12)" in out
+    assert "warnings (14)" in out
     assert "line 1: sender_not_applied_no_stop_mention" in out
+    # Contract 5.9: "a warning that names the near miss when there is one".
+    assert "line 12: sender_not_applied_stop_mention_not_separated" in out
+    assert "line 13: sender_not_applied_stop_mention_case" in out
+    assert "line 14: sender_not_applied_stop_mention_punctuation" in out
 
 
 def test_several_files_exit_1_when_one_is_invalid(tmp_path, capsys):
