@@ -55,6 +55,7 @@ def record_sms(srv: MockServer, total: int, campaigns: int) -> float:
                 sender_applied="MaBoutique",
                 septets=40,
                 warnings=(),
+                price=1,  # matches cost=len(sms) below
             )
             for i in range(per_file)
         )

@@ -1,7 +1,9 @@
 """`allmysms-mock check FILE...`: the platform's verdict on CSV files, offline (contract 2).
 
 Reads each file, runs the same rule engine as the server (`core.judge`) and prints what the
-platform would do: the exact final name, why, every rejected row and warning with its line.
+platform would do: the exact final name, why, what it costs in credits, every rejected row and
+warning with its line. A `.tmp` name is reported as `ignored` (contract 5.1): the server never
+touches it.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import os
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mockserver.core.filename import is_temporary
+from mockserver.core.filename import DEFAULT_QUALITIES, is_temporary
 from mockserver.core.models import DEFAULT_SENDER, Account, Verdict
+from mockserver.core.pricing import DEFAULT_PRICES, PriceTable
 from mockserver.core.text import escape_terminal
 from mockserver.tree import valid_login
 
@@ -26,6 +30,8 @@ DEFAULT_LIMIT = 20  # lines listed per section unless --all: a 150k-row file mus
 PREVIEW = 48  # characters of a message shown in the SMS list
 # "Enough" credits: the default account never runs out, so only --credits tests the rule.
 ENOUGH_CREDITS = sys.maxsize
+KNOWN_QUALITIES = ("HQ", "LC")  # contract 3 `processing.qualities`
+IGNORED = "ignored"  # contract 5.1: the status of a `.tmp` name
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,7 +41,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description=(
             "Apply the platform's rules to each FILE and print the verdict: the name it would "
             "get in ARCHIVES or INVALIDS, the SMS it would send, every rejected row with its "
-            "line. Exit 0 when every file would be archived, 1 otherwise, 2 on usage errors."
+            "line. A .tmp name is reported as ignored (the server never touches it). Exit 0 when "
+            "every file would be archived or is ignored, 1 otherwise, 2 on usage errors."
         ),
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="CSV file(s) to judge")
@@ -48,8 +55,24 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=_non_negative,
         default=None,
         metavar="N",
-        help="credits of the account (default: enough for any file); "
-        "e.g. --credits 0 to see Not_enough_credits",
+        help="credits of the account (default: enough for any file); a French SMS costs 15 "
+        "by default, e.g. --credits 149 for ten of them gives Not_enough_credits",
+    )
+    p.add_argument(
+        "--qualities",
+        type=_qualities,
+        default=None,
+        metavar="Q[,Q]",
+        help="qualities accepted in names, e.g. HQ,LC (default: processing.qualities from "
+        "--config, else HQ only)",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="server configuration (TOML) whose [pricing] and processing.qualities apply "
+        "(default: every SMS 15 credits, HQ only)",
     )
     p.add_argument(
         "--subscription",
@@ -105,6 +128,37 @@ def _non_negative(value: str) -> int:
     return number
 
 
+def _qualities(value: str) -> tuple[str, ...]:
+    wanted = tuple(q.strip() for q in value.split(",") if q.strip())
+    unknown = [q for q in wanted if q not in KNOWN_QUALITIES]
+    if unknown or not wanted:
+        raise argparse.ArgumentTypeError(
+            f"qualities are {' and/or '.join(KNOWN_QUALITIES)}, comma-separated: {value!r}"
+        )
+    return tuple(dict.fromkeys(wanted))
+
+
+def _pricing(path: Path | None) -> tuple[PriceTable, tuple[str, ...]] | str:
+    """The price table and qualities of the configuration at `path` (contract 3), or the one
+    line saying why it cannot be read. Without a file: the defaults."""
+    if path is None:
+        return DEFAULT_PRICES, DEFAULT_QUALITIES
+    from mockserver.config import ConfigError, load_config  # lazy, like judge
+
+    try:
+        config = load_config(path)
+    except (ConfigError, OSError) as exc:
+        return str(exc)
+    # `pricing` and `processing.qualities` come with the billing configuration; read them
+    # when present so this command works with or without it.
+    prices = getattr(config, "pricing", None)
+    qualities = getattr(config.processing, "qualities", None)
+    return (
+        prices if isinstance(prices, PriceTable) else DEFAULT_PRICES,
+        tuple(qualities) if qualities else DEFAULT_QUALITIES,
+    )
+
+
 def _when(value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
@@ -125,6 +179,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"allmysms-mock check: {path}: {problem}", file=sys.stderr)
             return 2
 
+    pricing = _pricing(args.config)
+    if isinstance(pricing, str):
+        print(f"allmysms-mock check: {args.config}: {pricing}", file=sys.stderr)
+        return 2
+    prices, qualities = pricing
+    if args.qualities is not None:
+        qualities = args.qualities
+
     account = Account(
         login=args.login,
         credits=ENOUGH_CREDITS if args.credits is None else args.credits,
@@ -135,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     texts: list[str] = []
     archived = 0
+    ignored = 0
     for path in args.files:
         try:
             with open(path, "rb") as handle:
@@ -143,8 +206,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"allmysms-mock check: {path}: {exc.strerror or exc}", file=sys.stderr)
             return 2
         name = os.path.basename(path)
+        if is_temporary(name):
+            # Contract 5.1: "`check` reports such a name as `ignored`, not invalid".
+            ignored += 1
+            if args.json:
+                results.append(_ignored_dict(path, name, len(data), args.max_bytes))
+            else:
+                texts.append(_describe_ignored(path, name, len(data)))
+            continue
         try:
-            verdict = judge(name, data, account, now)
+            verdict = judge(name, data, account, now, prices=prices, qualities=qualities)
         except Exception as exc:  # judge never raises; if it does, say so in one line
             print(f"allmysms-mock check: {path}: internal error: {exc!r}", file=sys.stderr)
             results.append({"path": path, "error": f"internal error: {exc!r}"})
@@ -163,12 +234,46 @@ def run(args: argparse.Namespace) -> int:
         _emit(json.dumps(results, ensure_ascii=not _utf8_stdout(), indent=2))
     else:
         if len(args.files) > 1:
+            judged = len(args.files) - ignored
             texts.append(
                 f"{len(args.files)} files checked: {archived} would be archived, "
-                f"{len(args.files) - archived} would not"
+                f"{judged - archived} would not"
+                + (f", {ignored} ignored (.tmp)" if ignored else "")
             )
         _emit("\n\n".join(texts))
-    return 0 if archived == len(args.files) else 1
+    # Ignored names are no failure: the run fails only when a judged file would not be
+    # archived (an ignored-only run exits 0).
+    return 0 if archived + ignored == len(args.files) else 1
+
+
+TMP_NOTE = (
+    "a .tmp file is never touched in SEND_SMS: rename it to .csv once uploaded (contract 5.1)"
+)
+
+
+def _ignored_dict(path: str, name: str, size: int, max_bytes: int) -> dict[str, Any]:
+    return {
+        "path": path,
+        "bytes": size,
+        "over_limit": size > max_bytes,
+        "original_name": name,
+        "status": IGNORED,
+        "reason": None,
+        "final_name": None,
+        "detail": TMP_NOTE,
+        "sms_count": 0,
+        "cost": 0,
+    }
+
+
+def _describe_ignored(path: str, name: str, size: int) -> str:
+    return "\n".join(
+        [
+            f"{escape_terminal(name)} -> ignored (stays in SEND_SMS)",
+            f"  file      {escape_terminal(path)} ({size:,} bytes)",
+            f"  note      {TMP_NOTE}",
+        ]
+    )
 
 
 def _unreadable(path: str) -> str | None:
@@ -191,11 +296,6 @@ def _describe(path: str, size: int, v: Verdict, args: argparse.Namespace, now: d
         out.append(
             f"  size      over the {args.max_bytes:,}-byte limit: the server refuses the upload"
         )
-    if is_temporary(v.original_name):
-        out.append(
-            "  note      a .tmp file is never touched in SEND_SMS: rename it to .csv once "
-            "uploaded (contract 5.1)"
-        )
     if v.reason is not None:
         reason = f"  reason    {v.reason.value}"
         out.append(reason + (f": {escape_terminal(v.detail)}" if v.detail else ""))
@@ -207,9 +307,9 @@ def _describe(path: str, size: int, v: Verdict, args: argparse.Namespace, now: d
             f"Europe/Paris ({when.tzname()}, {state}), MULT {'yes' if v.campaign.mult else 'no'}"
         )
     out.append(
-        f"  counts    {v.rows:,} rows read, {len(v.sms):,} SMS, {len(v.rejected):,} rejected, "
-        f"cost {v.cost:,} credit{'s' if v.cost != 1 else ''}"
+        f"  counts    {v.rows:,} rows read, {len(v.sms):,} SMS, {len(v.rejected):,} rejected"
     )
+    out.append(f"  cost      {_cost(v, args)}")
     limit = None if args.show_all else args.limit
 
     if v.rejected:
@@ -243,6 +343,30 @@ def _describe(path: str, size: int, v: Verdict, args: argparse.Namespace, now: d
             limit,
         )
     return "\n".join(out)
+
+
+def _credits(n: int) -> str:
+    return f"{n:,} credit{'s' if n != 1 else ''}"
+
+
+def _cost(v: Verdict, args: argparse.Namespace) -> str:
+    """Contract 5.4.4: what the file costs in credits, and what the account has."""
+    if not v.archived:
+        return f"{_credits(0)} (an invalid file sends nothing and costs nothing)"
+    by_price: dict[int, int] = {}
+    for s in v.sms:
+        by_price[s.price] = by_price.get(s.price, 0) + 1
+    parts = ", ".join(f"{count:,} SMS at {price:,}" for price, count in sorted(by_price.items()))
+    text = f"{_credits(v.cost)} ({parts})"
+    if args.subscription:
+        return text + ", billed at month end (subscription)"
+    if args.credits is not None:
+        return (
+            text
+            + f"; the account's {_credits(args.credits)} would leave "
+            + (f"{args.credits - v.cost:,}")
+        )
+    return text
 
 
 def _capped(lines: Iterable[str], total: int, limit: int | None) -> list[str]:

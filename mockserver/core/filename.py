@@ -12,17 +12,27 @@ from zoneinfo import ZoneInfo
 
 from mockserver.core.models import PREFIX, Campaign, Reason
 
-# Contract 5.4.1: `^[A-Za-z0-9]+_\d{14}_HQ(_MULT)?\.csv$`. Used with fullmatch (a `$` would
+# Contract 5.4.1: `^[A-Za-z0-9]+_\d{14}_(HQ|LC)(_MULT)?\.csv$`, the quality being one that
+# `processing.qualities` lists (HQ only by default). Used with fullmatch (a `$` would
 # accept a trailing newline) and with [0-9] rather than \d (which matches any Unicode digit).
-# Case-sensitive: `.CSV`, `_hq` or `_mult` are Incorrect_FileName.
+# Case-sensitive: `.CSV`, `_hq`, `_lc` or `_mult` are Incorrect_FileName.
 _NAME_RE = re.compile(r"([A-Za-z0-9]+)_([0-9]{14})_(HQ|LC)(_MULT)?\.csv")
 
 # Contract 5.10: "Send date: the 14 digits, Europe/Paris time."
 PARIS = ZoneInfo("Europe/Paris")
 
-EXPECTED_FORM = "<campaign>_<YYYYMMDDHHMMSS>_HQ[_MULT].csv"
 # Contract 3 `processing.qualities`: HQ only unless the configuration adds LC.
 DEFAULT_QUALITIES: tuple[str, ...] = ("HQ",)
+
+
+def expected_form(qualities: Collection[str] = DEFAULT_QUALITIES) -> str:
+    """The name grammar in words, with the qualities offered (`_HQ`, or `_<HQ|LC>`)."""
+    offered = [q for q in ("HQ", "LC") if q in qualities] or ["HQ"]
+    quality = offered[0] if len(offered) == 1 else "<" + "|".join(offered) + ">"
+    return f"<campaign>_<YYYYMMDDHHMMSS>_{quality}[_MULT].csv"
+
+
+EXPECTED_FORM = expected_form()
 
 # Near misses, to tell the user what to fix.
 _ANY_CASE_RE = re.compile(_NAME_RE.pattern, re.IGNORECASE)
@@ -30,9 +40,26 @@ _DIGIT_COUNT_RE = re.compile(r".*_[0-9]+_(HQ|LC)(_MULT)?\.csv")
 _CAMPAIGN_RE = re.compile(r".*_[0-9]{14}_(HQ|LC)(_MULT)?\.csv")
 
 
-def _hint(name: str) -> str:
-    if _ANY_CASE_RE.fullmatch(name):
-        return " (HQ, MULT and .csv are case-sensitive)"
+def _offered(qualities: Collection[str]) -> str:
+    return f"processing.qualities: {', '.join(qualities) or 'none'}"
+
+
+def _hint(name: str, qualities: Collection[str]) -> str:
+    m = _ANY_CASE_RE.fullmatch(name)
+    if m is not None:
+        quality = m.group(3).upper()
+        if quality not in qualities:
+            # e.g. `_lc` where only HQ is offered: fixing the case would not be enough.
+            return (
+                f" (the quality {quality} is not offered ({_offered(qualities)}); "
+                "HQ, LC, MULT and .csv are case-sensitive)"
+            )
+        if m.group(3) != quality:
+            return (
+                f" (write the quality {quality} in capitals: "
+                "HQ, LC, MULT and .csv are case-sensitive)"
+            )
+        return " (HQ, LC, MULT and .csv are case-sensitive)"
     if _CAMPAIGN_RE.fullmatch(name):
         return " (the campaign name holds only letters and digits, without spaces or _)"
     if _DIGIT_COUNT_RE.fullmatch(name):
@@ -61,14 +88,12 @@ def check_filename(name: str, qualities: Collection[str] = DEFAULT_QUALITIES) ->
     """
     m = _NAME_RE.fullmatch(name)
     if m is None:
-        return f"the name does not have the form {EXPECTED_FORM}{_hint(name)}"
+        return f"the name does not have the form {expected_form(qualities)}{_hint(name, qualities)}"
     campaign, digits, quality, mult = m.groups()
     if quality not in qualities:
         # Manual 2.1: "HQ ..., seule qualité disponible"; LC only where
         # `processing.qualities` lists it (contract 3, 5.4.1).
-        return (
-            f"the quality {quality} is not offered (processing.qualities: {', '.join(qualities)})"
-        )
+        return f"the quality {quality} is not offered ({_offered(qualities)})"
     try:
         send_at = datetime(
             int(digits[0:4]),

@@ -22,7 +22,13 @@ from mockserver.core.models import (
     Verdict,
     Warning_,
 )
-from mockserver.core.phone import FRENCH_MOBILE_RE, FRENCH_PREFIXES, INTERNATIONAL_RE
+from mockserver.core.phone import (
+    FRENCH_MOBILE_RE,
+    FRENCH_PREFIXES,
+    INTERNATIONAL_DIGITS,
+    INTERNATIONAL_RE,
+    looks_like_header,
+)
 from mockserver.core.pricing import DEFAULT_PRICES, PriceTable
 from mockserver.core.reader import (
     END_PATTERN,
@@ -30,19 +36,26 @@ from mockserver.core.reader import (
     FIELD_PATTERN,
     SPACES,
     SURROGATE_RE,
+    bad_byte,
+    bad_byte_of,
     bad_bytes_detail,
     decode,
     read_other,
 )
-from mockserver.core.sender import SENDER_RE, SENDER_RULE, STOP_ENDINGS
+from mockserver.core.sender import SENDER_RE, SENDER_RULE, STOP_ENDINGS, stop_mention_warning
 from mockserver.core.text import quote_detail
 
 # Warnings are shared tuples (150,000 SMS must not each carry a fresh one) of the plain
 # Warning_ values, which is what the store and the JSON views keep.
 _NO_WARNING: tuple[str, ...] = ()
 _NON_GSM: tuple[str, ...] = (Warning_.NON_GSM_CHARACTERS.value,)
-_NOT_APPLIED: tuple[str, ...] = (Warning_.SENDER_NOT_APPLIED.value,)
-_BOTH: tuple[str, ...] = (Warning_.NON_GSM_CHARACTERS.value, Warning_.SENDER_NOT_APPLIED.value)
+# Contract 5.9: the sender was not applied, and why (the near miss, when there is one).
+_NOT_APPLIED: dict[Warning_, tuple[str, ...]] = {
+    w: (w.value,) for w in Warning_ if w is not Warning_.NON_GSM_CHARACTERS
+}
+_NON_GSM_NOT_APPLIED: dict[Warning_, tuple[str, ...]] = {
+    w: (Warning_.NON_GSM_CHARACTERS.value, w.value) for w in _NOT_APPLIED
+}
 
 # The engine's own fast-path record regex: reader.RECORD_RE with two shortcuts that give
 # the same results as the general rules, checked by a reference-model test:
@@ -79,7 +92,24 @@ def _number_detail(error: RowError, raw: str) -> str:
         )
     return (
         f"{quote_detail(raw)} is not a phone number (digits only, an optional leading +, "
-        "8 to 15 digits, spaces ignored)"
+        f"a country code not starting with 0, {INTERNATIONAL_DIGITS} in all, spaces ignored)"
+    )
+
+
+def _header_detail(raw: str) -> str:
+    return (
+        f"the first row looks like a header row (column 1 is {quote_detail(raw)}, not a phone "
+        "number): the platform reads every row as an SMS, so remove the column titles"
+    )
+
+
+def _sender_rejection(line: int, given: str) -> RejectedRow:
+    """Contract 5.9: a sender column that breaks the TPOA rules, reported on its row."""
+    return RejectedRow(
+        line,
+        RowError.INVALID_SENDER,
+        f"sender {quote_detail(given)} is not allowed: {SENDER_RULE}",
+        given,
     )
 
 
@@ -121,7 +151,8 @@ def judge(
     mult = campaign.mult
     default_sender = account.default_sender
     rows = 0
-    seen_senders: dict[str, str] = {}
+    # A file names few senders: one (string, valid) pair each rather than one a row.
+    seen_senders: dict[str, tuple[str, bool]] = {}
     # Price of an SMS by the leading digits that decide it (memoised: a file has few).
     price_of = prices.price
     quality = campaign.quality
@@ -157,10 +188,17 @@ def judge(
             row_line = line
             if check_utf8 and surrogate_search(text, start, pos) is not None:
                 # Contract 5.5: a row with bytes that are not UTF-8 is rejected.
+                # Contract 5.4.2: its sender is reported, never fatal to the file.
                 rows += 1
-                _check_sender(row_line, given, bad_senders, rejected)
+                if given and not given.isspace() and sender_fullmatch(given) is None:
+                    append_rejected(_sender_rejection(row_line, given))
                 append_rejected(
-                    RejectedRow(row_line, RowError.NOT_UTF8, bad_bytes_detail(text, start, pos))
+                    RejectedRow(
+                        row_line,
+                        RowError.NOT_UTF8,
+                        bad_bytes_detail(text, start, pos),
+                        bad_byte(text, start, pos),
+                    )
                 )
                 continue
             french = fq if fq is not None else fu
@@ -174,30 +212,37 @@ def judge(
             row_line, fields, error, detail = record
             given = fields[2] if fields is not None and len(fields) > 2 else ""
             if error is not None or fields is None or len(fields) < 2:
+                # Contract 5.4.2: a row rejected anyway reports its sender, never fatal.
                 rows += 1
-                _check_sender(row_line, given, bad_senders, rejected)
+                if given and not given.isspace() and sender_fullmatch(given) is None:
+                    append_rejected(_sender_rejection(row_line, given))
+                value = bad_byte_of(detail) if error is RowError.NOT_UTF8 else ""
                 if error is None:
                     # Manual 4.2: "Le fichier déposé ... doit contenir 2 colonnes minimum".
                     error = RowError.TOO_FEW_COLUMNS
                     detail = (
                         "the row has 1 column; it needs a phone number and a message separated by ;"
                     )
-                append_rejected(RejectedRow(row_line, error, detail))
+                    value = fields[0] if fields else ""
+                append_rejected(RejectedRow(row_line, error, detail, value))
                 continue
             raw, message = fields[0], fields[1]
             french = None
             plain = False
         rows += 1
 
-        # Contract 5.4.2: any row giving a sender that breaks the rules makes the file
-        # No_valid_TPOA, even a row rejected for another reason (its sender is still asked).
-        # An empty or whitespace-only third column means "no sender".
+        # Contract 5.4.2: a sender that breaks the rules makes the file No_valid_TPOA only
+        # on a row that would otherwise yield an SMS; a row rejected for another reason
+        # reports it and nothing more. An empty or whitespace-only third column means
+        # "no sender".
         sender: str | None = None
+        bad_sender = False
         if given and not given.isspace():
-            # A file names few senders: keep one string each rather than one a row.
-            sender = seen_senders.setdefault(given, given)
-            if sender_fullmatch(given) is None:
-                _check_sender(row_line, given, bad_senders, rejected)
+            known = seen_senders.get(given)
+            if known is None:
+                known = seen_senders[given] = (given, sender_fullmatch(given) is not None)
+            sender = known[0]
+            bad_sender = not known[1]
 
         # Contract 5.6 (see phone.check_number, inlined here for speed).
         if french is not None:
@@ -217,8 +262,18 @@ def judge(
                 else:
                     phone = pm.group(1)
             if number_error is not None:
+                if rows == 1 and number_error is RowError.BAD_NUMBER and looks_like_header(raw):
+                    # Contract 5.4.2: a spreadsheet's header row on the first non-blank row
+                    # is one rejected row (its "Expéditeur" title is no sender).
+                    value = raw.strip(spaces)
+                    append_rejected(
+                        RejectedRow(row_line, RowError.HEADER_ROW, _header_detail(value), value)
+                    )
+                    continue
+                if bad_sender:
+                    append_rejected(_sender_rejection(row_line, given))
                 append_rejected(
-                    RejectedRow(row_line, number_error, _number_detail(number_error, raw))
+                    RejectedRow(row_line, number_error, _number_detail(number_error, raw), raw)
                 )
                 continue
 
@@ -241,6 +296,8 @@ def judge(
                 else:
                     non_gsm = True
         empty = not message or message.isspace()
+        if bad_sender and (empty or septets > MAX_SEPTETS):
+            append_rejected(_sender_rejection(row_line, given))
         if empty:
             append_rejected(
                 RejectedRow(row_line, RowError.EMPTY_MESSAGE, "the message (column 2) is empty")
@@ -253,18 +310,30 @@ def judge(
                     RowError.MESSAGE_TOO_LONG,
                     f"the message takes {septets} characters, over the {MAX_SEPTETS} allowed "
                     "(extension characters ^{}\\[]~|€ and line breaks count 2)",
+                    str(septets),
                 )
             )
             continue
+        if bad_sender:
+            # Contract 5.4.2: this row would yield an SMS, so its bad sender invalidates
+            # the file (the SMS is still built, to report duplicates as usual).
+            bad_senders.append((row_line, given))
+            append_rejected(_sender_rejection(row_line, given))
 
         # Contract 5.9 (see sender.applied_sender): in France, the asked sender needs the
-        # mention "STOP au 36180" at the end of the message.
+        # mention "STOP au 36180" at the end of the message, white space after it ignored;
+        # without it the warning names the near miss.
         if sender is None:
             applied = default_sender
             warnings = _NON_GSM if non_gsm else _NO_WARNING
-        elif phone.startswith("33") and not message.endswith(STOP_ENDINGS):
+        elif (
+            phone.startswith("33")
+            and not message.endswith(STOP_ENDINGS)
+            and not message.rstrip().endswith(STOP_ENDINGS)
+        ):
             applied = default_sender
-            warnings = _BOTH if non_gsm else _NOT_APPLIED
+            near_miss = stop_mention_warning(message)
+            warnings = (_NON_GSM_NOT_APPLIED if non_gsm else _NOT_APPLIED)[near_miss]
         else:
             applied = sender
             warnings = _NON_GSM if non_gsm else _NO_WARNING
@@ -291,6 +360,7 @@ def judge(
                     RowError.DUPLICATE,
                     f"number {phone} appears again at line {row_line}, whose message is sent "
                     "instead (add _MULT to the file name to send both)",
+                    phone,
                 )
             )
         kept[phone] = sms
@@ -348,21 +418,6 @@ def judge(
         detail="",
         judged_at=now,
     )
-
-
-def _check_sender(
-    line: int, given: str, bad_senders: list[tuple[int, str]], rejected: list[RejectedRow]
-) -> None:
-    """Contract 5.4.2 / 5.9: record a sender column that breaks the TPOA rules."""
-    if given and not given.isspace() and SENDER_RE.fullmatch(given) is None:
-        bad_senders.append((line, given))
-        rejected.append(
-            RejectedRow(
-                line,
-                RowError.INVALID_SENDER,
-                f"sender {quote_detail(given)} is not allowed: {SENDER_RULE}",
-            )
-        )
 
 
 def _line_of(row: RejectedRow) -> int:

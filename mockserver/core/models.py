@@ -45,13 +45,21 @@ class RowError(StrEnum):
     MALFORMED_ROW = "malformed_row"
     INVALID_SENDER = "invalid_sender"
     DUPLICATE = "duplicate_number"
+    # Contract 5.4.2: a spreadsheet's header row (`Téléphone;Message;Expéditeur`) is one
+    # rejected row, never a reason to refuse the file.
+    HEADER_ROW = "header_row"
 
 
 class Warning_(StrEnum):
     """Warnings attached to an SMS that is still sent."""
 
     NON_GSM_CHARACTERS = "non_gsm_characters"
+    # Contract 5.9: a French SMS whose sender was not applied goes out with the default one;
+    # the warning names the near miss when there is one.
     SENDER_NOT_APPLIED = "sender_not_applied_no_stop_mention"
+    STOP_MENTION_CASE = "sender_not_applied_stop_mention_case"
+    STOP_MENTION_NOT_SEPARATED = "sender_not_applied_stop_mention_not_separated"
+    STOP_MENTION_PUNCTUATION = "sender_not_applied_stop_mention_punctuation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +100,11 @@ class RejectedRow(NamedTuple):
     line: int
     error: str  # a RowError value
     detail: str  # a sentence a user can act on
-    value: str = ""  # the offending value, shown as is (quoted) by the French recap
+    # The offending value, shown as is (quoted) by the French recap: the raw number
+    # (bad_number, landline), the sender (invalid_sender), column 1 (header_row,
+    # too_few_columns), the septet count (message_too_long), the first bad byte as `0xE9`
+    # (not_utf8), the normalised number (duplicate_number); "" when there is none.
+    value: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,16 @@ FRENCH_MOBILE_RE = re.compile(r"(?:0|\+?33)([67][0-9]{8})")
 FRENCH_PREFIXES = ("0", "33", "+33")
 
 # Manual: "Vers l'international, deux formats possibles : +CCxxxxxxxx, CCxxxxxxxx" with
-# "CC ... 1 à 3 chiffres"; contract 5.6: a country code not starting with 0, 8 to 15 digits
-# in all, no further length check. Stored without the `+`.
-INTERNATIONAL_RE = re.compile(r"\+?([1-9][0-9]{7,14})")
+# "CC ... 1 à 3 chiffres", and "il n'y a pas de vérification effectuée quant à la longueur
+# des numéros de téléphones étrangers"; contract 5.6: a country code not starting with 0,
+# at least 4 and at most 15 digits in all (E.164), no further length check. Stored without
+# the `+`.
+INTERNATIONAL_RE = re.compile(r"\+?([1-9][0-9]{3,14})")
+INTERNATIONAL_DIGITS = "4 to 15 digits"
+
+# Contract 5.4.2 / 5.12: a spreadsheet's header row. Column 1 of the first non-blank row
+# holds no digit and reads as a word or a few ("Téléphone", "N° mobile", "phone_number").
+_HEADER_RE = re.compile(r"[^\W\d_][^\W\d]*(?:[ .'’°/()-]+[^\W\d]*)*\.?")
 
 
 def check_number(raw: str) -> tuple[str, None] | tuple[None, RowError]:
@@ -44,8 +51,13 @@ def check_number(raw: str) -> tuple[str, None] | tuple[None, RowError]:
     return None, RowError.BAD_NUMBER
 
 
+def looks_like_header(raw: str) -> bool:
+    """Column 1 holds no digit and looks like a word: a column title, not a number."""
+    return _HEADER_RE.fullmatch(raw.strip(" \t")) is not None
+
+
 def normalise_number(raw: str) -> str | None:
-    """The stored form of an accepted number (`33` + 9 digits, or 8-15 digits), else None.
+    """The stored form of an accepted number (`33` + 9 digits, or 4-15 digits), else None.
 
     Idempotent: normalise_number(normalise_number(x)) == normalise_number(x).
     """

@@ -66,12 +66,27 @@ def decode(data: bytes) -> tuple[str, bool]:
     return text, bad
 
 
-def bad_bytes_detail(text: str, start: int, end: int) -> str:
-    """The detail of a NOT_UTF8 rejection: the first bad byte of text[start:end]."""
+def bad_byte(text: str, start: int, end: int) -> str:
+    """The first byte of text[start:end] that is not UTF-8, written `0xE9` (the `value` of a
+    NOT_UTF8 rejection)."""
     m = SURROGATE_RE.search(text, start, end)
     byte = ord(m.group()) - 0xDC00 if m else 0
+    return f"0x{byte:02X}"
+
+
+_BAD_BYTE_RE = re.compile(r"byte (0x[0-9A-F]{2}) ")
+
+
+def bad_byte_of(detail: str) -> str:
+    """The byte a bad_bytes_detail sentence names (`0xE9`), or ""."""
+    m = _BAD_BYTE_RE.match(detail)
+    return m.group(1) if m else ""
+
+
+def bad_bytes_detail(text: str, start: int, end: int) -> str:
+    """The detail of a NOT_UTF8 rejection: the first bad byte of text[start:end]."""
     return (
-        f"byte 0x{byte:02X} is not UTF-8; the manual requires UTF-8 "
+        f"byte {bad_byte(text, start, end)} is not UTF-8; the manual requires UTF-8 "
         "(was the file saved as Latin-1 or Windows-1252?)"
     )
 

@@ -68,8 +68,12 @@ def test_warnings_are_listed_per_sms(tmp_path, capsys):
     path = write(tmp_path, "sender_no_stop")
     code, out, _ = check(capsys, str(path))
     assert code == 0
-    assert "warnings (12)" in out
+    assert "warnings (14)" in out
     assert "line 1: sender_not_applied_no_stop_mention" in out
+    # Contract 5.9: "a warning that names the near miss when there is one".
+    assert "line 12: sender_not_applied_stop_mention_not_separated" in out
+    assert "line 13: sender_not_applied_stop_mention_case" in out
+    assert "line 14: sender_not_applied_stop_mention_punctuation" in out
 
 
 def test_several_files_exit_1_when_one_is_invalid(tmp_path, capsys):
@@ -230,11 +234,108 @@ def test_past_send_date_is_sent_at_once(tmp_path, capsys):
     assert "date passed" in out
 
 
-def test_temporary_name_gets_a_note(tmp_path, capsys):
-    """Contract 5.1: a `.tmp` file is never touched; `check` says so instead of letting the
-    user believe the Incorrect_FileName verdict is what the platform would do."""
+def test_temporary_name_is_ignored(tmp_path, capsys):
+    """Contract 5.1: "A file in SEND_SMS whose name ends in .tmp is never touched (`check`
+    reports such a name as `ignored`, not invalid)". An ignored-only run exits 0."""
     fx = gen.generate("valid")
     path = drop(tmp_path, fx.data, fx.name + ".tmp")
     code, out, _ = check(capsys, str(path))
-    assert code == 1
+    assert code == 0
+    assert "-> ignored" in out
     assert "a .tmp file is never touched" in out
+    assert "Incorrect_FileName" not in out
+    code, out, _ = check(capsys, "--json", str(path))
+    assert code == 0
+    (doc,) = json.loads(out)
+    assert (doc["status"], doc["reason"], doc["original_name"]) == ("ignored", None, path.name)
+
+
+def test_ignored_names_do_not_hide_a_failure(tmp_path, capsys):
+    """Contract 5.1 (ignored) and contract 2 (exit 1 when a file would not be archived)."""
+    tmp = drop(tmp_path, b"", "Essai_20300710143000_HQ.csv.tmp")
+    bad = drop(tmp_path, b"", "Vide_20300710143000_HQ.csv")
+    good = write(tmp_path, "valid")
+    code, out, _ = check(capsys, str(tmp), str(good))
+    assert code == 0
+    assert "1 would be archived, 0 would not, 1 ignored (.tmp)" in out
+    code, _, _ = check(capsys, str(tmp), str(bad))
+    assert code == 1
+
+
+def ten_french(tmp_path: Path, quality: str = "HQ") -> Path:
+    rows = "".join(f"06123456{i:02d};Bonjour {i}\n" for i in range(10))
+    return drop(tmp_path, rows.encode(), f"Essai_20300710143000_{quality}.csv")
+
+
+def test_credits_are_credits_and_the_cost_is_shown(tmp_path, capsys):
+    """Contract 5.4.4: a French SMS costs 15 credits; `Not_enough_credits` when credits <
+    the file's cost. `check --credits` is in credits and prints the cost."""
+    path = ten_french(tmp_path)
+    code, out, _ = check(capsys, "--credits", "149", str(path))
+    assert code == 1
+    assert "Not_enough_credits" in out
+    assert "costing 150 credits" in out
+    code, out, _ = check(capsys, "--credits", "150", str(path))
+    assert code == 0
+    assert "  cost      150 credits (10 SMS at 15); the account's 150 credits would leave 0" in out
+    code, out, _ = check(capsys, "--json", str(path))
+    (doc,) = json.loads(out)
+    assert doc["cost"] == 150
+    assert {s["price"] for s in doc["sms"]} == {15}
+
+
+def test_qualities_option(tmp_path, capsys):
+    """Contract 3 `processing.qualities` (default HQ only) and 5.4.1: an `_LC` file is
+    Incorrect_FileName unless LC is offered."""
+    path = ten_french(tmp_path, "LC")
+    code, out, _ = check(capsys, str(path))
+    assert code == 1
+    assert "Incorrect_FileName" in out
+    code, out, _ = check(capsys, "--qualities", "HQ,LC", str(path))
+    assert code == 0
+    assert "150 credits" in out
+    with pytest.raises(SystemExit) as exc:
+        main(["check", "--qualities", "XQ", str(path)])
+    assert exc.value.code == 2
+    capsys.readouterr()
+
+
+def test_config_file_errors_are_one_line(tmp_path, capsys):
+    """Contract 3: "A bad file or value stops start-up with one clear line naming the key"."""
+    conf = tmp_path / "bad.toml"
+    conf.write_text("[processing]\ndelay_seconds = -1\n", encoding="utf-8")
+    code, out, err = check(capsys, "--config", str(conf), str(ten_french(tmp_path)))
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "delay_seconds" in err
+
+
+def test_config_file_without_pricing_keeps_the_defaults(tmp_path, capsys):
+    """Contract 3: `[pricing]` defaults to every destination 15, `qualities` to HQ."""
+    conf = tmp_path / "ok.toml"
+    conf.write_text('[processing]\ndefault_sender = "Mock"\n', encoding="utf-8")
+    code, out, _ = check(capsys, "--config", str(conf), "--json", str(ten_french(tmp_path)))
+    assert code == 0
+    assert json.loads(out)[0]["cost"] == 150
+
+
+def test_config_pricing_and_qualities_are_applied(tmp_path, capsys, monkeypatch):
+    """Contract 3: `[pricing.LC]` is "used only when processing.qualities lists LC"; `check
+    --config` reads `config.pricing` (a PriceTable) and `config.processing.qualities`."""
+    import types
+
+    import mockserver.config
+    from mockserver.core.pricing import PriceTable
+
+    fake = types.SimpleNamespace(
+        pricing=PriceTable({"HQ": {"default": 15}, "LC": {"default": 7}}),
+        processing=types.SimpleNamespace(qualities=("HQ", "LC")),
+    )
+    monkeypatch.setattr(mockserver.config, "load_config", lambda path: fake)
+    conf = tmp_path / "any.toml"
+    conf.write_text("", encoding="utf-8")
+    code, out, _ = check(capsys, "--config", str(conf), "--json", str(ten_french(tmp_path, "LC")))
+    assert code == 0
+    (doc,) = json.loads(out)
+    assert doc["cost"] == 70

@@ -65,18 +65,21 @@ def test_the_manuals_example_row() -> None:
         sender_applied="36180",
         septets=14,
         warnings=(Warning_.SENDER_NOT_APPLIED,),
+        price=15,
     )
 
 
 def test_an_archived_verdict() -> None:
     """Manual 4.3: "l'API déplacera les fichiers ... vers le répertoire ARCHIVES si l'exécution
-    du fichier s'est bien déroulée"; contract 5.4: credits drop by the SMS count."""
-    verdict = run("0612345678;Bonjour\n0712345678;Salut\n", account=Account(credits=2))
+    du fichier s'est bien déroulée"; contract 5.4: credits drop by the file's cost (15 credits
+    a French SMS by default, contract 3 `[pricing]`)."""
+    verdict = run("0612345678;Bonjour\n0712345678;Salut\n", account=Account(credits=30))
     assert verdict.status is Status.ARCHIVED
     assert verdict.archived
     assert verdict.reason is None
     assert verdict.final_name == "TreatedByMSI_" + NAME
-    assert verdict.cost == 2
+    assert verdict.cost == 30
+    assert [s.price for s in verdict.sms] == [15, 15]
     assert verdict.rows == 2
     assert verdict.detail == ""
     assert verdict.judged_at == NOW
@@ -97,14 +100,16 @@ def test_an_archived_verdict() -> None:
         ("bad name.csv", "0612345678;ok;!!", Account(credits=0), Reason.INCORRECT_FILENAME),
         ("Camp_20301301120000_HQ.csv", "0612345678;ok", RICH, Reason.INCORRECT_FILENAME),
         # A bad sender beats an empty file and missing credits.
-        (NAME, "0123456789;ok;X", Account(credits=0), Reason.NO_VALID_TPOA),
+        # Contract 5.4.2: a bad sender on a row rejected anyway is no TPOA failure.
+        (NAME, "0123456789;ok;X", Account(credits=0), Reason.EMPTY_FILE),
         (NAME, "0612345678;ok;X", Account(credits=0), Reason.NO_VALID_TPOA),
         # An empty file beats missing credits.
         (NAME, "", Account(credits=0), Reason.EMPTY_FILE),
         (NAME, "0123456789;landline", Account(credits=0), Reason.EMPTY_FILE),
         (NAME, "0612345678;ok", Account(credits=0), Reason.NOT_ENOUGH_CREDITS),
         (NAME, "0612345678;ok", Account(credits=0, subscription=True), None),
-        (NAME, "0612345678;ok", Account(credits=1), None),
+        (NAME, "0612345678;ok", Account(credits=14), Reason.NOT_ENOUGH_CREDITS),
+        (NAME, "0612345678;ok", Account(credits=15), None),
     ],
 )
 def test_file_verdicts_in_contract_order(
@@ -146,8 +151,8 @@ def test_invalid_verdicts_keep_the_rejected_rows() -> None:
     ("credits", "subscription", "rows", "reason"),
     [
         (0, False, 1, Reason.NOT_ENOUGH_CREDITS),
-        (2, False, 3, Reason.NOT_ENOUGH_CREDITS),
-        (3, False, 3, None),  # exactly enough
+        (44, False, 3, Reason.NOT_ENOUGH_CREDITS),
+        (45, False, 3, None),  # exactly enough
         (-5, False, 1, Reason.NOT_ENOUGH_CREDITS),
         (0, True, 3, None),  # "en abonnement": never Not_enough_credits
         (-5, True, 3, None),
@@ -155,11 +160,11 @@ def test_invalid_verdicts_keep_the_rejected_rows() -> None:
 )
 def test_credits(credits: int, subscription: bool, rows: int, reason: Reason | None) -> None:
     """Manual 4.3: "Not_enough_credits : Le compte n'est pas en abonnement et n'a pas
-    suffisamment de crédits"; contract 5.4.4 (1 credit an SMS)."""
+    suffisamment de crédits"; contract 5.4.4 (15 credits a French SMS by default)."""
     text = "".join(f"061234567{i};msg\n" for i in range(rows))
     verdict = run(text, account=Account(credits=credits, subscription=subscription))
     assert verdict.reason is reason
-    assert verdict.cost == (0 if reason else rows)
+    assert verdict.cost == (0 if reason else 15 * rows)
 
 
 # --- empty files ----------------------------------------------------------------------------
@@ -201,7 +206,7 @@ def test_a_file_without_a_valid_number_is_empty() -> None:
         ("0123456789;message", RowError.LANDLINE),
         ("+33123456789;message", RowError.LANDLINE),
         ("0033612345678;message", RowError.LANDLINE),
-        ("1234567;message", RowError.BAD_NUMBER),
+        ("123;message", RowError.BAD_NUMBER),
         ("06 12 34 56 7x;message", RowError.LANDLINE),
         ("+44-7911-123456;message", RowError.BAD_NUMBER),
         ("06\x0012345678;message", RowError.LANDLINE),  # a NUL makes a bad number
@@ -365,7 +370,8 @@ def test_duplicates_the_last_row_wins() -> None:
     assert errors(verdict) == [(1, RowError.DUPLICATE), (3, RowError.DUPLICATE)]
     assert "line 3" in verdict.rejected[0].detail
     assert "line 4" in verdict.rejected[1].detail
-    assert verdict.cost == 2
+    assert [r.value for r in verdict.rejected] == ["33612345678", "33612345678"]
+    assert verdict.cost == 30
 
 
 def test_an_invalid_row_does_not_supersede() -> None:
@@ -381,7 +387,7 @@ def test_mult_sends_every_row() -> None:
     verdict = run("0612345678;one\n0612345678;two\n33612345678;three\n", MULT)
     assert [s.message for s in verdict.sms] == ["one", "two", "three"]
     assert verdict.rejected == ()
-    assert verdict.cost == 3
+    assert verdict.cost == 45
 
 
 # --- sender ---------------------------------------------------------------------------------
@@ -395,12 +401,6 @@ def test_mult_sends_every_row() -> None:
         ('0612345678;"Promo\nSTOP au 36180";MaBoutique', "MaBoutique", "MaBoutique", ()),
         (
             "0612345678;Promo;MaBoutique",
-            "MaBoutique",
-            "36180",
-            (Warning_.SENDER_NOT_APPLIED,),
-        ),
-        (
-            '0612345678;"Promo STOP au 36180 ";MaBoutique',  # nothing may follow the mention
             "MaBoutique",
             "36180",
             (Warning_.SENDER_NOT_APPLIED,),
@@ -440,15 +440,14 @@ def test_the_default_sender_comes_from_the_account() -> None:
         "0612345678;ok;Ab",
         "0612345678;ok;Expéditeur",
         "0612345678;ok;1Shop\n0712345678;ok;Shop",
-        "0712345678;ok\n0123456789;landline row;Bad-Sender",  # a rejected row counts too
         "0712345678;ok\n0612345678;ok;TooLongSender",
         '0712345678;ok\n0612345678;ok;" Shop"',  # an inner leading space
     ],
 )
 def test_an_invalid_sender_invalidates_the_file(text: str) -> None:
     """Manual 4.3: "No_valid_TPOA : L'expéditeur ne respecte pas les conditions
-    d'utilisations"; contract 5.4.2: "some row gives a sender that breaks the sender rules"
-    (any row with a sender column, even one rejected for another reason)."""
+    d'utilisations"; contract 5.4.2: "some row that would otherwise yield an SMS gives a
+    sender that breaks the sender rules"."""
     verdict = run(text)
     assert verdict.reason is Reason.NO_VALID_TPOA
     assert verdict.sms == ()
@@ -466,7 +465,7 @@ valid_names = st.builds(
 accounts = st.builds(
     Account,
     login=st.just("p"),
-    credits=st.integers(min_value=-2, max_value=6),
+    credits=st.integers(min_value=-2, max_value=6) | st.sampled_from([14, 15, 45, 150, 10**6]),
     subscription=st.booleans(),
     default_sender=st.just("36180"),
 )
@@ -479,11 +478,13 @@ rows = st.tuples(numbers, st.text(max_size=30), st.sampled_from(["", "Shop", "Ba
 
 
 def _check_invariants(verdict: Verdict, account: Account) -> None:
-    """Contract 5.4: archived => cost == len(sms); invalid => cost 0 and no SMS."""
+    """Contract 5.4: archived => cost == the sum of the SMS's prices; invalid => cost 0 and
+    no SMS."""
     if verdict.status is Status.ARCHIVED:
         assert verdict.reason is None
-        assert verdict.cost == len(verdict.sms) > 0
-        assert account.subscription or account.credits >= len(verdict.sms)
+        assert verdict.cost == sum(s.price for s in verdict.sms) > 0
+        assert all(s.price == 15 for s in verdict.sms)  # the default table
+        assert account.subscription or account.credits >= verdict.cost
     else:
         assert verdict.reason is not None
         assert verdict.cost == 0
@@ -533,7 +534,7 @@ def test_verdict_properties(
     verdict = judge(name, "\n".join(lines).encode(), account, NOW)
     _check_invariants(verdict, account)
     phones = [s.phone for s in verdict.sms]
-    assert all(re.fullmatch(r"33[67][0-9]{8}|[1-9][0-9]{7,14}", p) for p in phones)
+    assert all(re.fullmatch(r"33[67][0-9]{8}|[1-9][0-9]{3,14}", p) for p in phones)
     if not mult:
         assert len(phones) == len(set(phones))
     # Recompute the verdict's reason from the rows, independently of the engine.
@@ -542,23 +543,23 @@ def test_verdict_properties(
         count = len(relaxed.sms)
         if count == 0:
             assert verdict.reason is Reason.EMPTY_FILE
-        elif not account.subscription and account.credits < count:
+        elif not account.subscription and account.credits < 15 * count:
             assert verdict.reason is Reason.NOT_ENOUGH_CREDITS
         else:
             assert verdict.reason is None
-            assert verdict.cost == count
+            assert verdict.cost == 15 * count
 
 
 @given(
-    st.integers(min_value=1, max_value=8), st.integers(min_value=-1, max_value=10), st.booleans()
+    st.integers(min_value=1, max_value=8), st.integers(min_value=-1, max_value=150), st.booleans()
 )
 def test_not_enough_credits_iff_no_subscription_and_too_few_credits(
     count: int, credits: int, subscription: bool
 ) -> None:
     """Manual 4.3: "Not_enough_credits : Le compte n'est pas en abonnement et n'a pas
-    suffisamment de crédits"; contract 5.4.4."""
+    suffisamment de crédits"; contract 5.4.4 (a French SMS costs 15 credits by default)."""
     text = "".join(f"06123456{i:02d};message {i}\n" for i in range(count))
     verdict = run(text, account=Account(credits=credits, subscription=subscription))
-    short = not subscription and credits < count
+    short = not subscription and credits < 15 * count
     assert (verdict.reason is Reason.NOT_ENOUGH_CREDITS) is short
-    assert verdict.cost == (0 if short else count)
+    assert verdict.cost == (0 if short else 15 * count)

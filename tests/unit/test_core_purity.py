@@ -22,6 +22,7 @@ ALLOWED = {
     "io",
     "itertools",
     "re",
+    "types",  # MappingProxyType: core.pricing's read-only price table
     "typing",
     "unicodedata",
     "zoneinfo",

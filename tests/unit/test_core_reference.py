@@ -15,9 +15,16 @@ from mockserver.core.filename import parse_filename
 from mockserver.core.judge import judge
 from mockserver.core.length import count_septets, has_non_gsm
 from mockserver.core.models import Account, Reason, RowError, Warning_
-from mockserver.core.phone import check_number
+from mockserver.core.phone import check_number, looks_like_header
+from mockserver.core.pricing import DEFAULT_PRICES
 from mockserver.core.reader import decode, iter_records
-from mockserver.core.sender import has_stop_mention, is_french, is_valid_sender, sender_given
+from mockserver.core.sender import (
+    has_stop_mention,
+    is_french,
+    is_valid_sender,
+    sender_given,
+    stop_mention_warning,
+)
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -25,7 +32,9 @@ Outcome = tuple[Reason | None, list[tuple[object, ...]], list[tuple[int, str]]]
 
 
 def reference(name: str, data: bytes, account: Account) -> Outcome:
-    """Contract 5.4-5.9, written the obvious way."""
+    """Contract 5.4-5.9, written the obvious way. Contract 5.4.2: a bad sender invalidates
+    the file only on a row that would otherwise yield an SMS; a first row whose column 1
+    looks like a word is one header row."""
     campaign = parse_filename(name)
     if campaign is None:
         return Reason.INCORRECT_FILENAME, [], []
@@ -33,39 +42,46 @@ def reference(name: str, data: bytes, account: Account) -> Outcome:
     rejected: list[tuple[int, str]] = []
     sms: list[tuple[object, ...]] = []
     bad_sender = False
-    for line, fields, error, _ in iter_records(text, bad):
+    for index, (line, fields, error, _) in enumerate(iter_records(text, bad)):
         sender = None
+        sender_error: list[tuple[int, str]] = []
         if fields is not None and len(fields) > 2 and sender_given(fields[2]):
             sender = fields[2]
             if not is_valid_sender(sender):
-                bad_sender = True
-                rejected.append((line, RowError.INVALID_SENDER))
+                sender_error = [(line, RowError.INVALID_SENDER)]
         if error is not None:
-            rejected.append((line, error))
+            rejected += [*sender_error, (line, error)]
             continue
         assert fields is not None
         if len(fields) < 2:
-            rejected.append((line, RowError.TOO_FEW_COLUMNS))
+            rejected += [*sender_error, (line, RowError.TOO_FEW_COLUMNS)]
             continue
         phone, number_error = check_number(fields[0])
         if number_error is not None:
-            rejected.append((line, number_error))
+            if index == 0 and number_error is RowError.BAD_NUMBER and looks_like_header(fields[0]):
+                rejected.append((line, RowError.HEADER_ROW))
+            else:
+                rejected += [*sender_error, (line, number_error)]
             continue
         assert phone is not None
         message = fields[1].replace("\\n", "\n")
         if not message.strip():
-            rejected.append((line, RowError.EMPTY_MESSAGE))
+            rejected += [*sender_error, (line, RowError.EMPTY_MESSAGE)]
             continue
         septets = count_septets(message)
         if septets > 160:
-            rejected.append((line, RowError.MESSAGE_TOO_LONG))
+            rejected += [*sender_error, (line, RowError.MESSAGE_TOO_LONG)]
             continue
+        if sender_error:
+            bad_sender = True
+            rejected += sender_error
         warnings = [Warning_.NON_GSM_CHARACTERS] if has_non_gsm(message) else []
         applied = account.default_sender if sender is None else sender
         if sender is not None and is_french(phone) and not has_stop_mention(message):
             applied = account.default_sender
-            warnings.append(Warning_.SENDER_NOT_APPLIED)
-        sms.append((line, phone, message, sender, applied, septets, tuple(warnings)))
+            warnings.append(stop_mention_warning(message))
+        price = DEFAULT_PRICES.price("HQ", phone)
+        sms.append((line, phone, message, sender, applied, septets, tuple(warnings), price))
     if not campaign.mult:
         last: dict[object, tuple[object, ...]] = {}
         for row in sms:
@@ -79,7 +95,7 @@ def reference(name: str, data: bytes, account: Account) -> Outcome:
         return Reason.NO_VALID_TPOA, [], rejected
     if not sms:
         return Reason.EMPTY_FILE, [], rejected
-    if not account.subscription and account.credits < len(sms):
+    if not account.subscription and account.credits < sum(int(str(row[7])) for row in sms):
         return Reason.NOT_ENOUGH_CREDITS, [], rejected
     return None, sms, rejected
 
@@ -97,7 +113,11 @@ numbers = st.sampled_from(
         "447911123456",
         "32471234567",
         "1234567",
+        "+6901234",
+        "123",
         "06-12",
+        "Téléphone",
+        "N° mobile",
         "",
         "٠٦١٢٣٤٥٦٧٨",
     ]
@@ -106,7 +126,20 @@ message_chars = st.sampled_from(
     [*"aZ09 .,!?éàÇ€{}^\\~|[]êçëô\t\f`\x00😀", "\\n", "\n", "\r\n", ";", '"', "STOP au 36180"]
 )
 messages = st.lists(message_chars, max_size=40).map("".join) | st.sampled_from(
-    ["Promo STOP au 36180", "Promo\\nSTOP au 36180", "a" * 160, "a" * 161, "€" * 80, "   "]
+    [
+        "Promo STOP au 36180",
+        "Promo\\nSTOP au 36180",
+        "Promo STOP au 36180 ",
+        "Promo STOP au 36180\\n",
+        "Promo stop au 36180",
+        "PromoSTOP au 36180",
+        "Promo STOP au 36180.",
+        "Promo STOP au 36180 !",
+        "a" * 160,
+        "a" * 161,
+        "€" * 80,
+        "   ",
+    ]
 )
 good_senders = [None, "", "  ", "Shop", "Garage Auto"]
 bad_senders = ["Ab", "Expéditeur", "1abc"]
@@ -145,7 +178,7 @@ def csv_files(draw: st.DrawFn) -> bytes:
 
 accounts = st.builds(
     Account,
-    credits=st.integers(min_value=0, max_value=8),
+    credits=st.integers(min_value=0, max_value=8) | st.sampled_from([14, 15, 44, 45, 150]),
     subscription=st.booleans(),
     default_sender=st.sampled_from(["36180", "Shop"]),
 )

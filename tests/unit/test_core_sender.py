@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from mockserver.core.models import Warning_
 from mockserver.core.sender import (
     applied_sender,
     has_stop_mention,
     is_valid_sender,
     sender_given,
+    stop_mention_warning,
 )
 
 
@@ -65,9 +67,11 @@ def test_an_empty_or_blank_sender_column_is_no_sender(field: str, given: bool) -
         ("Promo -20%\tSTOP au 36180", False),
         ("Promo -20% stop au 36180", False),  # exact text, case-sensitive
         ("Promo -20% STOP AU 36180", False),
-        ("Promo -20% STOP au 36180 ", False),  # nothing may follow the mention
+        ("Promo -20% STOP au 36180 ", True),  # white space after it is ignored (5.9)
+        ("Promo -20% STOP au 36180\n", True),
+        ("Promo -20% STOP au 36180 \r\n\t", True),
         ("Promo -20% STOP au 36180.", False),
-        ("Promo -20% STOP au 36180\n", False),
+        ("Promo -20%STOP au 36180 ", False),
         ("Promo STOP au 36180 merci", False),  # must be at the end
         ("STOP au 36180", False),  # nothing precedes it
         ("Promo  STOP au 36180", True),
@@ -76,8 +80,33 @@ def test_an_empty_or_blank_sender_column_is_no_sender(field: str, given: bool) -
 def test_stop_mention(message: str, mention: bool) -> None:
     """Manual 4.2: "la personnalisation de l'émetteur pour les envois vers la France ne sera
     prise en compte que si la fin du message contient la mention STOP au 36180, précédée d'un
-    espace ou d'un retour à la ligne"; read literally (exact text at the very end)."""
+    espace ou d'un retour à la ligne"; exact text at the end; contract 5.9: "white space after
+    the mention is ignored"."""
     assert has_stop_mention(message) is mention
+
+
+@pytest.mark.parametrize(
+    ("message", "warning"),
+    [
+        ("Promo", Warning_.SENDER_NOT_APPLIED),
+        ("Promo STOP au 36180 merci", Warning_.SENDER_NOT_APPLIED),
+        ("Promo stop au 36180", Warning_.STOP_MENTION_CASE),
+        ("Promo STOP AU 36180 ", Warning_.STOP_MENTION_CASE),
+        ("Promo\nStop au 36180", Warning_.STOP_MENTION_CASE),
+        ("PromoSTOP au 36180", Warning_.STOP_MENTION_NOT_SEPARATED),
+        ("Promo\tSTOP au 36180\n", Warning_.STOP_MENTION_NOT_SEPARATED),
+        ("STOP au 36180", Warning_.STOP_MENTION_NOT_SEPARATED),  # nothing precedes it
+        ("Promo STOP au 36180.", Warning_.STOP_MENTION_PUNCTUATION),
+        ("Promo STOP au 36180 !", Warning_.STOP_MENTION_PUNCTUATION),
+        ("Promo STOP au 36180!! ", Warning_.STOP_MENTION_PUNCTUATION),
+        ("Promo stop au 36180.", Warning_.STOP_MENTION_PUNCTUATION),
+    ],
+)
+def test_stop_mention_near_misses(message: str, warning: Warning_) -> None:
+    """Contract 5.9: "otherwise the SMS goes out with the default sender and a warning that
+    names the near miss when there is one (case, missing space, punctuation after it)"."""
+    assert not has_stop_mention(message)
+    assert stop_mention_warning(message) is warning
 
 
 @pytest.mark.parametrize(

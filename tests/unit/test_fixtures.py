@@ -23,7 +23,7 @@ EXPECTED = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
 CASES: list[dict[str, Any]] = EXPECTED["cases"]
 NOW = "2030-01-01T00:00:00"
 # Contract 5.4.1, the drop-file name grammar.
-NAME = re.compile(r"^[A-Za-z0-9]+_\d{14}_HQ(_MULT)?\.csv$")
+NAME = re.compile(r"^[A-Za-z0-9]+_\d{14}_(HQ|LC)(_MULT)?\.csv$")
 
 
 def case_id(case: dict[str, Any]) -> str:
@@ -50,7 +50,12 @@ def test_fixture_gets_the_expected_verdict(case, capsys):
     )
     assert code == (0 if case["status"] == "archived" else 1)
     assert got["sms_count"] == case["sms_count"]
-    assert got["cost"] == (case["sms_count"] if case["status"] == "archived" else 0)
+    # Contract 5.4.4: an archived file costs 15 credits a SMS (default table), an invalid 0.
+    assert (
+        got["cost"]
+        == case["cost"]
+        == (15 * case["sms_count"] if got["status"] == "archived" else 0)
+    )
     if "rows" in case:
         assert got["rows"] == case["rows"]
     if "rejected" in case:
@@ -58,7 +63,7 @@ def test_fixture_gets_the_expected_verdict(case, capsys):
             (r["line"], r["error"]) for r in case["rejected"]
         ]
     if "sms" in case:
-        keys = ("line", "phone", "message", "sender_asked", "sender_applied", "septets")
+        keys = ("line", "phone", "message", "sender_asked", "sender_applied", "septets", "price")
         got_sms = sorted(got["sms"], key=lambda s: s["line"])
         for want, have in zip(case["sms"], got_sms, strict=True):
             assert {k: have[k] for k in keys} == {k: want[k] for k in keys}
@@ -101,9 +106,10 @@ def test_one_kind_alone_is_the_same_as_within_all():
 
 
 def test_names_follow_the_grammar_except_the_bad_name_cases():
-    """Manual 4.2 "Le nom de fichier doit correspondre au formalisme suivant" (contract 5.4.1)."""
+    """Manual 4.2 "Le nom de fichier doit correspondre au formalisme suivant" (contract 5.4.1);
+    an `_LC` name is Incorrect_FileName under the default qualities (contract 3)."""
     for fx in gen.generate_many(gen.SMALL_KINDS, seed=11):
-        bad = fx.kind in {"bad_name", "bad_date"}
+        bad = fx.kind in {"bad_name", "bad_date", "lc"}
         assert bool(NAME.match(fx.name)) is (fx.kind != "bad_name"), fx.name
         assert (fx.expectations[0].reason is Reason.INCORRECT_FILENAME) is bad
 
