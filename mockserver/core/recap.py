@@ -35,6 +35,7 @@ ROW_ERRORS_FR: dict[RowError, str] = {
     RowError.MALFORMED_ROW: "ligne mal formée",
     RowError.INVALID_SENDER: "expéditeur invalide",
     RowError.DUPLICATE: "numéro en double (le dernier message est envoyé)",
+    RowError.HEADER_ROW: "ligne d'en-tête d'un tableur, ignorée",
 }
 
 # What to fix, for each reason (the manual's rules, in its words where it has them).
@@ -62,6 +63,18 @@ WARNINGS_FR: dict[Warning_, str] = {
     Warning_.SENDER_NOT_APPLIED: (
         "expéditeur non appliqué, envoyé avec l'expéditeur par défaut : le message vers la "
         "France ne se termine pas par « STOP au 36180 »"
+    ),
+    Warning_.STOP_MENTION_CASE: (
+        "expéditeur non appliqué : la mention doit s'écrire exactement « STOP au 36180 » "
+        "(majuscules et minuscules comprises)"
+    ),
+    Warning_.STOP_MENTION_NOT_SEPARATED: (
+        "expéditeur non appliqué : la mention « STOP au 36180 » doit être précédée d'un "
+        "espace ou d'un retour à la ligne"
+    ),
+    Warning_.STOP_MENTION_PUNCTUATION: (
+        "expéditeur non appliqué : rien ne doit suivre la mention « STOP au 36180 » "
+        "(pas même un point)"
     ),
 }
 
