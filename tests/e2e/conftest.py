@@ -58,8 +58,20 @@ def module_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
 
 
 @pytest.fixture
-def srv() -> Iterator[MockServer]:
-    """A fresh in-process platform (free ports, temporary data dir, demo/demo with 100
-    credits): it starts in a fraction of a second, so every test gets its own."""
-    with MockServer() as server:
+def srv(request: pytest.FixtureRequest) -> Iterator[MockServer]:
+    """A fresh in-process platform (free ports, temporary data dir, demo/demo with 15000
+    credits): it starts in a fraction of a second, so every test gets its own. A test
+    parametrised with a fixture case whose `check` options give `--qualities` gets a platform
+    with those `processing.qualities`."""
+    settings: dict[str, object] = {}
+    case = getattr(request, "param", None) or _case_of(request)
+    args = list(case.get("args", [])) if isinstance(case, dict) else []
+    if "--qualities" in args:
+        settings["qualities"] = args[args.index("--qualities") + 1].split(",")
+    with MockServer(**settings) as server:
         yield server
+
+
+def _case_of(request: pytest.FixtureRequest) -> object:
+    callspec = getattr(request.node, "callspec", None)
+    return callspec.params.get("case") if callspec is not None else None

@@ -237,7 +237,7 @@ def test_a_name_collision_gets_a_suffix_and_overwrites_nothing(
     assert_only_in(srv, folder, want)
     for final, data in zip(want, versions, strict=True):
         assert (srv.folder(DEMO_LOGIN, folder) / final).read_bytes() == data
-    cost = 2 if folder == "ARCHIVES" else 0
+    cost = 2 * 15 if folder == "ARCHIVES" else 0  # two French SMS at 15 credits
     account = srv.account(DEMO_LOGIN)
     assert account is not None
     assert account["credits"] == DEMO_CREDITS - 3 * cost
@@ -303,7 +303,7 @@ def test_mult_sends_every_row_and_without_it_the_last_row_wins(srv: MockServer) 
     ]
     account = srv.account(DEMO_LOGIN)
     assert account is not None
-    assert account["credits"] == DEMO_CREDITS - 2 - 4
+    assert account["credits"] == DEMO_CREDITS - (2 + 4) * 15  # six French SMS at 15 credits
     assert_only_in(srv, "ARCHIVES", [f"TreatedByMSI_{single}", f"TreatedByMSI_{mult}"])
 
 
