@@ -57,6 +57,15 @@ class PriceTable:
         )
         object.__setattr__(self, "key_length", longest)
 
+    def flat_price(self, quality: str) -> int | None:
+        """The one price every SMS of `quality` costs when its table has a single value
+        (the default table: 15 everywhere), else None (the number decides)."""
+        prices = self.table.get(quality)
+        if prices is None:
+            return FRENCH_SMS_CREDITS
+        values = set(prices.values())
+        return values.pop() if len(values) == 1 else None
+
     def price(self, quality: str, phone: str) -> int:
         """The credits one SMS of `quality` to the normalised number `phone` costs: the entry
         of the longest prefix of `phone`, else the quality's `default`. A quality the table

@@ -311,3 +311,17 @@ def test_not_utf8_value_on_the_slow_path() -> None:
     """Contract 5.5: "bytes that are not UTF-8" reject the row; `value` names the byte."""
     verdict = judge(NAME, b'"06 12 34 56 78";"a\ncaf\xe9"\n0612345679;ok\n', RICH, NOW)
     assert (1, RowError.NOT_UTF8, "0xE9") in errors(verdict)
+
+
+def test_a_flat_table_prices_every_number_alike_and_a_varied_one_by_number() -> None:
+    """Contract 3 `[pricing]`: the engine's shortcut for a table with one price (the default
+    table) must give what the longest-prefix rule gives."""
+    flat = PriceTable({"HQ": {"default": 15, "33": 15}})
+    varied = PriceTable({"HQ": {"default": 15, "44": 20}})
+    assert flat.flat_price("HQ") == 15
+    assert varied.flat_price("HQ") is None
+    data = '"0612345678";"a"\n"+447700900123";"b"\n'
+    for table, cost in ((flat, 30), (varied, 35)):
+        verdict = run(data, prices=table)
+        assert verdict.cost == cost
+        assert [s.price for s in verdict.sms] == [table.price("HQ", s.phone) for s in verdict.sms]
