@@ -25,7 +25,6 @@ from mockserver.core.models import (
 from mockserver.core.phone import (
     FRENCH_MOBILE_RE,
     FRENCH_PREFIXES,
-    INTERNATIONAL_DIGITS,
     INTERNATIONAL_RE,
     looks_like_header,
 )
@@ -42,8 +41,23 @@ from mockserver.core.reader import (
     decode,
     read_other,
 )
+from mockserver.core.rejections import (
+    header_detail as _header_detail,
+)
+from mockserver.core.rejections import (
+    invalid as _invalid,
+)
+from mockserver.core.rejections import (
+    line_of as _line_of,
+)
+from mockserver.core.rejections import (
+    number_detail as _number_detail,
+)
+from mockserver.core.rejections import (
+    sender_rejection as _sender_rejection,
+)
 from mockserver.core.sender import SENDER_RE, SENDER_RULE, STOP_ENDINGS, stop_mention_warning
-from mockserver.core.text import quote_detail
+from mockserver.core.text import printable_name, quote_detail
 
 # Warnings are shared tuples (150,000 SMS must not each carry a fresh one) of the plain
 # Warning_ values, which is what the store and the JSON views keep.
@@ -80,37 +94,6 @@ _RECORD_RE = re.compile(
     + EXTRA_PATTERN
     + END_PATTERN
 )
-
-
-def _number_detail(error: RowError, raw: str) -> str:
-    if error is RowError.EMPTY_NUMBER:
-        return "the phone number (column 1) is empty"
-    if error is RowError.LANDLINE:
-        return (
-            f"{quote_detail(raw)} is a landline or malformed French number "
-            "(France accepts 06/07 + 8 digits, 336/337 + 8 digits or +336/+337 + 8 digits)"
-        )
-    return (
-        f"{quote_detail(raw)} is not a phone number (digits only, an optional leading +, "
-        f"a country code not starting with 0, {INTERNATIONAL_DIGITS} in all, spaces ignored)"
-    )
-
-
-def _header_detail(raw: str) -> str:
-    return (
-        f"the first row looks like a header row (column 1 is {quote_detail(raw)}, not a phone "
-        "number): the platform reads every row as an SMS, so remove the column titles"
-    )
-
-
-def _sender_rejection(line: int, given: str) -> RejectedRow:
-    """Contract 5.9: a sender column that breaks the TPOA rules, reported on its row."""
-    return RejectedRow(
-        line,
-        RowError.INVALID_SENDER,
-        f"sender {quote_detail(given)} is not allowed: {SENDER_RULE}",
-        given,
-    )
 
 
 def judge(
@@ -372,8 +355,19 @@ def judge(
     # memory of an 8 MB file is reached here).
     del text
     rejected.sort(key=_line_of)
-    rejected_rows = tuple(rejected)
+    # A value holding bytes that are not UTF-8 (a Windows-1252 header row, say) is kept in its
+    # printable form: the store, the API and the recap all need text (core.text).
+    rejected_rows = tuple(
+        r if r.value.isprintable() else r._replace(value=printable_name(r.value)) for r in rejected
+    )
 
+    all_sms = tuple(every) if mult else tuple(kept.values())
+    if bad_senders:
+        # Contract 5.4.2: only a row that would otherwise yield an SMS invalidates the file
+        # through its sender; a row a later one replaces (a duplicate, without _MULT) is
+        # rejected anyway, so it does not.
+        sending = {s.line for s in all_sms}
+        bad_senders = [(line, given) for line, given in bad_senders if line in sending]
     if bad_senders:
         first_line, first_sender = bad_senders[0]
         more = f" ({len(bad_senders)} rows in all)" if len(bad_senders) > 1 else ""
@@ -387,7 +381,6 @@ def judge(
             f" the sender rules: {SENDER_RULE}.",
             now,
         )
-    all_sms = tuple(every) if mult else tuple(kept.values())
     if not all_sms:
         if rows == 0:
             why = "The file holds no row (it is empty or only blank lines)."
@@ -419,33 +412,5 @@ def judge(
         cost=cost,
         rows=rows,
         detail="",
-        judged_at=now,
-    )
-
-
-def _line_of(row: RejectedRow) -> int:
-    return row.line
-
-
-def _invalid(
-    file_name: str,
-    reason: Reason,
-    campaign: Campaign | None,
-    rejected: tuple[RejectedRow, ...],
-    rows: int,
-    detail: str,
-    now: datetime,
-) -> Verdict:
-    return Verdict(
-        original_name=file_name,
-        status=Status.INVALID,
-        reason=reason,
-        final_name=final_name(file_name, reason),
-        campaign=campaign,
-        sms=(),
-        rejected=rejected,
-        cost=0,
-        rows=rows,
-        detail=detail,
         judged_at=now,
     )

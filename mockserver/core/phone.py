@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from mockserver.core.models import RowError
 
@@ -51,9 +52,47 @@ def check_number(raw: str) -> tuple[str, None] | tuple[None, RowError]:
     return None, RowError.BAD_NUMBER
 
 
+# Words a spreadsheet's phone column is titled with (accents and case ignored). A first row
+# whose column 1 reads as words but names none of them ("N/A", "inconnu") is a bad number:
+# a real recipient row must never be hidden as a header.
+_HEADER_WORDS = frozenset(
+    [
+        "telephone",
+        "telephones",
+        "tel",
+        "phone",
+        "phones",
+        "numero",
+        "numeros",
+        "num",
+        "number",
+        "numbers",
+        "mobile",
+        "mobiles",
+        "portable",
+        "portables",
+        "gsm",
+        "cellulaire",
+        "msisdn",
+        "destinataire",
+        "destinataires",
+        "recipient",
+        "recipients",
+        "contact",
+        "contacts",
+    ]
+)
+
+
 def looks_like_header(raw: str) -> bool:
-    """Column 1 holds no digit and looks like a word: a column title, not a number."""
-    return _HEADER_RE.fullmatch(raw.strip(" \t")) is not None
+    """Column 1 holds no digit, reads as words, and one of them titles a phone column
+    (`Téléphone`, `N° mobile`, `phone_number`): a column title, not a number."""
+    text = raw.strip(" \t")
+    if _HEADER_RE.fullmatch(text) is None:
+        return False
+    plain = unicodedata.normalize("NFKD", text.casefold())
+    letters = "".join(c if c.isalpha() else " " for c in plain if not unicodedata.combining(c))
+    return any(word in _HEADER_WORDS for word in letters.split())
 
 
 def normalise_number(raw: str) -> str | None:

@@ -16,6 +16,7 @@ from mockserver.core.pricing import DEFAULT_PRICES, FRENCH_SMS_CREDITS, PriceTab
 
 NAME = "Camp_20300101120000_HQ.csv"
 LC_NAME = "Camp_20300101120000_LC.csv"
+MULT_NAME = "Camp_20300101120000_HQ_MULT.csv"
 NOW = datetime(2030, 1, 1, 8, 0, tzinfo=UTC)
 RICH = Account(credits=10**6)
 TEN_FRENCH = "".join(f"06123456{i:02d};Bonjour {i}\n" for i in range(10))
@@ -325,3 +326,40 @@ def test_a_flat_table_prices_every_number_alike_and_a_varied_one_by_number() -> 
         verdict = run(data, prices=table)
         assert verdict.cost == cost
         assert [s.price for s in verdict.sms] == [table.price("HQ", s.phone) for s in verdict.sms]
+
+
+@pytest.mark.parametrize("first", ["N/A;Bonjour;Shop", "inconnu;Bonjour", "Mme Durand;Bonjour"])
+def test_a_first_data_row_with_a_word_is_a_bad_number_not_a_header(first: str) -> None:
+    """Contract 5.4.2: only a spreadsheet's header row is "reported as a header row"; a real
+    first row whose number is a word stays a bad number, never hidden as a header."""
+    verdict = run(first + "\n" + TEN_FRENCH)
+    assert [(r.line, r.error) for r in verdict.rejected] == [(1, RowError.BAD_NUMBER)]
+
+
+def test_a_bad_sender_on_a_replaced_duplicate_does_not_invalidate_the_file() -> None:
+    """Contract 5.4.2: "A row rejected for another reason ... never makes the file invalid
+    through its sender": a row a later row of the same number replaces (manual 4.2: "enverra
+    le dernier message associé au numéro dupliqué") is rejected as a duplicate."""
+    verdict = run("0612345678;premier;Bad-Sender\n0612345678;second\n")
+    assert verdict.status is Status.ARCHIVED
+    assert [s.message for s in verdict.sms] == ["second"]
+    assert sorted((r.line, r.error) for r in verdict.rejected) == [
+        (1, RowError.DUPLICATE),
+        (1, RowError.INVALID_SENDER),
+    ]
+    kept_bad = run("0612345678;premier\n0612345678;second;Bad-Sender\n")
+    assert kept_bad.reason is Reason.NO_VALID_TPOA  # the row that would be sent
+    with_mult = run("0612345678;premier;Bad-Sender\n0612345678;second\n", name=MULT_NAME)
+    assert with_mult.reason is Reason.NO_VALID_TPOA  # with _MULT every row is sent
+
+
+def test_a_windows_1252_header_row_is_reported_in_text() -> None:
+    """Manual 4.2: "encodé en UTF-8"; a spreadsheet saved in Windows-1252 has a header
+    `Téléphone;Message;Expéditeur` whose é is not UTF-8: its reported value is text (the
+    store, the API and the recap need it), with the byte shown as \\xe9."""
+    data = "Téléphone;Message;Expéditeur\n0612345678;Bonjour\n".encode("cp1252")
+    verdict = judge(NAME, data, RICH, NOW)
+    assert verdict.status is Status.ARCHIVED
+    for row in verdict.rejected:
+        row.value.encode("utf-8")
+    assert any("\\xe9" in row.value for row in verdict.rejected)

@@ -497,6 +497,7 @@ def _check_invariants(verdict: Verdict, account: Account) -> None:
         assert row.detail
         assert "\n" not in row.detail
         row.detail.encode("utf-8")  # no lone surrogate leaks into a detail
+        row.value.encode("utf-8")  # nor into a value (the store and the recap need text)
 
 
 @given(st.text(max_size=60), st.binary(max_size=300), accounts)

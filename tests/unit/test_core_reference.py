@@ -41,7 +41,7 @@ def reference(name: str, data: bytes, account: Account) -> Outcome:
     text, bad = decode(data)
     rejected: list[tuple[int, str]] = []
     sms: list[tuple[object, ...]] = []
-    bad_sender = False
+    bad_sender_lines: set[int] = set()
     for index, (line, fields, error, _) in enumerate(iter_records(text, bad)):
         sender = None
         sender_error: list[tuple[int, str]] = []
@@ -73,7 +73,7 @@ def reference(name: str, data: bytes, account: Account) -> Outcome:
             rejected += [*sender_error, (line, RowError.MESSAGE_TOO_LONG)]
             continue
         if sender_error:
-            bad_sender = True
+            bad_sender_lines.add(line)
             rejected += sender_error
         warnings = [Warning_.NON_GSM_CHARACTERS] if has_non_gsm(message) else []
         applied = account.default_sender if sender is None else sender
@@ -91,7 +91,9 @@ def reference(name: str, data: bytes, account: Account) -> Outcome:
             last[row[1]] = row
         sms = sorted(last.values(), key=lambda row: int(str(row[0])))
     rejected.sort(key=lambda r: r[0])
-    if bad_sender:
+    # Contract 5.4.2: only a row that is sent in the end (not one a later duplicate replaces)
+    # invalidates the file through its sender.
+    if bad_sender_lines & {int(str(row[0])) for row in sms}:
         return Reason.NO_VALID_TPOA, [], rejected
     if not sms:
         return Reason.EMPTY_FILE, [], rejected

@@ -1,0 +1,71 @@
+"""The sentences of the engine's rejected rows and the shape of an invalid verdict: what
+`judge` reports, kept apart from its hot loop."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from mockserver.core.filename import final_name
+from mockserver.core.models import Campaign, Reason, RejectedRow, RowError, Status, Verdict
+from mockserver.core.phone import INTERNATIONAL_DIGITS
+from mockserver.core.sender import SENDER_RULE
+from mockserver.core.text import quote_detail
+
+
+def number_detail(error: RowError, raw: str) -> str:
+    if error is RowError.EMPTY_NUMBER:
+        return "the phone number (column 1) is empty"
+    if error is RowError.LANDLINE:
+        return (
+            f"{quote_detail(raw)} is a landline or malformed French number "
+            "(France accepts 06/07 + 8 digits, 336/337 + 8 digits or +336/+337 + 8 digits)"
+        )
+    return (
+        f"{quote_detail(raw)} is not a phone number (digits only, an optional leading +, "
+        f"a country code not starting with 0, {INTERNATIONAL_DIGITS} in all, spaces ignored)"
+    )
+
+
+def header_detail(raw: str) -> str:
+    return (
+        f"the first row looks like a header row (column 1 is {quote_detail(raw)}, not a phone "
+        "number): the platform reads every row as an SMS, so remove the column titles"
+    )
+
+
+def sender_rejection(line: int, given: str) -> RejectedRow:
+    """Contract 5.9: a sender column that breaks the TPOA rules, reported on its row."""
+    return RejectedRow(
+        line,
+        RowError.INVALID_SENDER,
+        f"sender {quote_detail(given)} is not allowed: {SENDER_RULE}",
+        given,
+    )
+
+
+def line_of(row: RejectedRow) -> int:
+    return row.line
+
+
+def invalid(
+    file_name: str,
+    reason: Reason,
+    campaign: Campaign | None,
+    rejected: tuple[RejectedRow, ...],
+    rows: int,
+    detail: str,
+    now: datetime,
+) -> Verdict:
+    return Verdict(
+        original_name=file_name,
+        status=Status.INVALID,
+        reason=reason,
+        final_name=final_name(file_name, reason),
+        campaign=campaign,
+        sms=(),
+        rejected=rejected,
+        cost=0,
+        rows=rows,
+        detail=detail,
+        judged_at=now,
+    )
