@@ -37,7 +37,8 @@ def file_view(record: FileRecord) -> dict[str, Any]:
         "sms_count": record.sms_count,
         "cost": record.cost,
         "rejected": [
-            {"line": r.line, "error": r.error, "detail": r.detail} for r in record.rejected
+            {"line": r.line, "error": r.error, "detail": r.detail, "value": r.value}
+            for r in record.rejected
         ],
         "received_at": record.received_at,
         "processed_at": record.processed_at,

@@ -48,6 +48,9 @@ from mockserver.core.rejections import (
     invalid as _invalid,
 )
 from mockserver.core.rejections import (
+    legacy_text,
+)
+from mockserver.core.rejections import (
     line_of as _line_of,
 )
 from mockserver.core.rejections import (
@@ -174,6 +177,14 @@ def judge(
                 # Contract 5.5: a row with bytes that are not UTF-8 is rejected.
                 # Contract 5.4.2: its sender is reported, never fatal to the file.
                 rows += 1
+                first = q1 if q1 is not None else u1
+                if rows == 1 and first is not None and looks_like_header(legacy_text(first)):
+                    # Contract 5.4.2: a spreadsheet's header row, saved in Windows-1252.
+                    value = printable_name(first.strip(spaces))
+                    append_rejected(
+                        RejectedRow(row_line, RowError.HEADER_ROW, _header_detail(value), value)
+                    )
+                    continue
                 if given and not given.isspace() and sender_fullmatch(given) is None:
                     append_rejected(_sender_rejection(row_line, given))
                 append_rejected(

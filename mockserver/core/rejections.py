@@ -69,3 +69,9 @@ def invalid(
         detail=detail,
         judged_at=now,
     )
+
+
+def legacy_text(decoded: str) -> str:
+    """Text whose bytes were not UTF-8 (kept as lone surrogates) read as Windows-1252, the
+    encoding a French spreadsheet saves in: only to recognise a header row, never stored."""
+    return decoded.encode("utf-8", "surrogateescape").decode("cp1252", "replace")

@@ -304,6 +304,7 @@ def test_files_lists_processed_files_with_filters(srv: MockServer) -> None:
             "line": 4,
             "error": "landline_or_malformed_french_number",
             "detail": one["rejected"][0]["detail"],
+            "value": "0123456789",  # the offending value, as `POST /api/check` gives it
         }
     ]
     assert one["received_at"]

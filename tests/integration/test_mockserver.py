@@ -364,3 +364,21 @@ def test_an_lc_file_is_archived_at_the_lc_price_when_lc_is_offered() -> None:
         # HQ keeps its own prices.
         ftp_upload(srv, NAME, FRENCH3)
         assert srv.wait_for_file(NAME, 15)["cost"] == 45
+
+
+def test_a_windows_1252_spreadsheet_with_a_header_row_is_processed_and_mailed() -> None:
+    """Contract 5.4.2 ("a spreadsheet's header row ... is one rejected row, reported as a
+    header row") on the file a spreadsheet really saves: Windows-1252, so the header's `é` is
+    not UTF-8 (manual 4.2: "encodé en UTF-8"). The file is archived with its other rows,
+    recorded and mailed: never stuck in PROCESSING."""
+    data = "Téléphone;Message;Expéditeur\r\n0612345678;Bonjour\r\n".encode("cp1252")
+    with MockServer() as srv:
+        ftp_upload(srv, NAME, data)
+        done = srv.wait_for_file(NAME, 15)
+        assert (done["status"], done["sms_count"]) == ("archived", 1)
+        (row,) = done["rejected"]
+        assert row["line"] == 1
+        assert row["value"].encode("utf-8")  # text, with the byte shown escaped
+        assert os.listdir(srv.folder("demo", "PROCESSING")) == []
+        (mail,) = srv.mail()
+        assert "ligne 1 :" in mail["body"]
