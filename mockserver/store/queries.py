@@ -139,7 +139,7 @@ class Queries(Database):
 
     def sms_warnings(self, file_id: int, limit: int) -> tuple[list[tuple[int, str]], int]:
         """The first `limit` (line, warning) pairs of a file's SMS, in line order, and how many
-        there are in all (a recap lists a bounded number, whatever the file)."""
+        pairs there are in all (a recap lists a bounded number, whatever the file)."""
         reader = self._reader()
         span = reader.execute(
             "SELECT sms_first, sms_last FROM files WHERE id = ?", (file_id,)
@@ -147,7 +147,14 @@ class Queries(Database):
         if span is None or span[0] is None:
             return [], 0
         where = "id BETWEEN ? AND ? AND warnings != ''"
-        total = int(reader.execute(f"SELECT COUNT(*) FROM sms WHERE {where}", span).fetchone()[0])
+        # Warnings, not SMS: one SMS may carry two (comma-separated).
+        total = int(
+            reader.execute(
+                "SELECT COALESCE(SUM(LENGTH(warnings) - LENGTH(REPLACE(warnings, ',', '')) + 1), 0)"
+                f" FROM sms WHERE {where}",
+                span,
+            ).fetchone()[0]
+        )
         pairs: list[tuple[int, str]] = []
         rows = reader.execute(
             f"SELECT line, warnings FROM sms WHERE {where} ORDER BY id LIMIT ?", (*span, limit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -388,3 +389,19 @@ def test_a_schema_1_database_is_migrated(tmp_path: Path) -> None:
     conn.close()
     with Store(path) as s:  # opening a migrated database again changes nothing
         assert [m.price for m in s.messages(login="alice")] == [1, 1, 5]
+
+
+def test_sms_warnings_count_warnings_not_sms(store: Store) -> None:
+    """The recap lists at most `limit` warnings and says how many there are in all (contract
+    5.11): an SMS with two warnings counts two."""
+    both = ("non_gsm_characters", "sender_not_applied_no_stop_mention")
+    sms = tuple(
+        Sms(i + 1, str(33612345000 + i), f"m {i}", "Shop", "36180", 3, both, 1) for i in range(60)
+    )
+    base = verdict(n=1)
+    rec = store.record("bob", "k", replace(base, sms=sms, cost=60), NOW, NOW)  # subscription
+    pairs, total = store.sms_warnings(rec.id, 100)
+    assert total == 120
+    assert len(pairs) == 100
+    assert pairs[:2] == [(1, both[0]), (1, both[1])]
+    assert store.sms_warnings(rec.id + 99, 100) == ([], 0)
