@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mockserver.core.judge import judge
 from mockserver.core.models import Account
+from mockserver.core.pricing import DEFAULT_PRICES, PriceTable
 
 WORDS = (
     "Bonjour", "votre", "commande", "est", "prête", "à", "retirer", "en", "magasin", "dès",
@@ -107,6 +108,16 @@ def _timings(fns: list[Callable[[], object]], runs: int) -> list[tuple[float, fl
     return [(statistics.median(c), statistics.median(w)) for c, w in zip(cpu, wall, strict=True)]
 
 
+# Contract 3 `[pricing]`: a table a user might write, plus one 15-digit prefix (the longest a
+# calling-code prefix may be), which defeats the engine's memo by leading digits.
+VARIED_PRICES = PriceTable(
+    {
+        "HQ": {"default": 15, "33": 15, "3361": 14, "44": 20, "4477": 21, "336123456789012": 9},
+        "LC": {"default": 10},
+    }
+)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -114,21 +125,29 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--lf", action="store_true", help="LF line ends instead of CRLF")
     parser.add_argument("--mult", action="store_true", help="judge as a _MULT file")
+    parser.add_argument(
+        "--prices",
+        choices=("default", "varied"),
+        default="default",
+        help="the price table: the default one (15 everywhere), or a varied one with prefixes "
+        "of 2 to 15 digits (every SMS looked up by its number)",
+    )
     args = parser.parse_args()
+    prices = DEFAULT_PRICES if args.prices == "default" else VARIED_PRICES
 
     data = make_file(args.size, args.seed, "\n" if args.lf else "\r\n")
     name = "Bench_20300101120000_HQ" + ("_MULT" if args.mult else "") + ".csv"
     account = Account(login="bench", credits=10**9)
     now = datetime(2030, 1, 1, tzinfo=UTC)
 
-    verdict = judge(name, data, account, now)
+    verdict = judge(name, data, account, now, prices=prices)
     print(
         f"file: {len(data):,} bytes, {verdict.rows:,} rows, {len(verdict.sms):,} SMS, "
         f"{len(verdict.rejected):,} rejected, status {verdict.status.value}"
     )
 
     def run_judge() -> None:
-        judge(name, data, account, now)
+        judge(name, data, account, now, prices=prices)
 
     def run_csv() -> None:
         list(csv.reader(io.StringIO(data.decode()), delimiter=";"))
@@ -136,7 +155,7 @@ def main() -> int:
     (t_csv, w_csv), (t_judge, w_judge) = _timings([run_csv, run_judge], args.runs)
 
     tracemalloc.start()
-    kept = judge(name, data, account, now)
+    kept = judge(name, data, account, now, prices=prices)
     retained, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     del kept

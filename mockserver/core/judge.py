@@ -62,6 +62,10 @@ from mockserver.core.rejections import (
 from mockserver.core.sender import SENDER_RE, SENDER_RULE, STOP_ENDINGS, stop_mention_warning
 from mockserver.core.text import printable_name, quote_detail
 
+# Up to this many leading digits decide a price, prices are memoised by them (a file has few
+# distinct prefixes); past it the table is asked directly.
+MEMO_KEY_DIGITS = 6
+
 # Warnings are shared tuples (150,000 SMS must not each carry a fresh one) of the plain
 # Warning_ values, which is what the store and the JSON views keep.
 _NO_WARNING: tuple[str, ...] = ()
@@ -334,6 +338,8 @@ def judge(
             warnings = _NON_GSM if non_gsm else _NO_WARNING
         if flat is not None:
             price = flat
+        elif key_length > MEMO_KEY_DIGITS:
+            price = price_of(quality, phone)  # long prefixes: a memo would hold every number
         else:
             key = phone[:key_length]
             cached = price_by_key.get(key)

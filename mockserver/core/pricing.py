@@ -56,6 +56,13 @@ class PriceTable:
             (len(p) for q in self.table.values() for p in q if p != DEFAULT_KEY), default=0
         )
         object.__setattr__(self, "key_length", longest)
+        # Per quality, the prefix lengths its table really has, longest first: a price is
+        # found in at most that many lookups, however long the longest prefix is.
+        lengths = {
+            quality: tuple(sorted({len(p) for p in prices if p != DEFAULT_KEY}, reverse=True))
+            for quality, prices in self.table.items()
+        }
+        object.__setattr__(self, "_lengths", lengths)
 
     def flat_price(self, quality: str) -> int | None:
         """The one price every SMS of `quality` costs when its table has a single value
@@ -73,10 +80,12 @@ class PriceTable:
         prices = self.table.get(quality)
         if prices is None:
             return FRENCH_SMS_CREDITS
-        for size in range(min(self.key_length, len(phone)), 0, -1):
-            found = prices.get(phone[:size])
-            if found is not None:
-                return found
+        lengths: dict[str, tuple[int, ...]] = self._lengths  # type: ignore[attr-defined]
+        for size in lengths[quality]:
+            if size <= len(phone):
+                found = prices.get(phone[:size])
+                if found is not None:
+                    return found
         return prices[DEFAULT_KEY]
 
 
