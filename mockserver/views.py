@@ -74,3 +74,30 @@ def sms_view(sms: SmsRecord, now: datetime) -> dict[str, Any]:
         "final_name": sms.final_name,
         "price": sms.price,
     }
+
+
+# Contract 5.1: "`check` reports such a name as `ignored`, not invalid".
+IGNORED = "ignored"
+TMP_NOTE = (
+    "a .tmp file is never touched in SEND_SMS: rename it to .csv once uploaded (contract 5.1)"
+)
+
+
+def ignored_check(name: str) -> dict[str, Any]:
+    """What `check` and `POST /api/check` answer for a `.tmp` name, with the keys of a
+    verdict so that a script looping over them needs no special case."""
+    return {
+        "original_name": name,
+        "status": IGNORED,
+        "reason": None,
+        "final_name": None,
+        "detail": TMP_NOTE,
+        "campaign": None,
+        "send_at": None,
+        "mult": False,
+        "rows": 0,
+        "sms_count": 0,
+        "cost": 0,
+        "sms": [],
+        "rejected": [],
+    }

@@ -23,6 +23,7 @@ from mockserver.core.models import DEFAULT_SENDER, Account, Verdict
 from mockserver.core.pricing import DEFAULT_PRICES, PriceTable
 from mockserver.core.text import escape_terminal
 from mockserver.tree import valid_login
+from mockserver.views import TMP_NOTE, ignored_check
 
 PARIS = ZoneInfo("Europe/Paris")  # contract 5.10: the 14 digits are Paris time
 DEFAULT_MAX_BYTES = 8_000_000  # contract 3: limits.max_file_bytes ("8 Mo")
@@ -31,7 +32,6 @@ PREVIEW = 48  # characters of a message shown in the SMS list
 # "Enough" credits: the default account never runs out, so only --credits tests the rule.
 ENOUGH_CREDITS = sys.maxsize
 KNOWN_QUALITIES = ("HQ", "LC")  # contract 3 `processing.qualities`
-IGNORED = "ignored"  # contract 5.1: the status of a `.tmp` name
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -246,24 +246,8 @@ def run(args: argparse.Namespace) -> int:
     return 0 if archived + ignored == len(args.files) else 1
 
 
-TMP_NOTE = (
-    "a .tmp file is never touched in SEND_SMS: rename it to .csv once uploaded (contract 5.1)"
-)
-
-
 def _ignored_dict(path: str, name: str, size: int, max_bytes: int) -> dict[str, Any]:
-    return {
-        "path": path,
-        "bytes": size,
-        "over_limit": size > max_bytes,
-        "original_name": name,
-        "status": IGNORED,
-        "reason": None,
-        "final_name": None,
-        "detail": TMP_NOTE,
-        "sms_count": 0,
-        "cost": 0,
-    }
+    return {"path": path, "bytes": size, "over_limit": size > max_bytes} | ignored_check(name)
 
 
 def _describe_ignored(path: str, name: str, size: int) -> str:

@@ -750,3 +750,16 @@ def test_health_is_503_until_everything_is_up(tmp_path: Any) -> None:
     assert body2["status"] == "ok"
     assert (body2["ftp_port"], body2["sftp_port"]) == (2121, 61022)
     assert body2["http_port"] > 0
+
+
+def test_check_reports_a_tmp_name_as_ignored(srv: MockServer) -> None:
+    """Contract 5.1: "A file in `SEND_SMS` whose name ends in `.tmp` is never touched (`check`
+    reports such a name as `ignored`, not invalid)", over HTTP as on the command line."""
+    reply = call(srv, "POST", "/api/check?name=Promo.tmp", GOOD_ROWS)
+    assert reply.status == 200, reply.body
+    verdict = reply.json
+    assert verdict["status"] == "ignored"
+    assert (verdict["reason"], verdict["final_name"], verdict["cost"]) == (None, None, 0)
+    assert (verdict["sms"], verdict["rejected"]) == ([], [])
+    assert verdict["bytes"] == len(GOOD_ROWS)
+    assert srv.files() == []

@@ -370,6 +370,7 @@ class HttpApi:
         return reply({"status": "reset", "accounts": [views.account_view(a) for a in accounts]})
 
     async def check(self, request: web.Request) -> web.Response:
+        from mockserver.core.filename import is_temporary
         from mockserver.core.judge import judge
         from mockserver.core.models import Account
 
@@ -392,6 +393,10 @@ class HttpApi:
         else:
             # Like `allmysms-mock check` without --credits: enough credits for any file.
             account = Account(credits=sys.maxsize, default_sender=default_sender)
+
+        if is_temporary(name):
+            # Contract 5.1: "`check` reports such a name as `ignored`, not invalid".
+            return reply({"bytes": len(data), **views.ignored_check(name)})
 
         def verdict() -> str:
             result = judge(
