@@ -53,11 +53,9 @@ def message_id(record: FileRecord) -> str:
 @dataclass(frozen=True, slots=True)
 class RecapContext:
     """What the recap says beyond the file's record: when it is written (the platform's
-    clock), whether the account is on subscription, and the SMS warnings (at most
-    `core.recap.MAX_ROWS` of them, with their total)."""
+    clock) and the SMS warnings (at most `core.recap.MAX_ROWS` of them, with their total)."""
 
     now: datetime
-    subscription: bool = False
     warnings: tuple[SmsWarning, ...] = ()
     warnings_total: int = 0
 
@@ -74,7 +72,9 @@ def recap_facts(record: FileRecord, context: RecapContext) -> RecapFacts:
         send_at=datetime.fromisoformat(record.send_at) if record.send_at else None,
         rejected=tuple(r._replace(value=header_text(r.value)) for r in record.rejected),
         now=context.now,
-        subscription=context.subscription,
+        # What the ledger took when the file was recorded, not the account's state now: a
+        # cost not debited is the month-end invoice's (a subscription).
+        subscription=record.cost > 0 and record.debited == 0,
         warnings=context.warnings,
         warnings_total=context.warnings_total,
     )

@@ -211,7 +211,8 @@ def recap_body(facts: RecapFacts) -> str:
                 f"Coût : {_credits(facts.cost)}, facturés en fin de mois (compte en abonnement)"
             )
         else:
-            lines.append(f"Coût : {_credits(facts.cost)} débités du compte")
+            taken = "débité" if facts.cost <= 1 else "débités"
+            lines.append(f"Coût : {_credits(facts.cost)} {taken} du compte")
     else:
         reason = facts.reason.value if facts.reason else ""
         lines.append(f"Résultat : fichier invalide, raison : {reason}")

@@ -370,7 +370,6 @@ class Pipeline:
             pairs, total = self.store.sms_warnings(fresh.id, RECAP_MAX_ROWS)
             context = RecapContext(
                 now=self._clock(),
-                subscription=acc.subscription if acc else False,
                 warnings=tuple(SmsWarning(line, warning) for line, warning in pairs),
                 warnings_total=total,
             )

@@ -5,12 +5,15 @@ connection under a lock and one reader connection per thread (WAL: reads never w
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Self
+
+log = logging.getLogger("mockserver.store")
 
 SCHEMA_VERSION = 2
 
@@ -52,7 +55,8 @@ CREATE TABLE IF NOT EXISTS files (
     mail TEXT NOT NULL DEFAULT 'pending',
     done INTEGER NOT NULL DEFAULT 0,
     sms_first INTEGER,
-    sms_last INTEGER
+    sms_last INTEGER,
+    debited INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS files_open_claim
     ON files (login, claim_key) WHERE stored_name IS NULL;
@@ -82,7 +86,12 @@ CREATE TABLE IF NOT EXISTS sms (
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # Version 2 bills in credits (contract 3 `[pricing]`): each SMS keeps its price. The
     # SMS recorded before were charged 1 credit each, which the default says.
-    2: ("ALTER TABLE sms ADD COLUMN price INTEGER NOT NULL DEFAULT 1",),
+    # The credits taken from the account are recorded with the file (a subscription's are
+    # not debited): NULL on older files, which were debited their cost unless on subscription.
+    2: (
+        "ALTER TABLE sms ADD COLUMN price INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE files ADD COLUMN debited INTEGER",
+    ),
 }
 
 
@@ -140,6 +149,14 @@ class Database:
             self._writer.execute("ROLLBACK")
             raise
         self._writer.execute("COMMIT")
+        if version < 2:
+            log.warning(
+                "%s upgraded to schema %d: an SMS now costs credits as AllMySMS bills them "
+                "(15 a French SMS); balances are kept as they were: POST /api/reset (or "
+                "MockServer.reset()) restores the configured credits",
+                self.path,
+                SCHEMA_VERSION,
+            )
 
     # -- connections ---------------------------------------------------------------------
 

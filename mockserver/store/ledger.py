@@ -131,8 +131,8 @@ class Ledger(Database):
             cur = conn.execute(
                 "INSERT INTO files (login, claim_key, original_name, final_name, status,"
                 " reason, detail, campaign, send_at, send_ts, mult, rows, sms_count, cost,"
-                " rejected, received_at, processed_at, processing_ms, sms_first, sms_last)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " rejected, received_at, processed_at, processing_ms, sms_first, sms_last,"
+                " debited) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     login,
                     claim_key,
@@ -154,6 +154,7 @@ class Ledger(Database):
                     round(processing_ms, 3),
                     first,
                     last,
+                    0 if subscription else cost,
                 ),
             )
             file_id = cur.lastrowid
@@ -219,10 +220,13 @@ class Ledger(Database):
         return file_record(row) if row else None
 
     def total_charged(self, login: str | None = None) -> int:
-        """Credits debited for archived files (subscription accounts are not debited)."""
+        """Credits debited for archived files (subscription accounts are not debited); files
+        recorded before `debited` existed count their cost unless the account is on
+        subscription now."""
         sql = (
-            "SELECT COALESCE(SUM(f.cost), 0) FROM files f JOIN accounts a ON a.login = f.login"
-            " WHERE f.status = 'archived' AND a.subscription = 0"
+            "SELECT COALESCE(SUM(COALESCE(f.debited, CASE WHEN a.subscription = 0 THEN f.cost"
+            " ELSE 0 END)), 0) FROM files f JOIN accounts a ON a.login = f.login"
+            " WHERE f.status = 'archived'"
         )
         params: tuple[Any, ...] = ()
         if login is not None:

@@ -66,6 +66,7 @@ class FileRecord:
     processing_ms: float
     mail: str
     done: bool
+    debited: int | None = None  # credits taken from the account; None: recorded before v2
 
     @property
     def name(self) -> str:
@@ -103,7 +104,7 @@ class SmsRecord:
 FILE_COLUMNS = (
     "id, login, claim_key, original_name, final_name, stored_name, status, reason, detail, "
     "campaign, send_at, mult, rows, sms_count, cost, rejected, received_at, processed_at, "
-    "processing_ms, mail, done"
+    "processing_ms, mail, done, debited"
 )
 ACCOUNT_COLUMNS = "login, credits, subscription, email, configured"
 SMS_COLUMNS = (
@@ -141,6 +142,7 @@ def file_record(row: Sequence[Any]) -> FileRecord:
         processing_ms=row[18],
         mail=row[19],
         done=bool(row[20]),
+        debited=row[21],
     )
 
 

@@ -102,11 +102,13 @@ def test_sms_are_scheduled_until_the_send_date_then_sent() -> None:
 
 def test_a_subscription_is_invoiced_at_month_end_not_debited() -> None:
     """Contract 5.11: the cost is "what was debited, or what the month-end invoice will carry
-    for a subscription"; contract 3: `subscription = true`: "billed at month end"."""
-    context = RecapContext(now=BEFORE.now, subscription=True)
-    body = compose(record(cost=180), "a@b.test", context).get_content()
+    for a subscription"; contract 3: `subscription = true`: "billed at month end". What the
+    ledger recorded decides (`debited`), not the account's state when the recap is written."""
+    body = compose(record(cost=180, debited=0), "a@b.test", BEFORE).get_content()
     assert "Coût : 180 crédits, facturés en fin de mois (compte en abonnement)" in body
     assert "débités" not in body
+    debited = compose(record(cost=180, debited=180), "a@b.test", BEFORE).get_content()
+    assert "Coût : 180 crédits débités du compte" in debited
 
 
 def test_invalid_recap_names_the_reason_in_the_manuals_words() -> None:
@@ -185,10 +187,10 @@ def test_the_recap_holds_no_english_sentence(
         rejected=(RejectedRow(3, error.value, detail, value),),
         original_name="Campagne_20300716120000_HQ.csv",
         final_name="TreatedByMSI_Campagne_20300716120000_HQ.csv",
+        debited=0 if subscription else 12,
     )
     context = RecapContext(
         now=BEFORE.now if scheduled else AFTER.now,
-        subscription=subscription,
         warnings=tuple(SmsWarning(5, w.value) for w in Warning_),
         warnings_total=len(Warning_),
     )

@@ -77,6 +77,7 @@ def test_record_archived_writes_file_sms_and_debit_together(store: Store) -> Non
     """Contract 5.4: archived -> SMS recorded, "credits drop by the SMS count"."""
     rec = store.record("alice", "k1", verdict(n=3), NOW, NOW, 1.5)
     assert rec.status is Status.ARCHIVED
+    assert rec.debited == rec.cost
     assert rec.sms_count == 3
     assert rec.cost == 3
     assert store.account("alice").credits == 7
@@ -131,6 +132,7 @@ def test_subscription_is_not_debited(store: Store) -> None:
     """Contract 3: `subscription = true`: "billed at month end, never Not_enough_credits"."""
     rec = store.record("bob", "k1", verdict(n=50), NOW, NOW)
     assert rec.cost == 50
+    assert rec.debited == 0  # what the recap calls the month-end invoice's
     assert store.account("bob").credits == 5
 
 
@@ -363,16 +365,21 @@ INSERT INTO sms VALUES (2, 1, 2, '33622222222', 'deux', NULL, '36180', 4, '');
 """
 
 
-def test_a_schema_1_database_is_migrated(tmp_path: Path) -> None:
+def test_a_schema_1_database_is_migrated(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Schema 2 (issue 12) keeps each SMS's price: a database of version 1 opens, its SMS read
-    with the 1 credit they were charged, and new SMS are recorded with their own price."""
+    with the 1 credit they were charged, and new SMS are recorded with their own price. The
+    upgrade says, once, that balances are kept and how to restore the configured credits."""
     import sqlite3
 
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as conn:
         conn.executescript(SCHEMA_V1)
     conn.close()
-    with Store(path) as s:
+    with caplog.at_level("WARNING", logger="mockserver.store"), Store(path) as s:
+        assert "balances are kept" in caplog.text
+        assert "POST /api/reset" in caplog.text
+        (done,) = s.files(login="alice")
+        assert done.debited is None  # recorded before the ledger kept what it took
         s.seed_accounts([acc("alice", 10)])
         assert s.account("alice").credits == 8  # the balance left is kept
         (old,) = s.files(login="alice")
@@ -387,8 +394,11 @@ def test_a_schema_1_database_is_migrated(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("2",)
     conn.close()
-    with Store(path) as s:  # opening a migrated database again changes nothing
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mockserver.store"), Store(path) as s:
+        # Opening a migrated database again changes nothing and says nothing.
         assert [m.price for m in s.messages(login="alice")] == [1, 1, 5]
+    assert "upgraded" not in caplog.text
 
 
 def test_sms_warnings_count_warnings_not_sms(store: Store) -> None:
