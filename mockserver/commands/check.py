@@ -139,24 +139,18 @@ def _qualities(value: str) -> tuple[str, ...]:
 
 
 def _pricing(path: Path | None) -> tuple[PriceTable, tuple[str, ...]] | str:
-    """The price table and qualities of the configuration at `path` (contract 3), or the one
-    line saying why it cannot be read. Without a file: the defaults."""
+    """The price table and qualities of the configuration file at `path` (contract 3), or the
+    one line saying why it cannot be read. Without a file: the defaults. The file alone: an
+    offline check does not depend on the `ALLMYSMS_MOCK_*` variables of the shell it runs in."""
     if path is None:
         return DEFAULT_PRICES, DEFAULT_QUALITIES
     from mockserver.config import ConfigError, load_config  # lazy, like judge
 
     try:
-        config = load_config(path)
+        config = load_config(path, env={})
     except (ConfigError, OSError) as exc:
         return str(exc)
-    # `pricing` and `processing.qualities` come with the billing configuration; read them
-    # when present so this command works with or without it.
-    prices = getattr(config, "pricing", None)
-    qualities = getattr(config.processing, "qualities", None)
-    return (
-        prices if isinstance(prices, PriceTable) else DEFAULT_PRICES,
-        tuple(qualities) if qualities else DEFAULT_QUALITIES,
-    )
+    return config.pricing, config.processing.qualities
 
 
 def _when(value: str) -> datetime:

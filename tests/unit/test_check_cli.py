@@ -322,19 +322,14 @@ def test_config_file_without_pricing_keeps_the_defaults(tmp_path, capsys):
 
 def test_config_pricing_and_qualities_are_applied(tmp_path, capsys, monkeypatch):
     """Contract 3: `[pricing.LC]` is "used only when processing.qualities lists LC"; `check
-    --config` reads `config.pricing` (a PriceTable) and `config.processing.qualities`."""
-    import types
-
-    import mockserver.config
-    from mockserver.core.pricing import PriceTable
-
-    fake = types.SimpleNamespace(
-        pricing=PriceTable({"HQ": {"default": 15}, "LC": {"default": 7}}),
-        processing=types.SimpleNamespace(qualities=("HQ", "LC")),
+    --config` judges with the file's `[pricing]` and `processing.qualities`, and with the file
+    alone: the shell's `ALLMYSMS_MOCK_*` variables do not change an offline check."""
+    conf = tmp_path / "mock.toml"
+    conf.write_text(
+        '[processing]\nqualities = ["HQ", "LC"]\n\n[pricing.LC]\ndefault = 7\n',
+        encoding="utf-8",
     )
-    monkeypatch.setattr(mockserver.config, "load_config", lambda path: fake)
-    conf = tmp_path / "any.toml"
-    conf.write_text("", encoding="utf-8")
+    monkeypatch.setenv("ALLMYSMS_MOCK_PRICING_JSON", '{"LC": {"default": 99}}')
     code, out, _ = check(capsys, "--config", str(conf), "--json", str(ten_french(tmp_path, "LC")))
     assert code == 0
     (doc,) = json.loads(out)
