@@ -41,8 +41,8 @@ ROW_ERRORS_FR: dict[RowError, str] = {
 # What to fix, for each reason (the manual's rules, in its words where it has them).
 EXPLANATIONS_FR: dict[Reason, str] = {
     Reason.INCORRECT_FILENAME: (
-        "Le nom doit avoir la forme <campagne>_<AAAAMMJJHHMMSS>_HQ[_MULT].csv, avec une date "
-        "et une heure réelles."
+        "Le nom doit avoir la forme <campagne>_<AAAAMMJJHHMMSS>_HQ[_MULT].csv (ou _LC quand "
+        "cette qualité est proposée), avec une date et une heure réelles."
     ),
     Reason.NO_VALID_TPOA: (
         "Un expéditeur doit commencer par une lettre, ne contenir que des lettres sans accent, "
