@@ -17,7 +17,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from mockserver.tree import Folder
 from tests.support.platform import Platform, make_config
 
-CREDITS = 12
+SMS_PRICE = 15  # contract 3 `[pricing]`: a French SMS
+CREDITS = 12 * SMS_PRICE  # a dozen SMS: the state machine also runs out of credits
 
 # (suffix of the name, content): valid files of 1-4 SMS and each kind of invalid file.
 ROW = '"06123456{:02d}";"Message {}"\n'
@@ -72,7 +73,7 @@ class Pipeline(RuleBasedStateMachine):
         os.rename(tmp, send / name)
         self.dropped += 1
 
-    @rule(extra=st.integers(min_value=0, max_value=6))
+    @rule(extra=st.integers(min_value=0, max_value=6 * SMS_PRICE))
     def add_credits(self, extra: int) -> None:
         acc = self.platform.account("alice")
         assert acc is not None
@@ -112,13 +113,16 @@ class Pipeline(RuleBasedStateMachine):
         assert len(archives) + len(invalids) == self.dropped
         assert sorted(f["final_name"] for f in files if f["status"] == "archived") == archives
         assert sorted(f["final_name"] for f in files if f["status"] == "invalid") == invalids
-        # Every credit spent is an SMS of an archived file.
+        # Every credit spent is the price of an SMS of an archived file (contract 3
+        # `[pricing]`: 15 credits a French SMS, the only kind these files hold).
         sent = sum(f["sms_count"] for f in files if f["status"] == "archived")
-        assert p.store.total_charged() == sent
+        charged = sum(f["cost"] for f in files if f["status"] == "archived")
+        assert charged == SMS_PRICE * sent
+        assert p.store.total_charged() == charged
         assert p.store.count_messages() == sent
         acc = p.account("alice")
         assert acc is not None
-        assert acc["credits"] == self.credits_given - sent
+        assert acc["credits"] == self.credits_given - charged
         assert len(p.mailbox.messages()) == self.dropped
 
 
