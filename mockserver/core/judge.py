@@ -213,6 +213,18 @@ def judge(
             if error is not None or fields is None or len(fields) < 2:
                 # Contract 5.4.2: a row rejected anyway reports its sender, never fatal.
                 rows += 1
+                if (
+                    error is RowError.NOT_UTF8
+                    and rows == 1
+                    and fields
+                    and looks_like_header(legacy_text(fields[0]))
+                ):
+                    # A spreadsheet's header row saved in Windows-1252 (as on the fast path).
+                    value = printable_name(fields[0].strip(spaces))
+                    append_rejected(
+                        RejectedRow(row_line, RowError.HEADER_ROW, _header_detail(value), value)
+                    )
+                    continue
                 if given and not given.isspace() and sender_fullmatch(given) is None:
                     append_rejected(_sender_rejection(row_line, given))
                 value = bad_byte_of(detail) if error is RowError.NOT_UTF8 else ""

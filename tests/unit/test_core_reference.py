@@ -18,6 +18,7 @@ from mockserver.core.models import Account, Reason, RowError, Warning_
 from mockserver.core.phone import check_number, looks_like_header
 from mockserver.core.pricing import DEFAULT_PRICES
 from mockserver.core.reader import decode, iter_records
+from mockserver.core.rejections import legacy_text
 from mockserver.core.sender import (
     has_stop_mention,
     is_french,
@@ -50,7 +51,15 @@ def reference(name: str, data: bytes, account: Account) -> Outcome:
             if not is_valid_sender(sender):
                 sender_error = [(line, RowError.INVALID_SENDER)]
         if error is not None:
-            rejected += [*sender_error, (line, error)]
+            if (
+                error is RowError.NOT_UTF8
+                and index == 0
+                and fields
+                and looks_like_header(legacy_text(fields[0]))
+            ):
+                rejected.append((line, RowError.HEADER_ROW))  # a Windows-1252 header row
+            else:
+                rejected += [*sender_error, (line, error)]
             continue
         assert fields is not None
         if len(fields) < 2:
