@@ -58,12 +58,8 @@ class _Handle:
 
 
 class ConfinedSftp(ConfinedTree):
-    """One SFTP session, confined to the login's tree (contract 4).
-
-    The client sees `/` = the login root. Every path goes through `policy.normalise` and
-    `policy.confine` (no `..` escape, no backslash or NUL, never through a symbolic link), and
-    every permission comes from `servers.policy`, the same rules the FTP server applies.
-    """
+    """One SFTP session, confined to the login's tree (contract 4): `ConfinedTree`'s paths
+    and listings, plus files (through `servers.dropbox`) and changes."""
 
     def __init__(
         self,
