@@ -123,16 +123,7 @@ class MockServer:
             backend.open()
         except BackendError as exc:
             raise StartupError(str(exc)) from None
-        self._processor = Processor(
-            cfg,
-            backend.store,
-            backend.spool,
-            backend.mailbox,
-            backend.open_writes,
-            clock=backend.clock,
-            bus=backend.bus,
-        )
-        backend.set_quiesce(self._processor.paused)
+        self._processor = Processor.over(backend)
         try:
             self._processor.start()
         except ProcessorError as exc:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mockserver.core.text import printable_name
 from mockserver.events import EventBus
@@ -42,6 +42,7 @@ from mockserver.tree import Folder
 from mockserver.writes import OpenWrites
 
 if TYPE_CHECKING:
+    from mockserver.backend import Backend
     from mockserver.config import Config
 
 __all__ = [
@@ -116,6 +117,24 @@ class Processor:
             resume=self._stranded_scan,
             settle_seconds=settle_seconds,
         )
+
+    @classmethod
+    def over(cls, backend: Backend, **options: Any) -> Processor:
+        """The processor of an opened `backend`: its store, folders, mailbox, open writes,
+        event bus and clock, and the pause its `reset()` needs. `options` as the constructor's
+        (`workers`, `settle_seconds`, `judge`)."""
+        processor = cls(
+            backend.config,
+            backend.store,
+            backend.spool,
+            backend.mailbox,
+            backend.open_writes,
+            clock=backend.clock,
+            bus=backend.bus,
+            **options,
+        )
+        backend.set_quiesce(processor.paused)
+        return processor
 
     @property
     def watch_mode(self) -> str:

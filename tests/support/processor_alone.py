@@ -12,13 +12,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from mockserver.backend import Backend
 from mockserver.config import ConfigError, load_config
 from mockserver.logs import setup_logging
-from mockserver.mailbox import Mailbox
 from mockserver.processing import DEFAULT_SETTLE_SECONDS, Processor
-from mockserver.spool import Spool
-from mockserver.store import Store
-from mockserver.writes import OpenWrites
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,14 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(config.log.format, config.log.level.upper())
     data_dir = config.server.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(data_dir / "state.sqlite3")
+    backend = Backend(config)
+    backend.open()
     try:
-        store.seed_accounts(config.accounts)
-        spool = Spool(data_dir, config.server.layout)
-        mailbox = Mailbox(data_dir / "mailbox", config.mail)
-        processor = Processor(
-            config, store, spool, mailbox, OpenWrites(), settle_seconds=args.settle
-        )
+        processor = Processor.over(backend, settle_seconds=args.settle)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
@@ -70,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             processor.stop()
     finally:
-        store.close()
+        backend.close()
     return 0
 
 
