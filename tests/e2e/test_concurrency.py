@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from mockserver.app import MockServer
-from tests.support.serve import DEMO_LOGIN, SMS_CREDITS, campaign, csv_rows, drop, entries
+from tests.support.billing import SMS_CREDITS
+from tests.support.serve import DEMO_LOGIN, campaign, csv_rows, drop, entries
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)

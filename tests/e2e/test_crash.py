@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 
 from tests.support import serve as support
+from tests.support.billing import DEMO_CREDITS, SMS_CREDITS
 from tests.support.crashing import CRASH_POINTS
 from tests.support.serve import (
-    DEMO_CREDITS,
-    SMS_CREDITS,
     Serve,
     api_get,
     api_verdict,

@@ -19,10 +19,9 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from tests.support.billing import DEMO_CREDITS, SMS_CREDITS
 from tests.support.serve import (
-    DEMO_CREDITS,
     READY_RE,
-    SMS_CREDITS,
     Serve,
     api_verdict,
     campaign,

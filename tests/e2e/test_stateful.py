@@ -19,10 +19,9 @@ from hypothesis.stateful import (
 )
 
 from mockserver.app import MockServer
+from tests.support.billing import DEMO_CREDITS, SMS_CREDITS
 from tests.support.serve import (
-    DEMO_CREDITS,
     DEMO_LOGIN,
-    SMS_CREDITS,
     campaign,
     csv_rows,
     entries,

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from mockserver.app import MockServer
+from tests.support.billing import DEMO_CREDITS
 from tests.support.serve import (
-    DEMO_CREDITS,
     DEMO_LOGIN,
     FIXTURES,
     api_get,

@@ -4,27 +4,17 @@ servers, the API and `MockServer`; phone numbers normalised once; waits woken by
 from __future__ import annotations
 
 import ftplib
-import io
 import threading
 
 import pytest
 
 from mockserver.app import MockServer
 from mockserver.events import AccountChanged, Event, PlatformReset
+from tests.support.serve import ftp_drop
 from tests.support.waiting import wait_until
 
 NAME = "Promo_20300716120000_HQ.csv"
 ROWS = b'"0612345678";"Bonjour"\n"+447700900123";"Hello"\n'
-
-
-def ftp_drop(
-    srv: MockServer, name: str, data: bytes, login: str = "demo", pw: str = "demo"
-) -> None:
-    with ftplib.FTP() as ftp:
-        ftp.connect("127.0.0.1", srv.ftp_port, timeout=10)
-        ftp.login("demo", "demo")
-        ftp.storbinary(f"STOR SEND_SMS/{name}.tmp", io.BytesIO(data))
-        ftp.rename(f"SEND_SMS/{name}.tmp", f"SEND_SMS/{name}")
 
 
 def can_log_in(srv: MockServer, login: str, password: str) -> bool:
@@ -53,7 +43,7 @@ def test_messages_by_phone_in_any_spelling_from_python_and_http(
     import urllib.parse
     import urllib.request
 
-    ftp_drop(srv, NAME, ROWS)
+    ftp_drop(srv.ftp_port, NAME, ROWS)
     srv.wait_for_file(NAME)
     from_python = srv.messages(phone=spelling)
     assert [m["phone"] for m in from_python] == ["33612345678"]
@@ -116,7 +106,7 @@ def test_wait_for_file_is_woken_by_the_finished_event(
     waiter.start()
     wait_until(lambda: srv.backend.bus.subscribers == before + 1, what="the waiter subscribed")
     wait_until(lambda: looks, what="the waiter's first look")
-    ftp_drop(srv, NAME, ROWS)
+    ftp_drop(srv.ftp_port, NAME, ROWS)
     waiter.join(30)
     assert result, "the waiter got nothing"
     assert result[0]["original_name"] == NAME
@@ -135,7 +125,7 @@ def test_mockserver_filters_kept_from_before_the_backend(srv: MockServer) -> Non
     they did when `MockServer` read the store directly."""
     from datetime import UTC, datetime
 
-    ftp_drop(srv, NAME, ROWS)
+    ftp_drop(srv.ftp_port, NAME, ROWS)
     (done,) = [srv.wait_for_file(NAME)]
     assert [f["id"] for f in srv.files(campaign="Promo")] == [done["id"]]
     assert srv.files(campaign="Other") == []

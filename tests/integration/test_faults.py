@@ -25,12 +25,11 @@ import asyncssh
 import pytest
 
 from mockserver.app import MockServer, StartupError
+from tests.support.billing import DEMO_CREDITS, SMS_CREDITS
 from tests.support.waiting import wait_until
 
 BODY = b'"0612345678";"Bonjour STOP au 36180"\n'
-# The demo account's credits (contract 3) and what BODY costs: one French SMS at 15 credits.
-DEMO_CREDITS = 15000
-BODY_COST = 15
+BODY_COST = SMS_CREDITS  # BODY is one French SMS
 
 
 def csv_name(tag: str) -> str:

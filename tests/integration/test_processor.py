@@ -22,7 +22,8 @@ from mockserver.core.pricing import DEFAULT_PRICES
 from mockserver.spool import Spool
 from mockserver.store import Store
 from mockserver.tree import Folder
-from tests.support.platform import NAME, ROWS, ROWS_COST, SMS_CREDITS, Platform, make_config
+from tests.support.billing import SMS_CREDITS
+from tests.support.platform import NAME, ROWS, ROWS_COST, Platform, make_config
 from tests.support.waiting import wait_until
 
 

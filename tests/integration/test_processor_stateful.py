@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from mockserver.tree import Folder
+from tests.support.billing import SMS_CREDITS
 from tests.support.platform import Platform, make_config
 
-SMS_PRICE = 15  # contract 3 `[pricing]`: a French SMS
-CREDITS = 12 * SMS_PRICE  # a dozen SMS: the state machine also runs out of credits
+CREDITS = 12 * SMS_CREDITS  # a dozen SMS: the state machine also runs out of credits
 
 # (suffix of the name, content): valid files of 1-4 SMS and each kind of invalid file.
 ROW = '"06123456{:02d}";"Message {}"\n'
@@ -73,7 +73,7 @@ class Pipeline(RuleBasedStateMachine):
         os.rename(tmp, send / name)
         self.dropped += 1
 
-    @rule(extra=st.integers(min_value=0, max_value=6 * SMS_PRICE))
+    @rule(extra=st.integers(min_value=0, max_value=6 * SMS_CREDITS))
     def add_credits(self, extra: int) -> None:
         acc = self.platform.account("alice")
         assert acc is not None
@@ -117,7 +117,7 @@ class Pipeline(RuleBasedStateMachine):
         # `[pricing]`: 15 credits a French SMS, the only kind these files hold).
         sent = sum(f["sms_count"] for f in files if f["status"] == "archived")
         charged = sum(f["cost"] for f in files if f["status"] == "archived")
-        assert charged == SMS_PRICE * sent
+        assert charged == SMS_CREDITS * sent
         assert p.store.total_charged() == charged
         assert p.store.count_messages() == sent
         acc = p.account("alice")

@@ -28,11 +28,11 @@ from mockserver.spool import Spool
 from mockserver.store import Store
 from mockserver.tree import Folder
 from mockserver.writes import OpenWrites
+from tests.support.billing import SMS_CREDITS
 
 NAME = "Promo_20300716120000_HQ.csv"
 ROWS = b'"0612345678";"Bonjour"\n"33711223344";"Salut"\n"+44 7911 123456";"Hello"\n'
 # Contract 3 `[pricing]`: 15 credits an SMS, whatever the destination, by default.
-SMS_CREDITS = 15
 ROWS_COST = 3 * SMS_CREDITS
 
 
@@ -75,15 +75,10 @@ class Platform:
     def start(cls, config: Config, **kw: Any) -> Platform:
         # One bus for the Backend and the processor, as the app wires them: a test's own bus
         # (to watch the events) is the Backend's too, or waits would never be woken.
-        backend = Backend(config, bus=kw.get("bus"))
+        backend = Backend(config, bus=kw.pop("bus", None))
         backend.open()
         kw.setdefault("settle_seconds", 0.2)
-        kw["bus"] = backend.bus
-        kw.setdefault("clock", backend.clock)
-        proc = Processor(
-            config, backend.store, backend.spool, backend.mailbox, backend.open_writes, **kw
-        )
-        backend.set_quiesce(proc.paused)
+        proc = Processor.over(backend, **kw)
         try:
             proc.start()
         except BaseException:

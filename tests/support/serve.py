@@ -32,8 +32,6 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "fixtures"
 DEMO_LOGIN = "demo"
 DEMO_PASSWORD = "demo"
-DEMO_CREDITS = 15000  # contract 3: the demo account
-SMS_CREDITS = 15  # contract 3 `[pricing]`: an SMS costs 15 credits by default
 SEND_AT = "20300716120000"
 READY_RE = re.compile(r"^READY ftp=(\d+) sftp=(\d+) http=(\d+)$")
 LOG_LINE_RE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ")
