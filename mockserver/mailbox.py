@@ -16,7 +16,7 @@ import smtplib
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -77,6 +77,7 @@ def recap_facts(record: FileRecord, context: RecapContext) -> RecapFacts:
         subscription=record.cost > 0 and record.debited == 0,
         warnings=context.warnings,
         warnings_total=context.warnings_total,
+        hints=tuple(replace(h, file_name=header_text(h.file_name)) for h in record.hints),
     )
 
 

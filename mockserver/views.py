@@ -45,7 +45,17 @@ def file_view(record: FileRecord) -> dict[str, Any]:
         "processing_ms": record.processing_ms,
         "mail": record.mail,
         "done": record.done,
+        # Contract 5.12: hints, never rule changes; `duplicate_of` names the earlier file.
+        "hints": [h.to_dict() for h in record.hints],
+        "duplicate_of": _duplicate_view(record),
     }
+
+
+def _duplicate_view(record: FileRecord) -> dict[str, Any] | None:
+    hint = record.duplicate_of
+    if hint is None:
+        return None
+    return {"id": hint.file_id, "final_name": hint.file_name}
 
 
 def sms_status(sms: SmsRecord, now: datetime) -> str:
@@ -100,4 +110,5 @@ def ignored_check(name: str) -> dict[str, Any]:
         "cost": 0,
         "sms": [],
         "rejected": [],
+        "hints": [],
     }

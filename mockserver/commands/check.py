@@ -289,6 +289,10 @@ def _describe(path: str, size: int, v: Verdict, args: argparse.Namespace, now: d
     )
     out.append(f"  cost      {_cost(v, args)}")
     limit = None if args.show_all else args.limit
+    if v.hints:
+        # Contract 5.12: the likely cause of a common mistake (one line a kind, never a row).
+        out.append(f"  hints ({len(v.hints)})")
+        out += [f"    {h.code}: {escape_terminal(h.message)}" for h in v.hints]
 
     if v.rejected:
         out.append(f"  rejected rows ({len(v.rejected):,})")

@@ -10,6 +10,7 @@ from collections.abc import Collection
 from datetime import datetime
 
 from mockserver.core.filename import DEFAULT_QUALITIES, check_filename, final_name
+from mockserver.core.hints import with_hints
 from mockserver.core.length import DOUBLE_CHARS, MAX_SEPTETS, PLAIN_GSM, SPECIAL_RE
 from mockserver.core.models import (
     Account,
@@ -42,22 +43,12 @@ from mockserver.core.reader import (
     read_other,
 )
 from mockserver.core.rejections import (
-    header_detail as _header_detail,
-)
-from mockserver.core.rejections import (
-    invalid as _invalid,
-)
-from mockserver.core.rejections import (
+    header_detail,
+    invalid,
     legacy_text,
-)
-from mockserver.core.rejections import (
-    line_of as _line_of,
-)
-from mockserver.core.rejections import (
-    number_detail as _number_detail,
-)
-from mockserver.core.rejections import (
-    sender_rejection as _sender_rejection,
+    line_of,
+    number_detail,
+    sender_rejection,
 )
 from mockserver.core.sender import SENDER_RE, SENDER_RULE, STOP_ENDINGS, stop_mention_warning
 from mockserver.core.text import printable_name, quote_detail
@@ -112,6 +103,20 @@ def judge(
     prices: PriceTable = DEFAULT_PRICES,
     qualities: Collection[str] = DEFAULT_QUALITIES,
 ) -> Verdict:
+    """`judge_rules`'s verdict with the hints of contract 5.12, which never change it."""
+    verdict = judge_rules(file_name, data, account, now, prices=prices, qualities=qualities)
+    return with_hints(verdict, data)
+
+
+def judge_rules(
+    file_name: str,
+    data: bytes,
+    account: Account,
+    now: datetime,
+    *,
+    prices: PriceTable = DEFAULT_PRICES,
+    qualities: Collection[str] = DEFAULT_QUALITIES,
+) -> Verdict:
     """Judge one dropped file as the platform would (manual 4.3, contract 5.4).
 
     File-level verdicts in contract order: Incorrect_FileName (content not even read),
@@ -122,7 +127,7 @@ def judge(
     """
     checked = check_filename(file_name, qualities)
     if not isinstance(checked, Campaign):
-        return _invalid(
+        return invalid(
             file_name,
             Reason.INCORRECT_FILENAME,
             None,
@@ -186,11 +191,11 @@ def judge(
                     # Contract 5.4.2: a spreadsheet's header row, saved in Windows-1252.
                     value = printable_name(first.strip(spaces))
                     append_rejected(
-                        RejectedRow(row_line, RowError.HEADER_ROW, _header_detail(value), value)
+                        RejectedRow(row_line, RowError.HEADER_ROW, header_detail(value), value)
                     )
                     continue
                 if given and not given.isspace() and sender_fullmatch(given) is None:
-                    append_rejected(_sender_rejection(row_line, given))
+                    append_rejected(sender_rejection(row_line, given))
                 append_rejected(
                     RejectedRow(
                         row_line,
@@ -222,11 +227,11 @@ def judge(
                     # A spreadsheet's header row saved in Windows-1252 (as on the fast path).
                     value = printable_name(fields[0].strip(spaces))
                     append_rejected(
-                        RejectedRow(row_line, RowError.HEADER_ROW, _header_detail(value), value)
+                        RejectedRow(row_line, RowError.HEADER_ROW, header_detail(value), value)
                     )
                     continue
                 if given and not given.isspace() and sender_fullmatch(given) is None:
-                    append_rejected(_sender_rejection(row_line, given))
+                    append_rejected(sender_rejection(row_line, given))
                 value = bad_byte_of(detail) if error is RowError.NOT_UTF8 else ""
                 if error is None:
                     # Manual 4.2: "Le fichier déposé ... doit contenir 2 colonnes minimum".
@@ -278,13 +283,13 @@ def judge(
                     # is one rejected row (its "Expéditeur" title is no sender).
                     value = raw.strip(spaces)
                     append_rejected(
-                        RejectedRow(row_line, RowError.HEADER_ROW, _header_detail(value), value)
+                        RejectedRow(row_line, RowError.HEADER_ROW, header_detail(value), value)
                     )
                     continue
                 if bad_sender:
-                    append_rejected(_sender_rejection(row_line, given))
+                    append_rejected(sender_rejection(row_line, given))
                 append_rejected(
-                    RejectedRow(row_line, number_error, _number_detail(number_error, raw), raw)
+                    RejectedRow(row_line, number_error, number_detail(number_error, raw), raw)
                 )
                 continue
 
@@ -308,7 +313,7 @@ def judge(
                     non_gsm = True
         empty = not message or message.isspace()
         if bad_sender and (empty or septets > MAX_SEPTETS):
-            append_rejected(_sender_rejection(row_line, given))
+            append_rejected(sender_rejection(row_line, given))
         if empty:
             append_rejected(
                 RejectedRow(row_line, RowError.EMPTY_MESSAGE, "the message (column 2) is empty")
@@ -329,7 +334,7 @@ def judge(
             # Contract 5.4.2: this row would yield an SMS, so its bad sender invalidates
             # the file (the SMS is still built, to report duplicates as usual).
             bad_senders.append((row_line, given))
-            append_rejected(_sender_rejection(row_line, given))
+            append_rejected(sender_rejection(row_line, given))
 
         # Contract 5.9 (see sender.applied_sender): in France, the asked sender needs the
         # mention "STOP au 36180" at the end of the message, white space after it ignored;
@@ -383,7 +388,7 @@ def judge(
     # The decoded text is no longer needed: free it before building the result (the peak
     # memory of an 8 MB file is reached here).
     del text
-    rejected.sort(key=_line_of)
+    rejected.sort(key=line_of)
     # A value holding bytes that are not UTF-8 (a Windows-1252 header row, say) is kept in its
     # printable form: the store, the API and the recap all need text (core.text).
     rejected_rows = tuple(
@@ -400,7 +405,7 @@ def judge(
     if bad_senders:
         first_line, first_sender = bad_senders[0]
         more = f" ({len(bad_senders)} rows in all)" if len(bad_senders) > 1 else ""
-        return _invalid(
+        return invalid(
             file_name,
             Reason.NO_VALID_TPOA,
             campaign,
@@ -415,12 +420,12 @@ def judge(
             why = "The file holds no row (it is empty or only blank lines)."
         else:
             why = f"None of the {rows} rows yields a valid SMS; see the rejected rows."
-        return _invalid(file_name, Reason.EMPTY_FILE, campaign, rejected_rows, rows, why, now)
+        return invalid(file_name, Reason.EMPTY_FILE, campaign, rejected_rows, rows, why, now)
     count = len(all_sms)
     cost = sum(s.price for s in all_sms)
     if not account.subscription and account.credits < cost:
         # Manual 4.3: "Le compte n'est pas en abonnement et n'a pas suffisamment de crédits".
-        return _invalid(
+        return invalid(
             file_name,
             Reason.NOT_ENOUGH_CREDITS,
             campaign,

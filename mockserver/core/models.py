@@ -62,6 +62,42 @@ class Warning_(StrEnum):
     STOP_MENTION_PUNCTUATION = "sender_not_applied_stop_mention_punctuation"
 
 
+class HintCode(StrEnum):
+    """Contract 5.12: the likely cause of a common mistake, named beside the verdict; a hint
+    never changes a verdict, a row or an SMS."""
+
+    SEPARATOR_COMMA = "separator_comma"
+    SEPARATOR_TAB = "separator_tab"
+    HEADER_ROW = "header_row"
+    LEADING_ZERO_DROPPED = "leading_zero_dropped"
+    DUPLICATE_OF = "duplicate_of"
+
+
+@dataclass(frozen=True, slots=True)
+class Hint:
+    """One hint a file: how many rows it concerns and a few of their lines (never one hint
+    a row); `duplicate_of` names the earlier file instead."""
+
+    code: str  # a HintCode value
+    message: str  # one English sentence (check, the API); the recap has its French one
+    count: int = 0  # rows concerned (0 for duplicate_of)
+    lines: tuple[int, ...] = ()  # at most core.hints.MAX_LINES of them
+    file_id: int | None = None  # duplicate_of: the earlier file's id
+    file_name: str = ""  # duplicate_of: the earlier file's final name
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "count": self.count,
+            "lines": list(self.lines),
+        }
+        if self.file_id is not None:
+            out["file_id"] = self.file_id
+            out["final_name"] = self.file_name
+        return out
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     """What the rules need to know about the depositing account."""
@@ -122,6 +158,7 @@ class Verdict:
     rows: int = 0  # non-blank records read
     detail: str = ""  # one sentence explaining an invalid verdict
     judged_at: datetime | None = None
+    hints: tuple[Hint, ...] = ()  # contract 5.12: never a cause of the rest
 
     @property
     def archived(self) -> bool:
@@ -159,4 +196,5 @@ class Verdict:
                 {"line": r.line, "error": r.error, "detail": r.detail, "value": r.value}
                 for r in self.rejected
             ],
+            "hints": [h.to_dict() for h in self.hints],
         }

@@ -91,6 +91,21 @@ def bad_bytes_detail(text: str, start: int, end: int) -> str:
     )
 
 
+def _after_quote(text: str, pos: int, column: int) -> str:
+    """The detail of text after a closing quote: a `,` or a tab there is a separator other
+    than `;` (contract 5.12: the hint explains, the row is not sent hunting for quotes)."""
+    if text[pos] == "," or text[pos - 1] == "\t":
+        sep = "a ," if text[pos] == "," else "a tab"
+        return (
+            f"{sep} follows the closing quote of column {column}: "
+            "columns are separated by ; (was the file saved with another separator?)"
+        )
+    return (
+        f"unexpected text after the closing quote of column {column} "
+        '(a quote inside a quoted field must be doubled: "")'
+    )
+
+
 def _parse_slow(text: str, pos: int) -> tuple[tuple[str, ...] | None, int, RowError | None, str]:
     """Cut one record starting at `pos`: (fields, end after its line end, None, "") or
     (None, pos, error, detail) when its quoting is broken."""
@@ -103,13 +118,7 @@ def _parse_slow(text: str, pos: int) -> tuple[tuple[str, ...] | None, int, RowEr
             fields.append(m.group(1).replace('""', '"'))
             pos = m.end()
             if pos < n and text[pos] != ";" and text[pos] != "\n":
-                return (
-                    None,
-                    pos,
-                    RowError.MALFORMED_ROW,
-                    f"unexpected text after the closing quote of column {column} "
-                    '(a quote inside a quoted field must be doubled: "")',
-                )
+                return None, pos, RowError.MALFORMED_ROW, _after_quote(text, pos, column)
         else:
             first = _LEADING_SPACES_RE.match(text, pos)
             if first is not None and text.startswith('"', first.end()):

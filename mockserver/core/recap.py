@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from mockserver.core.models import Reason, RejectedRow, RowError, Status, Warning_
+from mockserver.core.models import Hint, HintCode, Reason, RejectedRow, RowError, Status, Warning_
 
 PARIS = ZoneInfo("Europe/Paris")
 MAX_ROWS = 100  # rejected rows listed in one recap; the rest are counted
@@ -78,6 +78,33 @@ WARNINGS_FR: dict[Warning_, str] = {
     ),
 }
 
+# Contract 5.12: hints, never rule changes (the likely cause of a common mistake).
+HINTS_FR: dict[HintCode, str] = {
+    HintCode.SEPARATOR_COMMA: (
+        "le fichier semble séparé par des virgules : la plateforme ne sépare les colonnes que "
+        "par des points-virgules (;)"
+    ),
+    HintCode.SEPARATOR_TAB: (
+        "le fichier semble séparé par des tabulations : la plateforme ne sépare les colonnes "
+        "que par des points-virgules (;)"
+    ),
+    HintCode.HEADER_ROW: (
+        "la ligne d'en-tête d'un tableur (les titres des colonnes) ne donne aucun SMS : "
+        "retirez-la du fichier"
+    ),
+    HintCode.LEADING_ZERO_DROPPED: (
+        "numéros de 9 chiffres commençant par 6 ou 7, envoyés à l'international (612345678 "
+        "part vers le +61) : s'il s'agit de mobiles français dont un tableur a supprimé le 0, "
+        "écrivez-les 06… ou 07… (colonne au format texte)"
+    ),
+    HintCode.DUPLICATE_OF: (
+        "contenu identique à celui d'un fichier traité par ce compte il y a moins de 10 "
+        "minutes : celui-ci a été traité et facturé une seconde fois (un client qui redépose "
+        "le fichier après son déplacement par la plateforme, comme rclone sans .tmp, paie deux "
+        "fois)"
+    ),
+}
+
 _DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 _MONTHS = (
     "janvier",
@@ -120,6 +147,7 @@ class RecapFacts:
     subscription: bool = False
     warnings: tuple[SmsWarning, ...] = ()  # at most MAX_ROWS of them
     warnings_total: int = 0
+    hints: tuple[Hint, ...] = ()  # contract 5.12, at most one of each kind
 
     @property
     def archived(self) -> bool:
@@ -182,13 +210,36 @@ def warning_label(warning: str) -> str:
         return warning
 
 
+def hint_label(code: str) -> str:
+    try:
+        return HINTS_FR[HintCode(code)]
+    except (ValueError, KeyError):
+        return code
+
+
+def hint_line(hint: Hint) -> str:
+    """`le fichier semble séparé par des virgules … (3 lignes : 1, 2, 3)`: the label of its
+    `HintCode`, then the lines it names, or the earlier file of a duplicate."""
+    label = hint_label(hint.code)
+    if hint.file_id is not None:
+        return f"{label} ; fichier précédent : n° {hint.file_id}, {_quoted(hint.file_name)}"
+    if not hint.lines:
+        return label
+    shown = ", ".join(str(n) for n in hint.lines)
+    more = " …" if hint.count > len(hint.lines) else ""
+    if hint.count == 1:
+        return f"{label} (ligne {shown})"
+    return f"{label} ({hint.count} lignes : {shown}{more})"
+
+
 def recap_body(facts: RecapFacts) -> str:
     """Manual 4.4: "Un mail récapitulatif sera envoyé au client … dans lequel seront indiqués
     les fichiers traités, le nombre de SMS envoyés, la date d'envoi ainsi que les raisons
     d'échec d'exécution si certains fichiers ne sont pas valides." Contract 5.11: entirely in
     French; SMS "programmés" while the send date is ahead, "envoyés" after; the send date of
     archived files only; the cost debited, or the month-end invoice's for a subscription;
-    rejected rows and warnings with their line numbers and reasons.
+    rejected rows and warnings with their line numbers and reasons. Contract 5.12: the hints,
+    each with the lines or the earlier file it names.
     """
     folder = "ARCHIVES" if facts.archived else "INVALIDS"
     lines = [
@@ -235,5 +286,8 @@ def recap_body(facts: RecapFacts) -> str:
         shown = min(len(facts.warnings), MAX_ROWS)
         if facts.warnings_total > shown:
             lines.append(f"  … et {facts.warnings_total - shown} autres")
+    if facts.hints:
+        lines += ["", "Conseils (causes probables ; le fichier a été traité selon les règles) :"]
+        lines += [f"  - {hint_line(h)}" for h in facts.hints]
     lines += ["", "Cordialement,", "L'équipe AllMySMS (serveur de test allmysms-mockserver)", ""]
     return "\n".join(lines)

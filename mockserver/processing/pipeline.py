@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import gc
+import hashlib
 import logging
 import os
 import threading
@@ -260,6 +261,8 @@ class Pipeline:
         assert claim is not None
         now = self._clock()
         sender = self.config.processing.default_sender
+        # Contract 5.12 `duplicate_of`: the store compares it with this login's recent files.
+        sha256 = hashlib.sha256(data).hexdigest()
         for _ in range(MAX_JUDGE_ATTEMPTS):
             acc = self.store.account(ctx.login)
             if acc is None:
@@ -279,7 +282,13 @@ class Pipeline:
             elapsed = (time.perf_counter() - started) * 1000
             try:
                 ctx.record = self.store.record(
-                    ctx.login, str(claim.key), ctx.verdict, ctx.received_at, self._clock(), elapsed
+                    ctx.login,
+                    str(claim.key),
+                    ctx.verdict,
+                    ctx.received_at,
+                    self._clock(),
+                    elapsed,
+                    sha256=sha256,
                 )
             except InsufficientCredits:
                 continue

@@ -15,7 +15,7 @@ from typing import Self
 
 log = logging.getLogger("mockserver.store")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -56,7 +56,9 @@ CREATE TABLE IF NOT EXISTS files (
     done INTEGER NOT NULL DEFAULT 0,
     sms_first INTEGER,
     sms_last INTEGER,
-    debited INTEGER
+    debited INTEGER,
+    sha256 TEXT,
+    hints TEXT NOT NULL DEFAULT '[]'
 );
 CREATE UNIQUE INDEX IF NOT EXISTS files_open_claim
     ON files (login, claim_key) WHERE stored_name IS NULL;
@@ -92,7 +94,19 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE sms ADD COLUMN price INTEGER NOT NULL DEFAULT 1",
         "ALTER TABLE files ADD COLUMN debited INTEGER",
     ),
+    # Version 3 keeps the hints of contract 5.12 with each file, and its content's SHA-256 to
+    # find a file whose bytes equal one processed a moment before (`duplicate_of`). Older
+    # files have neither: they are never anyone's duplicate.
+    3: (
+        "ALTER TABLE files ADD COLUMN sha256 TEXT",
+        "ALTER TABLE files ADD COLUMN hints TEXT NOT NULL DEFAULT '[]'",
+    ),
 }
+
+# Indexes on columns a migration adds: made once the schema is current.
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS files_sha256 ON files (login, sha256) WHERE sha256 IS NOT NULL;
+"""
 
 
 class StoreError(Exception):
@@ -130,6 +144,7 @@ class Database:
                 (str(SCHEMA_VERSION),),
             )
             self._migrate()
+            self._writer.executescript(_INDEXES)
 
     def _migrate(self) -> None:
         """Bring a database made by an older version to `SCHEMA_VERSION`, in one transaction."""

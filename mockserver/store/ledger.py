@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from mockserver.core.models import Sms, Verdict
+from mockserver.core.hints import duplicate_hint, is_recent
+from mockserver.core.models import Hint, Sms, Verdict
 from mockserver.core.text import printable_name
 from mockserver.store.accounts import UnknownAccount
 from mockserver.store.database import Database, StoreError, iso
-from mockserver.store.rows import FILE_COLUMNS, MAIL_STATES, FileRecord, file_record
+from mockserver.store.rows import FILE_COLUMNS, MAIL_STATES, FileRecord, file_record, hints_json
 
 
 class InsufficientCredits(StoreError):
@@ -69,6 +70,24 @@ def _insert_sms(conn: sqlite3.Connection, file_id: int, first: int, sms: Sequenc
         conn.executemany(_SMS_INSERT + _SMS_VALUES, (flat(i, i + 1) for i in range(full, n)))
 
 
+# Earlier files with the same bytes looked at for `duplicate_of` (the latest first).
+_SAME_BYTES_SCAN = 20
+
+
+def _duplicate_of(conn: sqlite3.Connection, login: str, sha256: str, now: datetime) -> Hint | None:
+    """Contract 5.12: the hint naming the latest file of `login` with these bytes that was
+    processed in the 10 minutes before `now` (the platform's clock), or None."""
+    rows = conn.execute(
+        "SELECT id, COALESCE(stored_name, final_name), processed_at FROM files"
+        " WHERE login = ? AND sha256 = ? ORDER BY id DESC LIMIT ?",
+        (login, sha256, _SAME_BYTES_SCAN),
+    )
+    for file_id, name, processed_at in rows:
+        if is_recent(datetime.fromisoformat(processed_at), now):
+            return duplicate_hint(int(file_id), str(name))
+    return None
+
+
 class Ledger(Database):
     """The ledger half of `Store`."""
 
@@ -80,6 +99,8 @@ class Ledger(Database):
         received_at: datetime,
         processed_at: datetime,
         processing_ms: float = 0.0,
+        *,
+        sha256: str | None = None,
     ) -> FileRecord:
         """Record a judged file, its SMS and its cost in ONE transaction; exactly once.
 
@@ -96,6 +117,10 @@ class Ledger(Database):
         Names are recorded in their printable form (`core.text.printable_name`): a name put
         straight on disk that is not UTF-8 or holds a line break is stored escaped (SQLite
         refuses lone surrogates); the file keeps its raw name on disk.
+
+        `sha256` is the file's content hash: the record keeps the verdict's hints and, when
+        this login had processed a file of the same bytes in the 10 minutes before
+        `processed_at`, the `duplicate_of` hint naming it (contract 5.12).
         """
         existing = self.open_claim(login, claim_key)
         if existing is not None:
@@ -123,6 +148,11 @@ class Ledger(Database):
             cost = verdict.cost
             if cost > 0 and not subscription and credits < cost:
                 raise InsufficientCredits(login, credits, cost)
+            hints: tuple[Hint, ...] = verdict.hints
+            if sha256 is not None:
+                earlier = _duplicate_of(conn, login, sha256, processed_at)
+                if earlier is not None:
+                    hints = (*hints, earlier)
             n_sms = len(verdict.sms)
             first = last = None
             if n_sms:
@@ -132,7 +162,8 @@ class Ledger(Database):
                 "INSERT INTO files (login, claim_key, original_name, final_name, status,"
                 " reason, detail, campaign, send_at, send_ts, mult, rows, sms_count, cost,"
                 " rejected, received_at, processed_at, processing_ms, sms_first, sms_last,"
-                " debited) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " debited, sha256, hints)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     login,
                     claim_key,
@@ -155,6 +186,8 @@ class Ledger(Database):
                     first,
                     last,
                     0 if subscription else cost,
+                    sha256,
+                    hints_json(hints),
                 ),
             )
             file_id = cur.lastrowid

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mockserver.core.models import RejectedRow, Status
+from mockserver.core.models import Hint, HintCode, RejectedRow, Status
 
 MAIL_STATES = ("pending", "sent", "skipped", "failed")
 
@@ -67,6 +67,7 @@ class FileRecord:
     mail: str
     done: bool
     debited: int | None = None  # credits taken from the account; None: recorded before v2
+    hints: tuple[Hint, ...] = ()  # contract 5.12; none on files recorded before v3
 
     @property
     def name(self) -> str:
@@ -76,6 +77,14 @@ class FileRecord:
     @property
     def folder(self) -> str:
         return "ARCHIVES" if self.status is Status.ARCHIVED else "INVALIDS"
+
+    @property
+    def duplicate_of(self) -> Hint | None:
+        """Contract 5.12: the earlier file whose bytes this one's equal (its hint), if any."""
+        for hint in self.hints:
+            if hint.code == HintCode.DUPLICATE_OF.value:
+                return hint
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +113,7 @@ class SmsRecord:
 FILE_COLUMNS = (
     "id, login, claim_key, original_name, final_name, stored_name, status, reason, detail, "
     "campaign, send_at, mult, rows, sms_count, cost, rejected, received_at, processed_at, "
-    "processing_ms, mail, done, debited"
+    "processing_ms, mail, done, debited, hints"
 )
 ACCOUNT_COLUMNS = "login, credits, subscription, email, configured"
 SMS_COLUMNS = (
@@ -143,6 +152,27 @@ def file_record(row: Sequence[Any]) -> FileRecord:
         mail=row[19],
         done=bool(row[20]),
         debited=row[21],
+        hints=hints_of(row[22]),
+    )
+
+
+def hints_json(hints: Sequence[Hint]) -> str:
+    """The stored form of a file's hints (contract 5.12): a JSON list of objects."""
+    return json.dumps([h.to_dict() for h in hints], ensure_ascii=False)
+
+
+def hints_of(text: str | None) -> tuple[Hint, ...]:
+    """The hints `hints_json` stored."""
+    return tuple(
+        Hint(
+            str(h["code"]),
+            str(h["message"]),
+            int(h.get("count", 0)),
+            tuple(int(n) for n in h.get("lines", ())),
+            h.get("file_id"),
+            str(h.get("final_name", "")),
+        )
+        for h in json.loads(text or "[]")
     )
 
 

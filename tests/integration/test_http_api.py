@@ -573,6 +573,16 @@ def test_check_gives_the_verdict_and_records_nothing(srv: MockServer) -> None:
     assert list(srv.folder("demo", "SEND_SMS").iterdir()) == []
 
 
+def test_check_names_the_hints(srv: MockServer) -> None:
+    """Contract 5.12: `POST /api/check` names the likely cause of a common mistake (here a `,`
+    separator) beside the rules' verdict; a good file has none."""
+    comma = b'"0612345678","Bonjour"\n"0711223344","Salut"\n'
+    verdict = call(srv, "POST", f"/api/check?name={GOOD}", comma).json
+    assert verdict["reason"] == "Empty_File"
+    assert [(h["code"], h["lines"]) for h in verdict["hints"]] == [("separator_comma", [1, 2])]
+    assert call(srv, "POST", f"/api/check?name={GOOD}", GOOD_ROWS).json["hints"] == []
+
+
 def test_check_uses_the_accounts_current_credits(srv: MockServer) -> None:
     """Contract 5.4.4 through `login=`: `Not_enough_credits` when credits < the file's cost
     (3 SMS at 15 credits, contract 3) and no subscription; a subscription account is never

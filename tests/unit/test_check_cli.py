@@ -334,3 +334,31 @@ def test_config_pricing_and_qualities_are_applied(tmp_path, capsys, monkeypatch)
     assert code == 0
     (doc,) = json.loads(out)
     assert doc["cost"] == 70
+
+
+def test_a_comma_separated_file_shows_the_separator_hint(tmp_path, capsys):
+    """Contract 5.12: `check` names the likely cause (a `,` separator) beside the verdict,
+    which stays the rules' (Empty_File, rows rejected with their reason codes); the rows no
+    longer send the user hunting for quotes. `--json` gives the hint's machine code."""
+    path = drop(tmp_path, b'"0612345678","Bonjour"\n"0712345678","Salut"\n612345678,x\n')
+    code, out, _ = check(capsys, str(path))
+    assert code == 1
+    assert "Empty_File" in out
+    assert "  hints (1)\n    separator_comma: 3 rows hold no ; but split" in out
+    assert "line 1: malformed_row" in out
+    assert "doubled" not in out
+    code, out, _ = check(capsys, "--json", str(path))
+    (result,) = json.loads(out)
+    assert [(h["code"], h["count"], h["lines"]) for h in result["hints"]] == [
+        ("separator_comma", 3, [1, 2, 3])
+    ]
+
+
+def test_a_dropped_leading_zero_is_hinted_by_check(tmp_path, capsys):
+    """Contract 5.12: `612345678` is sent to +61 as the rules say; `check` says why it may be
+    a French mobile whose 0 a spreadsheet dropped."""
+    path = drop(tmp_path, b"612345678;Bonjour\n")
+    code, out, _ = check(capsys, str(path))
+    assert code == 0
+    assert "leading_zero_dropped: 1 row gives a 9-digit number" in out
+    assert "write them 0612345678" in out

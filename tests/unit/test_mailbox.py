@@ -18,8 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mockserver.config import MailConfig
-from mockserver.core.models import Reason, RejectedRow, RowError, Status, Warning_
+from mockserver.core.hints import duplicate_hint
+from mockserver.core.models import Hint, HintCode, Reason, RejectedRow, RowError, Status, Warning_
 from mockserver.core.recap import (
+    HINTS_FR,
     MAX_ROWS,
     REASONS_FR,
     ROW_ERRORS_FR,
@@ -197,6 +199,31 @@ def test_the_recap_holds_no_english_sentence(
     msg = compose(rec, "a@b.test", context)
     found = ENGLISH.findall(msg.get_content())
     assert found == [], found
+
+
+def test_every_hint_has_a_french_label() -> None:
+    """Contract 5.12: the recap names the hints; labels are keyed by `HintCode`."""
+    assert set(HINTS_FR) == set(HintCode)
+
+
+def test_the_recap_names_the_hints_in_french() -> None:
+    """Contract 5.12: "`check`, the API and the recap name the likely cause of common
+    mistakes"; contract 5.11: the recap is entirely in French (the hints' English sentences
+    never reach it), with the lines or the earlier file each hint names."""
+    hints = (
+        Hint(HintCode.SEPARATOR_COMMA.value, "12 rows hold no ; but split on a comma", 12,
+             (1, 2, 3, 4, 5)),
+        Hint(HintCode.LEADING_ZERO_DROPPED.value, "the number is sent abroad", 1, (7,)),
+        duplicate_hint(3, "TreatedByMSI_Promo_20300716120000_HQ.csv"),
+    )  # fmt: skip
+    body = compose(record(hints=hints), "a@b.test", BEFORE).get_content()
+    assert f"  - {HINTS_FR[HintCode.SEPARATOR_COMMA]} (12 lignes : 1, 2, 3, 4, 5 …)" in body
+    assert f"  - {HINTS_FR[HintCode.LEADING_ZERO_DROPPED]} (ligne 7)" in body
+    assert (
+        f"  - {HINTS_FR[HintCode.DUPLICATE_OF]} ; fichier précédent : n° 3, "
+        "'TreatedByMSI_Promo_20300716120000_HQ.csv'"
+    ) in body
+    assert ENGLISH.findall(body) == []
 
 
 def test_rejected_rows_are_capped() -> None:

@@ -12,7 +12,14 @@ import pytest
 
 from mockserver.config import AccountConfig, verify_password
 from mockserver.core.models import PREFIX, Campaign, Reason, RejectedRow, Sms, Status, Verdict
-from mockserver.store import AccountExists, AccountRow, InsufficientCredits, Store, UnknownAccount
+from mockserver.store import (
+    SCHEMA_VERSION,
+    AccountExists,
+    AccountRow,
+    InsufficientCredits,
+    Store,
+    UnknownAccount,
+)
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
@@ -392,7 +399,9 @@ def test_a_schema_1_database_is_migrated(tmp_path: Path, caplog: pytest.LogCaptu
         assert [m.price for m in s.messages(login="alice")] == [1, 1, 5]
         assert s.account("alice").credits == 3
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("2",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (
+            str(SCHEMA_VERSION),
+        )
     conn.close()
     caplog.clear()
     with caplog.at_level("WARNING", logger="mockserver.store"), Store(path) as s:
