@@ -361,21 +361,37 @@ class MockServer:
         return [views.file_view(f) for f in self.backend.files(**filters)]
 
     def messages(self, **filters: Any) -> list[dict[str, Any]]:
-        """SMS as `GET /api/messages` lists them; `phone=` in any accepted spelling."""
+        """SMS as `GET /api/messages` lists them; `phone=` in any accepted spelling, by the
+        same rule and with the same error (`backend.BadFilter`, a ValueError) as the API."""
         now = filters.pop("now", None) or self.backend.now()
         return [views.sms_view(m, now) for m in self.backend.messages(**filters, now=now)]
 
     def mail(self) -> list[dict[str, Any]]:
         return self.backend.mail()
 
+    @property
+    def last_file_id(self) -> int:
+        """The highest file id on the platform (0 when none), as `GET /api/files` gives it in
+        `last_id`: read it before dropping a file whose name was used before, then
+        `wait_for_file(name, after_id=...)` answers with the new verdict, never the old one."""
+        return self.backend.last_file_id()
+
     def wait_for_file(
-        self, name: str, timeout: float = 10.0, *, login: str | None = None
+        self,
+        name: str,
+        timeout: float = 10.0,
+        after_id: int | None = None,
+        *,
+        login: str | None = None,
     ) -> dict[str, Any]:
         """Block until a file named `name` (original or final name) has a verdict; return
-        its record. TimeoutError when none arrives within `timeout` seconds."""
-        found = self.backend.wait_for_file(name, timeout, login=login)
+        its record (the newest, if the name was used more than once). With `after_id` (a
+        `last_file_id` reading) only a file recorded after it answers. TimeoutError when
+        none arrives within `timeout` seconds."""
+        found = self.backend.wait_for_file(name, timeout, login=login, after_id=after_id)
         if found is None:
-            raise TimeoutError(f"no verdict for {name!r} within {timeout:g} s")
+            after = "" if after_id is None else f" after file id {after_id}"
+            raise TimeoutError(f"no verdict for {name!r}{after} within {timeout:g} s")
         return views.file_view(found)
 
     def reset(self) -> None:

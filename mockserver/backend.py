@@ -44,6 +44,11 @@ class BackendError(RuntimeError):
     """The state cannot be opened; the message is one line a user can act on."""
 
 
+class BadFilter(ValueError):
+    """A filter value no row can match (a phone that is no number, an unknown SMS status);
+    the message is one sentence, the HTTP API's 400 answer as it is."""
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -221,23 +226,42 @@ class Backend:
         name: str | None = None,
         *,
         campaign: str | None = None,
-        since_id: int | None = None,
+        after_id: int | None = None,
         include_pending: bool = False,
         limit: int | None = None,
         offset: int = 0,
     ) -> list[FileRecord]:
-        """Files with a verdict, oldest first; `name` is the original or the final name.
-        Files still being finished (moved, recap) only with `include_pending`."""
+        """Files with a verdict, oldest first; `name` is the original or the final name;
+        `after_id` keeps those with a higher id (see `last_file_id`). Files still being
+        finished (moved, recap) only with `include_pending`."""
         return self.store.files(
             login=login,
             status=status,
             name=name,
             campaign=campaign,
-            since_id=since_id,
+            after_id=after_id,
             include_pending=include_pending,
             limit=limit,
             offset=offset,
         )
+
+    def last_file_id(self) -> int:
+        """The highest file id on the platform, whatever its login (0 when none), files being
+        finished included: a file dropped after this reading gets a higher id, so
+        `wait_for_file(name, after_id=last_file_id())` never answers with an earlier drop of
+        that name (contract 6, `last_id` and `after_id`). Ids are never reused, not even after
+        a reset."""
+        return self.store.last_file_id()
+
+    @staticmethod
+    def phone_filter(phone: str) -> str:
+        """A phone filter in any spelling the platform accepts (0612345678, +33612345678,
+        33 6 12 34 56 78) as the SMS store it; `BadFilter` for any other. The one rule for
+        `messages(phone=)`, the HTTP API and `MockServer.messages`."""
+        wanted = normalise_number(phone)
+        if wanted is None:
+            raise BadFilter(f"phone {phone!r} is not a number the platform accepts")
+        return wanted
 
     def messages(
         self,
@@ -256,14 +280,11 @@ class Backend:
         (0612345678, +33612345678, 33 6 12 34 56 78): normalised here, once, for every
         caller. `status` is `scheduled` or `sent` at `now` (default: this backend's clock;
         contract 5.10); a caller that also labels the SMS passes the same `now` to
-        `views.sms_view`. `ValueError` for a phone that is no number or an unknown status."""
-        wanted = None
-        if phone is not None:
-            wanted = normalise_number(phone)
-            if wanted is None:
-                raise ValueError(f"phone {phone!r} is not a number the platform accepts")
+        `views.sms_view`. `BadFilter` (a `ValueError`) for a phone that is no number
+        (`phone_filter`) or an unknown status."""
+        wanted = None if phone is None else self.phone_filter(phone)
         if status not in (None, "scheduled", "sent"):
-            raise ValueError(f"unknown SMS status {status!r} (scheduled or sent)")
+            raise BadFilter(f"unknown SMS status {status!r} (scheduled or sent)")
         moment = (now or self.now()).timestamp()
         return self.store.messages(
             login=login,
@@ -292,11 +313,12 @@ class Backend:
         timeout: float,
         *,
         login: str | None = None,
-        since_id: int | None = None,
+        after_id: int | None = None,
     ) -> FileRecord | None:
-        """Block until a done file named `name` (original or final name) exists; None when
-        `timeout` runs out. Woken by `file.finished` and `reset` events, never by
-        polling. `since_id` ignores files recorded before (an earlier drop of that name)."""
+        """Block until a done file named `name` (original or final name) exists; return the
+        newest such file, None when `timeout` runs out. Woken by `file.finished` and `reset`
+        events, never by polling. `after_id` (a `last_file_id()` reading) ignores the files
+        recorded up to it: an earlier drop of a reused name never answers."""
         changed = threading.Condition()
         version = [0]
 
@@ -312,7 +334,7 @@ class Backend:
             while True:
                 with changed:
                     seen = version[0]
-                found = self.store.files(login=login, name=name, since_id=since_id)
+                found = self.store.files(login=login, name=name, after_id=after_id)
                 if found:
                     return found[-1]
                 with changed:

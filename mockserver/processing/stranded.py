@@ -81,8 +81,9 @@ class Stranded:
 
     def finish(self, record: FileRecord, key: FileKey) -> None:
         """Finish `record` unless a worker has it, it is done, it is no longer the same file
-        (ids are reused after a reset), or its file is still in PROCESSING (the adopting scan
-        resumes that one at MOVE)."""
+        (a reset removed it; ids are not reused since, but a database of an earlier version
+        did reuse them: the claim key decides), or its file is still in PROCESSING (the
+        adopting scan resumes that one at MOVE)."""
         if not self._flight.hold(record.login, key):
             return  # a worker has it: it is not stranded
         try:

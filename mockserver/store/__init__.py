@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from mockserver.store.accounts import AccountExists, Accounts, UnknownAccount
 from mockserver.store.database import SCHEMA_VERSION, StoreError, iso
-from mockserver.store.ledger import InsufficientCredits, Ledger
+from mockserver.store.ledger import FILE_ID_FLOOR, InsufficientCredits, Ledger
 from mockserver.store.queries import Queries
 from mockserver.store.rows import (
     MAIL_STATES,
@@ -45,6 +45,14 @@ class Store(Accounts, Ledger, Queries):
         configured = list(configured)
         logins = {acc.login for acc in configured}
         with self._write() as conn:
+            # File ids go on after a reset (ledger `_next_file_id`): keep the highest one given.
+            conn.execute(
+                "INSERT INTO meta (key, value)"
+                " SELECT ?, MAX(COALESCE((SELECT MAX(id) FROM files), 0),"
+                " COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?), 0))"
+                " WHERE 1 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (FILE_ID_FLOOR, FILE_ID_FLOOR),
+            )
             conn.execute("DELETE FROM sms")
             conn.execute("DELETE FROM files")
             removed = [

@@ -88,6 +88,23 @@ def _duplicate_of(conn: sqlite3.Connection, login: str, sha256: str, now: dateti
     return None
 
 
+# The highest file id a reset deleted (`Store.reset`): ids go on from there, never reused.
+FILE_ID_FLOOR = "file_id_floor"
+
+
+def _next_file_id(conn: sqlite3.Connection) -> int:
+    """The id of the file about to be recorded: above every file id ever given, even those a
+    reset deleted (contract 6: "every file has an increasing id"; a client holding an
+    `after_id` from before a reset must not miss the files after it). SQLite alone would
+    start again from 1 on an emptied table."""
+    row = conn.execute(
+        "SELECT MAX(COALESCE((SELECT MAX(id) FROM files), 0),"
+        " COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?), 0))",
+        (FILE_ID_FLOOR,),
+    ).fetchone()
+    return int(row[0]) + 1
+
+
 class Ledger(Database):
     """The ledger half of `Store`."""
 
@@ -158,13 +175,15 @@ class Ledger(Database):
             if n_sms:
                 first = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM sms").fetchone()[0]) + 1
                 last = first + n_sms - 1
-            cur = conn.execute(
-                "INSERT INTO files (login, claim_key, original_name, final_name, status,"
+            file_id = _next_file_id(conn)
+            conn.execute(
+                "INSERT INTO files (id, login, claim_key, original_name, final_name, status,"
                 " reason, detail, campaign, send_at, send_ts, mult, rows, sms_count, cost,"
                 " rejected, received_at, processed_at, processing_ms, sms_first, sms_last,"
                 " debited, sha256, hints)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
+                    file_id,
                     login,
                     claim_key,
                     printable_name(verdict.original_name),
@@ -190,8 +209,6 @@ class Ledger(Database):
                     hints_json(hints),
                 ),
             )
-            file_id = cur.lastrowid
-            assert file_id is not None
             if first is not None:
                 _insert_sms(conn, file_id, first, verdict.sms)
             if cost > 0 and not subscription:

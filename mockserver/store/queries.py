@@ -38,15 +38,16 @@ class Queries(Database):
         name: str | None = None,
         *,
         campaign: str | None = None,
-        since_id: int | None = None,
+        after_id: int | None = None,
         include_pending: bool = False,
         limit: int | None = None,
         offset: int = 0,
     ) -> list[FileRecord]:
         """Processed files, oldest first (contract 6, `GET /api/files`).
 
-        `name` matches the original name or the final name. Files still being finished
-        (moved, recap) are left out unless `include_pending`.
+        `name` matches the original name or the final name; `after_id` keeps the files whose
+        id is above it (those recorded after a `last_file_id()` reading). Files still being
+        finished (moved, recap) are left out unless `include_pending`.
         """
         where: list[str] = []
         params: list[Any] = []
@@ -63,9 +64,9 @@ class Queries(Database):
         if campaign is not None:
             where.append("campaign = ?")
             params.append(campaign)
-        if since_id is not None:
+        if after_id is not None:
             where.append("id > ?")
-            params.append(int(since_id))
+            params.append(int(after_id))
         if not include_pending:
             where.append("done = 1")
         sql = f"SELECT {FILE_COLUMNS} FROM files"
@@ -78,6 +79,8 @@ class Queries(Database):
         return [file_record(r) for r in self._reader().execute(sql, params)]
 
     def last_file_id(self) -> int:
+        """The highest id of a file the store holds, being finished or done (0 when none):
+        every file recorded after this reading has a higher id."""
         row = self._reader().execute("SELECT COALESCE(MAX(id), 0) FROM files").fetchone()
         return int(row[0])
 

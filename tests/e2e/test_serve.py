@@ -23,6 +23,7 @@ from tests.support.billing import DEMO_CREDITS, SMS_CREDITS
 from tests.support.serve import (
     READY_RE,
     Serve,
+    api_last_id,
     api_verdict,
     campaign,
     csv_rows,
@@ -151,6 +152,23 @@ def test_health_with_curl(module_serve: Serve, tmp_path: Path) -> None:
         "sftp_port": module_serve.sftp_port,
         "http_port": module_serve.http_port,
     }
+
+
+def test_a_reused_name_gets_its_new_verdict_from_a_long_running_serve(
+    module_serve: Serve,
+) -> None:
+    """Contract 6, the long-running server's case: a name dropped again (a test suite run
+    twice against one `serve`) is waited for with `after_id=<last_id read before the drop>`
+    and gets the new verdict, never the one the name had before."""
+    name = campaign("Reused")
+    ftp_drop(module_serve.ftp_port, name, csv_rows(1))
+    old = api_verdict(module_serve.http_url, name, wait=20)
+    last_id = api_last_id(module_serve.http_url)
+    assert last_id >= old["id"]
+    ftp_drop(module_serve.ftp_port, name, csv_rows(3, start=10))
+    new = api_verdict(module_serve.http_url, name, wait=20, after_id=last_id)
+    assert new["id"] > last_id
+    assert (old["sms_count"], new["sms_count"]) == (1, 3)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

@@ -405,6 +405,118 @@ def test_wait_with_a_status_waits_for_that_status(srv: MockServer) -> None:
     assert reply.status == 404
 
 
+# -- reused names: last_id and after_id ----------------------------------------------------------
+
+EMPTY_ROWS = b'"12";"pas un numero"\n'  # no valid row: Empty_File
+
+
+def wait_in_background(srv: MockServer, path: str) -> tuple[threading.Thread, dict[str, Any]]:
+    """`GET path` (a long poll) on a thread; returns once the request waits on the bus."""
+    answer: dict[str, Any] = {}
+    listeners = srv.backend.bus.subscribers
+
+    def ask() -> None:
+        answer["reply"] = call(srv, "GET", path)
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    wait_until(lambda: srv.backend.bus.subscribers > listeners, what="the long poll")
+    return thread, answer
+
+
+def test_a_reused_name_waits_for_the_new_verdict_with_after_id(srv: MockServer) -> None:
+    """Contract 6: "read last_id, drop a file whose name was used before, wait with after_id
+    and get the new verdict, never the old one": the earlier verdict of that name exists all
+    along, and the wait answers only with the file recorded after `last_id`."""
+    drop(srv, GOOD, GOOD_ROWS)
+    first = call(srv, "GET", f"/api/files?name={GOOD}&wait=15").json
+    (old,) = first["files"]
+    assert old["status"] == "archived"
+    last_id = call(srv, "GET", "/api/files").json["last_id"]
+    assert last_id == old["id"] == first["last_id"]
+
+    thread, answer = wait_in_background(srv, f"/api/files?name={GOOD}&after_id={last_id}&wait=30")
+    try:
+        assert thread.is_alive()  # the old verdict does not answer it
+        drop(srv, GOOD, EMPTY_ROWS)
+    finally:
+        thread.join(60)
+    reply = answer["reply"]
+    assert reply.status == 200, reply.body
+    (new,) = reply.json["files"]
+    assert new["id"] > last_id
+    assert (new["original_name"], new["status"], new["reason"]) == (GOOD, "invalid", "Empty_File")
+    assert reply.json["last_id"] == new["id"]
+    # Without after_id, the name lists both drops, oldest first.
+    both = call(srv, "GET", f"/api/files?name={GOOD}&wait=1").json["files"]
+    assert [f["id"] for f in both] == [old["id"], new["id"]]
+
+
+def test_after_id_filters_without_wait(srv: MockServer) -> None:
+    """`after_id=N` keeps only the files with `id > N`; `last_id` is the highest id."""
+    one = processed(srv, GOOD, GOOD_ROWS)
+    two = processed(srv, PAST, GOOD_ROWS)
+    assert two["id"] > one["id"]
+
+    def ids(query: str) -> tuple[list[int], int]:
+        reply = call(srv, "GET", f"/api/files?{query}")
+        assert reply.status == 200, reply.body
+        return [f["id"] for f in reply.json["files"]], reply.json["last_id"]
+
+    assert ids("after_id=0") == ([one["id"], two["id"]], two["id"])
+    assert ids(f"after_id={one['id']}") == ([two["id"]], two["id"])
+    assert ids(f"after_id={two['id']}") == ([], two["id"])
+    assert ids(f"name={GOOD}&after_id={one['id']}") == ([], two["id"])
+    # A wait with after_id runs out like any other, and still gives last_id.
+    late = call(srv, "GET", f"/api/files?name={GOOD}&after_id={one['id']}&wait=0.2")
+    assert late.status == 404
+    assert late.json["last_id"] == two["id"]
+    assert f"after file id {one['id']}" in late.json["error"]
+
+
+def test_last_id_is_0_on_an_empty_platform(srv: MockServer) -> None:
+    """Contract 6: every `GET /api/files` answer carries `"last_id"`, 0 when there is none."""
+    assert call(srv, "GET", "/api/files").json == {"files": [], "last_id": 0}
+    late = call(srv, "GET", f"/api/files?name={GOOD}&wait=0.1")
+    assert (late.status, late.json["last_id"]) == (404, 0)
+    assert srv.last_file_id == 0
+
+
+def test_last_id_is_platform_wide_whatever_the_filters(srv: MockServer) -> None:
+    """docs/spec.md 6: `last_id` is the highest file id on the platform, not of the answer's
+    filters or page: whoever reads it, a file recorded later has a higher id."""
+    mine = processed(srv, GOOD, GOOD_ROWS, login="sub")
+    other = processed(srv, "bad name.csv", GOOD_ROWS)
+    for query in ("login=sub", "status=archived", f"name={GOOD}", "limit=1", "after_id=0"):
+        reply = call(srv, "GET", f"/api/files?{query}").json
+        assert reply["last_id"] == other["id"] > mine["id"], query
+    assert srv.last_file_id == other["id"]
+
+
+def test_file_ids_are_never_reused_after_a_reset(srv: MockServer) -> None:
+    """Contract 6: "every file has an increasing id": a reset empties the files (`last_id`
+    0) but the next file's id is above every id given before, so an `after_id` read before
+    the reset still finds the files after it."""
+    before = processed(srv, GOOD, GOOD_ROWS)
+    assert call(srv, "POST", "/api/reset").status == 200
+    assert call(srv, "GET", "/api/files").json["last_id"] == 0
+    drop(srv, GOOD, GOOD_ROWS)
+    reply = call(srv, "GET", f"/api/files?name={GOOD}&after_id={before['id']}&wait=15")
+    assert reply.status == 200, reply.body
+    (after,) = reply.json["files"]
+    assert after["id"] > before["id"]
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "1.5", "", "+3", "1e3", "9" * 19, "%00"])
+def test_a_bad_after_id_is_400(srv: MockServer, value: str) -> None:
+    """`after_id` is a file id: a whole number >= 0; anything else is a 400 naming it."""
+    reply = call(srv, "GET", f"/api/files?after_id={value}")
+    assert reply.status == 400, reply.body
+    assert reply.json["error"].startswith("after_id must be a file id: a whole number >= 0")
+    wait = call(srv, "GET", f"/api/files?name={GOOD}&after_id={value}&wait=5")
+    assert wait.status == 400, wait.body
+
+
 # -- messages -------------------------------------------------------------------------------------
 
 
@@ -482,6 +594,17 @@ def test_messages_bad_query(srv: MockServer, query: str, status: int) -> None:
     reply = call(srv, "GET", f"/api/messages?{query}")
     assert reply.status == status, reply.body
     assert reply.json["error"]
+
+
+@pytest.mark.parametrize("spelling", ["12", "0123456789", "abc"])
+def test_messages_phone_rule_is_the_libraries(srv: MockServer, spelling: str) -> None:
+    """Contract 7 `srv.messages(phone=…)` "normalising the number like the API": one rule
+    and one sentence, the API's 400 being the library's ValueError."""
+    reply = call(srv, "GET", "/api/messages?phone=" + quote(spelling))
+    assert reply.status == 400
+    with pytest.raises(ValueError, match="is not a number the platform accepts") as raised:
+        srv.messages(phone=spelling)
+    assert reply.json == {"error": str(raised.value)}
 
 
 @pytest.mark.parametrize("other", ["login=ghost", "limit=0", "status=pending"])
@@ -660,6 +783,37 @@ def test_unknown_route_is_404_json(srv: MockServer) -> None:
         assert reply.json["error"]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("GET", "/health", None, 200),
+        ("GET", "/api/files", None, 200),
+        ("GET", f"/api/files?name={GOOD}&wait=0.1", None, 404),  # the wait ran out
+        ("GET", "/api/messages?phone=12", None, 400),
+        ("GET", "/api/accounts/demo", None, 200),
+        ("POST", "/api/accounts", {"login": "fresh", "password": "pw"}, 201),
+        ("POST", "/api/accounts", {"login": "demo", "password": "pw"}, 409),
+        ("POST", f"/api/check?name={GOOD}", GOOD_ROWS, 200),
+        ("POST", "/api/check?name=promo.tmp", GOOD_ROWS, 200),
+        ("GET", "/api/nothing", None, 404),
+        ("DELETE", "/api/accounts/demo", None, 405),
+        ("POST", "/api/reset", None, 200),
+    ],
+)
+def test_every_json_answer_ends_with_a_newline(
+    srv: MockServer, method: str, path: str, body: Any, status: int
+) -> None:
+    """Contract 6: "Every JSON answer ends with a newline", errors included: one line of
+    JSON, then `\\n` (a `curl` in a terminal or a line-based reader gets a whole line)."""
+    reply = call(srv, method, path, body)
+    assert reply.status == status, reply.body
+    assert reply.headers["content-type"].startswith("application/json")
+    assert reply.body.endswith(b"\n"), reply.body[-40:]
+    assert reply.body.count(b"\n") == 1
+    assert int(reply.headers["content-length"]) == len(reply.body)
+    json.loads(reply.body)
+
+
 def test_wrong_method_is_405_json(srv: MockServer) -> None:
     """A known route with another method is a 405 JSON naming the allowed methods."""
     for method, path in (
@@ -721,6 +875,7 @@ def test_no_garbage_gets_a_500(srv: MockServer) -> None:
         reply = call(srv, method, path, body, {"Content-Type": "application/json"})
         assert reply.status < 500, (method, path, body, reply.body)
         assert reply.headers["content-type"].startswith("application/json"), (method, path)
+        assert reply.body.endswith(b"\n"), (method, path)  # contract 6, errors included
         if reply.status >= 400:
             assert reply.json["error"], (method, path)
 

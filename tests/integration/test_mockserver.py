@@ -233,6 +233,29 @@ def test_wait_for_file_returns_the_verdict() -> None:
         assert time.monotonic() - started < 5
 
 
+def test_wait_for_file_after_id_waits_for_a_reused_name() -> None:
+    """Contract 7 `srv.last_file_id`, `srv.wait_for_file(name, timeout, after_id=None)`: drop
+    a name used before, wait with the id read before the drop, get the new verdict, never the
+    old one. The second file stays a second in PROCESSING: the old verdict is there all
+    along, and a wait that ignored after_id would answer with it at once."""
+    with MockServer(delay_seconds=1.0) as srv:
+        assert srv.last_file_id == 0
+        ftp_upload(srv, NAME, ROWS)
+        old = srv.wait_for_file(NAME, 15)
+        last_id = srv.last_file_id
+        assert last_id == old["id"]
+        ftp_upload(srv, NAME, b'"12";"pas un numero"\n')
+        new = srv.wait_for_file(NAME, 15, after_id=last_id)
+        assert new["id"] > last_id
+        assert (new["status"], new["reason"]) == ("invalid", "Empty_File")
+        assert old["status"] == "archived"
+        assert srv.last_file_id == new["id"]
+        assert call(srv, "GET", "/api/files").json["last_id"] == new["id"]
+        assert [f["id"] for f in srv.files(name=NAME, after_id=last_id)] == [new["id"]]
+        with pytest.raises(TimeoutError, match=f"after file id {new['id']}"):
+            srv.wait_for_file(NAME, 0.2, after_id=new["id"])
+
+
 def test_reset_gives_a_clean_platform() -> None:
     """Contract 6/7 reset: no files, SMS or mail; configured accounts and credits restored;
     run-time accounts removed; the folders are empty."""

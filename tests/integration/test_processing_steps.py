@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -266,8 +267,10 @@ def test_a_resume_job_holding_the_record_never_strands_the_adopted_file(
 def test_a_stale_resume_job_never_finishes_another_file_with_the_same_id(
     platform_factory: Callable[..., Platform], tmp_path: Path
 ) -> None:
-    """Ids are reused after a reset: a resume job read before it must not finish the new file
-    that got the old id (it checks the claim key), or it would be moved and mailed twice."""
+    """A resume job read before a reset must not finish a file recorded after it, or that file
+    would be moved and mailed twice. File ids are never reused, not even after a reset
+    (contract 6); should a stale record still carry the id of another file (a database of an
+    earlier version, which reused them), the job checks the claim key and leaves it alone."""
     bus = EventBus()
     p = platform_factory(make_config(tmp_path / "d", rescan_seconds=3600.0), bus=bus)
     failed, fail_move = _fail_once_at(Step.MOVE)
@@ -285,20 +288,21 @@ def test_a_stale_resume_job_never_finishes_another_file_with_the_same_id(
     def stale_resume_between_record_and_move(step: Step, ctx: FileContext) -> None:
         if step is Step.RECORD and not stale_ran.is_set():
             assert ctx.record is not None
-            assert ctx.record.id == old.id  # the id was reused
-            p.processor.stranded.finish(old, old_key)
+            assert ctx.record.id > old.id  # never reused, not even after a reset
+            # The worst case all the same: a stale record naming the new file's id.
+            p.processor.stranded.finish(dataclasses.replace(old, id=ctx.record.id), old_key)
             stale_ran.set()
 
     p.processor.add_hook(stale_resume_between_record_and_move)
     with bus.subscription() as sub:
         p.drop(data=b'"0612345678";"Bonjour"\n')
         assert stale_ran.wait(10)
-        p.wait_file(NAME)
+        new = p.wait_file(NAME)
         assert p.processor.wait_idle(10)
         events = []
         while (event := sub.get(0)) is not None:
             events.append(event)
-    assert [e.file_id for e in events if isinstance(e, FileFinished)] == [old.id]
+    assert [e.file_id for e in events if isinstance(e, FileFinished)] == [new["id"]]
     assert len(p.mailbox.messages()) == 1
     assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
 

@@ -84,15 +84,27 @@ def http_json(
             return exc.code, json.loads(exc.read() or b"null")
 
 
-def api_verdict(http_url: str, name: str, wait: float = 10.0) -> dict[str, Any]:
+def api_verdict(
+    http_url: str, name: str, wait: float = 10.0, *, after_id: int | None = None
+) -> dict[str, Any]:
     """The verdict of `name` through `GET /api/files?name=&wait=` (contract 6: "answers as
-    soon as that file has a verdict")."""
-    query = urllib.parse.urlencode({"name": name, "wait": f"{wait:g}"})
+    soon as that file has a verdict"); with `after_id` (a `last_id` read before the drop),
+    the verdict of a file recorded after it, never an earlier drop of that name."""
+    params = {"name": name, "wait": f"{wait:g}"}
+    if after_id is not None:
+        params["after_id"] = str(after_id)
+    query = urllib.parse.urlencode(params)
     status, data = http_json(f"{http_url}/api/files?{query}", timeout=wait + 20)
     assert status == 200, f"no verdict for {name}: {status} {data}"
     files: list[dict[str, Any]] = data["files"]
     assert files, data
     return files[-1]
+
+
+def api_last_id(http_url: str) -> int:
+    """`last_id` of `GET /api/files`: the highest file id on the platform (contract 6)."""
+    last_id: int = api_get(http_url, "/api/files", limit="1")["last_id"]
+    return last_id
 
 
 def api_get(http_url: str, path: str, **query: str) -> Any:

@@ -270,6 +270,31 @@ def test_reset_restores_configured_and_removes_runtime(store: Store) -> None:
     assert store.account("dave") is None
 
 
+def test_file_ids_increase_and_are_never_reused(tmp_path: Path) -> None:
+    """Contract 6: "every file has an increasing id", `last_id` 0 when none: not even a reset
+    (which SQLite alone would let start again from 1), twice, or a restart brings an id
+    back; `after_id` keeps the files above it."""
+    store = Store(tmp_path / "state.sqlite3")
+    store.seed_accounts([acc("alice", 1000)])
+    assert store.last_file_id() == 0
+    first = store.record("alice", "k1", verdict(n=1), NOW, NOW)
+    second = store.record("alice", "k2", verdict(n=1), NOW, NOW)
+    assert 0 < first.id < second.id == store.last_file_id()  # files being finished count
+    assert [f.id for f in store.files(after_id=first.id, include_pending=True)] == [second.id]
+    store.reset([acc("alice", 1000)])
+    assert store.last_file_id() == 0
+    store.reset([acc("alice", 1000)])
+    third = store.record("alice", "k3", verdict(n=1), NOW, NOW)
+    assert third.id > second.id
+    store.reset([acc("alice", 1000)])
+    store.close()
+    store = Store(tmp_path / "state.sqlite3")
+    try:
+        assert store.record("alice", "k4", verdict(n=1), NOW, NOW).id > third.id
+    finally:
+        store.close()
+
+
 def test_mark_mailed_returns_the_done_record(store: Store) -> None:
     """The pipeline publishes `file.finished` from what `mark_mailed` returns."""
     rec = store.record("alice", "k", verdict("W_20300101120000_HQ.csv", 1), NOW, NOW)

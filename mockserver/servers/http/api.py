@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -17,13 +16,13 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from mockserver import views
-from mockserver.backend import Backend
-from mockserver.core.phone import normalise_number
+from mockserver.backend import Backend, BadFilter
 from mockserver.events import Event, FileFinished, PlatformReset
 from mockserver.servers.http.validation import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     BadRequest,
+    after_id_param,
     check_keys,
     credits_field,
     email_field,
@@ -31,6 +30,7 @@ from mockserver.servers.http.validation import (
     file_name_param,
     int_param,
     json_object,
+    json_reply,
     login_field,
     parse_query,
     password_field,
@@ -38,6 +38,7 @@ from mockserver.servers.http.validation import (
     reply,
     subscription_field,
     text_param,
+    to_json,
     wait_param,
 )
 from mockserver.store import AccountExists, UnknownAccount
@@ -48,6 +49,7 @@ log = logging.getLogger("mockserver.http")
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Ports = Callable[[], "dict[str, int] | None"]
+Found = tuple[list[dict[str, Any]], int]  # files in their JSON shape, and the last file id
 
 SHUTDOWN_TIMEOUT = 5.0  # seconds aiohttp waits for handlers still running at stop
 
@@ -245,12 +247,13 @@ class HttpApi:
         return reply(views.account_view(changed))
 
     async def list_files(self, request: web.Request) -> web.Response:
-        q = parse_query(request, ("login", "status", "name", "wait", "limit", "offset"))
+        q = parse_query(request, ("login", "status", "name", "after_id", "wait", "limit", "offset"))
         login = text_param(q, "login")
         status = q.get("status")
         if status is not None and status not in ("archived", "invalid"):
             raise BadRequest(f"status must be archived or invalid, got {status!r}")
         name = text_param(q, "name")
+        after_id = after_id_param(q)
         limit = int_param(q, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         offset = int_param(q, "offset", 0, 0, 10**12)
         wait = wait_param(q["wait"]) if "wait" in q else None
@@ -258,25 +261,35 @@ class HttpApi:
             raise BadRequest("wait needs name=: the file to wait for")
         await self._blocking(self._known_login, login)
 
-        def find() -> list[dict[str, Any]]:
-            found = self.backend.files(
-                login=login, status=status, name=name, limit=limit, offset=offset
+        def find() -> Found:
+            files = self.backend.files(
+                login=login,
+                status=status,
+                name=name,
+                after_id=after_id,
+                limit=limit,
+                offset=offset,
             )
-            return [views.file_view(f) for f in found]
+            # Read after the files: every id listed is <= last_id. Platform-wide, whatever
+            # the filters (docs/spec.md 6.1): the reading a later `after_id` compares with.
+            return [views.file_view(f) for f in files], self.backend.last_file_id()
 
         if wait is None:
-            return reply({"files": await self._blocking(find)})
+            files, last_id = await self._blocking(find)
+            return reply({"files": files, "last_id": last_id})
         found = await self._wait(find, wait)
         if found is None:
             return error_reply("the server is stopping", 503)
-        if not found:
-            return error_reply(f"no verdict for {name!r} within {wait:g} s", 404)
-        return reply({"files": found})
+        files, last_id = found
+        if not files:
+            after = "" if after_id is None else f" after file id {after_id}"
+            message = f"no verdict for {name!r}{after} within {wait:g} s"
+            return reply({"error": message, "last_id": last_id}, 404)
+        return reply({"files": files, "last_id": last_id})
 
-    async def _wait(
-        self, find: Callable[[], list[dict[str, Any]]], timeout: float
-    ) -> list[dict[str, Any]] | None:
-        """`find()` until it finds something or `timeout` passes; None when stopping.
+    async def _wait(self, find: Callable[[], Found], timeout: float) -> Found | None:
+        """`find()` until it finds a file or `timeout` passes (then its last, empty answer);
+        None when stopping.
 
         Woken by the event bus (`file.finished`, `reset`, published on a worker
         thread -> `call_soon_threadsafe`), never by polling. The event is cleared *before*
@@ -302,11 +315,9 @@ class HttpApi:
                     return None
                 event.clear()
                 found = await self._blocking(find)
-                if found:
-                    return found
                 remaining = deadline - loop.time()
-                if remaining <= 0:
-                    return []
+                if found[0] or remaining <= 0:
+                    return found
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), remaining)
         finally:
@@ -320,13 +331,13 @@ class HttpApi:
         login = text_param(q, "login")
         campaign = text_param(q, "campaign")
         file = text_param(q, "file")
-        raw_phone = text_param(q, "phone")
-        phone = None
-        if raw_phone is not None:
-            # Any accepted spelling finds the SMS: 0612345678, +33612345678, 33 6 12 34 56 78.
-            phone = normalise_number(raw_phone)
-            if phone is None:
-                raise BadRequest(f"phone {raw_phone!r} is not a number the platform accepts")
+        phone = text_param(q, "phone")
+        if phone is not None:
+            # First, as always: the Backend's rule and sentence (`messages` applies it again).
+            try:
+                self.backend.phone_filter(phone)
+            except BadFilter as exc:
+                raise BadRequest(str(exc)) from None
         status = q.get("status")
         if status is not None and status not in ("scheduled", "sent"):
             raise BadRequest(f"status must be scheduled or sent, got {status!r}")
@@ -407,9 +418,6 @@ class HttpApi:
                 prices=config.pricing,
                 qualities=config.processing.qualities,
             )
-            return json.dumps(
-                {"bytes": len(data), **result.to_dict()}, ensure_ascii=False, separators=(",", ":")
-            )
+            return to_json({"bytes": len(data), **result.to_dict()})
 
-        body = await self._blocking(verdict)
-        return web.Response(text=body, content_type="application/json")
+        return json_reply(await self._blocking(verdict))

@@ -33,9 +33,20 @@ class BadRequest(Exception):
         self.status = status
 
 
+def to_json(data: Any) -> str:
+    """The one serialisation of every JSON answer: compact, non-ASCII kept as is, and ending
+    with a newline (contract 6: "Every JSON answer ends with a newline": `curl` output ends
+    its line, a line-based reader gets one line)."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def json_reply(text: str, status: int = 200) -> web.Response:
+    """An answer whose body `to_json` already made (off the loop, for a large one)."""
+    return web.Response(text=text, status=status, content_type="application/json")
+
+
 def reply(data: Any, status: int = 200) -> web.Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return web.Response(text=body, status=status, content_type="application/json")
+    return json_reply(to_json(data), status)
 
 
 def error_reply(message: str, status: int) -> web.Response:
@@ -70,6 +81,19 @@ def int_param(query: Mapping[str, str], key: str, default: int, low: int, high: 
     if not low <= value <= high:
         raise BadRequest(f"{key} must be a whole number from {low} to {high}, got {raw!r}")
     return value
+
+
+def after_id_param(query: Mapping[str, str]) -> int | None:
+    """`after_id=N`: a file id, as `last_id` gave it (contract 6)."""
+    raw = query.get("after_id")
+    if raw is None:
+        return None
+    if not re.fullmatch(r"[0-9]{1,18}", raw):
+        raise BadRequest(
+            "after_id must be a file id: a whole number >= 0 (the last_id of an earlier"
+            f" answer), got {raw!r}"
+        )
+    return int(raw)
 
 
 def wait_param(raw: str) -> float:
