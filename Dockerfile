@@ -61,8 +61,9 @@ VOLUME ["/data"]
 # FTP control, FTP passive range, SFTP, HTTP control API.
 EXPOSE 2121 60000-60099 61022 8021
 
-# `allmysms-mock healthcheck` queries GET /health on 127.0.0.1:8021 (contract 6): no curl needed.
-# If you move the HTTP port, override this with --health-cmd "allmysms-mock healthcheck --url ...".
+# `allmysms-mock healthcheck` queries GET /health (contract 6) on the HTTP port the same settings
+# give `serve` (ALLMYSMS_MOCK_SERVER_HTTP_PORT, $ALLMYSMS_MOCK_CONFIG): no curl needed. A config
+# passed only as `serve --config FILE` is not seen here: set ALLMYSMS_MOCK_CONFIG=FILE instead.
 HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=3 \
   CMD ["allmysms-mock", "healthcheck", "--timeout", "4"]
 
