@@ -102,3 +102,48 @@ def test_healthcheck_reports_a_bad_configuration_in_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "ALLMYSMS_MOCK_SERVER_HTTP_PORT" in err
+
+
+def _without_faker(*args: str) -> subprocess.CompletedProcess[str]:
+    """`allmysms-mock ARGS` in a fresh interpreter where `import faker` fails as when Faker is
+    not installed (`sys.modules["faker"] = None`)."""
+    code = (
+        "import sys; sys.modules['faker'] = None; from mockserver.cli import main;"
+        f" sys.exit(main({list(args)!r}))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_fixtures_without_faker_says_how_to_install_it(tmp_path: Path) -> None:
+    """Contract 2: fixtures are "made with Faker", which is optional (the `fixtures` extra):
+    without it the command prints one line naming the install command, exit 2, writes
+    nothing; every other command still works."""
+    out = tmp_path / "out"
+    done = _without_faker("fixtures", "--out", str(out))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == (
+        "allmysms-mock fixtures: Faker is not installed;"
+        " install it with: pip install 'allmysms-mockserver[fixtures]'\n"
+    )
+    assert not out.exists()
+    assert _without_faker("--help").returncode == 0
+    assert _without_faker("fixtures", "--help").returncode == 0
+
+
+def test_faker_comes_with_the_fixtures_extra_dev_and_the_image() -> None:
+    """Faker is not a dependency of a plain install (its pytest plugin would cost every pytest
+    run of a user's project a Faker instance, docs/design.md), but `[fixtures]`, `[dev]` and
+    the Docker image install it, so `fixtures` works there."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    names = [dep.split(">")[0].split("=")[0].lower() for dep in project["dependencies"]]
+    assert "faker" not in names
+    extras = project["optional-dependencies"]
+    for extra in ("fixtures", "dev"):
+        assert any(dep.lower().startswith("faker>=") for dep in extras[extra]), extra
+    assert 'pip install ".[fixtures]"' in (root / "Dockerfile").read_text(encoding="utf-8")
