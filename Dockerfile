@@ -22,7 +22,8 @@ WORKDIR /src
 COPY . .
 # pip byte-compiles here: at run time the venv is read-only to the service user, so without
 # the .pyc files every start would compile aiohttp, asyncssh and friends again.
-RUN /opt/venv/bin/pip install . \
+# The `fixtures` extra (Faker): `docker run IMAGE fixtures` works in the image.
+RUN /opt/venv/bin/pip install ".[fixtures]" \
  && /opt/venv/bin/pip uninstall -y pip \
  && /opt/venv/bin/python -c "import mockserver.cli" \
  && /opt/venv/bin/allmysms-mock --help >/dev/null
@@ -61,8 +62,9 @@ VOLUME ["/data"]
 # FTP control, FTP passive range, SFTP, HTTP control API.
 EXPOSE 2121 60000-60099 61022 8021
 
-# `allmysms-mock healthcheck` queries GET /health on 127.0.0.1:8021 (contract 6): no curl needed.
-# If you move the HTTP port, override this with --health-cmd "allmysms-mock healthcheck --url ...".
+# `allmysms-mock healthcheck` queries GET /health (contract 6) on the HTTP port the same settings
+# give `serve` (ALLMYSMS_MOCK_SERVER_HTTP_PORT, $ALLMYSMS_MOCK_CONFIG): no curl needed. A config
+# passed only as `serve --config FILE` is not seen here: set ALLMYSMS_MOCK_CONFIG=FILE instead.
 HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=3 \
   CMD ["allmysms-mock", "healthcheck", "--timeout", "4"]
 

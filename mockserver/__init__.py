@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-__all__ = ["MockServer", "__version__"]
+__all__ = ["DISTRIBUTION", "MockServer", "__version__"]
+
+# The distribution's name (contract 1): its metadata holds the one version number, written in
+# pyproject.toml.
+DISTRIBUTION = "allmysms-mockserver"
 
 if TYPE_CHECKING:
     from mockserver.app import MockServer
+
+    __version__: str
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # a source tree on PYTHONPATH, never installed
+        return "0+unknown"
 
 
 def __getattr__(name: str) -> Any:
@@ -17,4 +31,6 @@ def __getattr__(name: str) -> Any:
         from mockserver.app import MockServer
 
         return MockServer
+    if name == "__version__":
+        return _version()
     raise AttributeError(name)

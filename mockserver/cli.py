@@ -7,6 +7,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from mockserver import __version__
+
 # name -> module under mockserver.commands; each has add_parser(subparsers) and run(args) -> int
 COMMANDS = ("serve", "check", "fixtures", "send", "hash_password", "healthcheck")
 
@@ -16,6 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="allmysms-mock",
         description="A local emulator of the AllMySMS.com FTP/SFTP bulk-SMS API.",
     )
+    # Contract 2: "`allmysms-mock --version` prints `allmysms-mock <version>`".
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:

@@ -14,10 +14,13 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from mockserver.core.models import PREFIX, Reason
 from mockserver.core.text import one_line
+
+if TYPE_CHECKING:
+    import asyncssh
 
 # Manual 4.3: "Dans le cas d'un fichier invalide, le nom du fichier contiendra la raison".
 REASONS: dict[Reason, str] = {
@@ -145,7 +148,8 @@ class FtpSession:
             raise SendError(f"cannot connect to ftp://{host}:{port}: {why(exc)}") from None
         try:
             self.ftp.login(login, password)
-        except ftplib.error_perm as exc:
+        except (ftplib.error_perm, ftplib.error_temp) as exc:
+            # 530 (wrong login or password) or 421 (e.g. locked out): the server's own words.
             self.close()
             raise SendError(f"login refused for {login!r}: {reply(exc)}") from None
         except (OSError, EOFError, ftplib.Error) as exc:
@@ -240,8 +244,8 @@ class SftpSession:
                 ),
                 self.timeout,
             )
-        except asyncssh.PermissionDenied:
-            raise SendError(f"login refused for {login!r}: wrong login or password") from None
+        except asyncssh.PermissionDenied as exc:
+            raise SendError(f"login refused for {login!r}: {_ssh_refusal(exc)}") from None
         except asyncssh.HostKeyNotVerifiable as exc:
             raise SendError(f"host key not trusted ({known_hosts}): {exc.reason}") from None
         except TimeoutError:
@@ -307,6 +311,16 @@ def why(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return one_line(str(exc)) or type(exc).__name__
+
+
+def _ssh_refusal(exc: asyncssh.PermissionDenied) -> str:
+    """Why an SSH login was refused: the server's disconnect reason when it gave one (the
+    mock's lockout says when to try again), else the usual cause. asyncssh words its own
+    verdict, when the server merely rejects the password, "Permission denied for user ..."."""
+    reason = one_line(exc.reason or "")
+    if not reason or reason.startswith("Permission denied for user "):
+        return "wrong login or password"
+    return reason
 
 
 def reply(exc: ftplib.Error) -> str:

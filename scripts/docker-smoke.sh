@@ -4,13 +4,15 @@
 # check the verdicts through the HTTP API and the files in ARCHIVES, stop/start the container
 # and check that files and credits survived in the volume. Not part of CI (it builds an image).
 #
-#   scripts/docker-smoke.sh [--base-image IMAGE] [--rm-image] [--keep-running]
+#   scripts/docker-smoke.sh [--base-image IMAGE] [--rm-image] [--keep-running] [--check-only]
 #
 #   --base-image IMAGE  build FROM this image (default: python:3.12-slim if it is present or can
 #                       be pulled, otherwise a local allmysms-base:bookworm made by
 #                       scripts/make-base-image.sh); BASE_IMAGE=... in the environment works too
 #   --rm-image          remove the built image at the end (kept by default: re-runs are faster)
 #   --keep-running      leave the container, its volume and any dockerd started here running
+#   --check-only        only check the host's needs (python3 with paramiko, docker or root to
+#                       install it, coreutils): exit 0 if met, else 1 with what to install
 #
 # Needs root only to install docker.io/debootstrap or start dockerd when they are missing.
 # Host ports: 12121 (FTP), 16022 (SFTP), 18021 (HTTP) and 31100-31109 (FTP passive, published
@@ -27,16 +29,51 @@ IMAGE="allmysms-mockserver:smoke"
 BASE_IMAGE="${BASE_IMAGE:-}"
 RM_IMAGE=0
 KEEP=0
+CHECK_ONLY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --base-image) BASE_IMAGE="${2:?--base-image needs a value}"; shift ;;
     --rm-image) RM_IMAGE=1 ;;
     --keep-running) KEEP=1 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --check-only) CHECK_ONLY=1 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "docker-smoke: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
 done
+
+# The host's needs, checked before anything starts: one line per missing piece naming what to
+# install, instead of a bare ModuleNotFoundError halfway through.
+need() { printf '[smoke] missing: %s\n' "$*" >&2; MISSING=$((MISSING + 1)); }
+preflight() {
+  MISSING=0
+  local tool
+  for tool in date mktemp sed seq sleep timeout id; do
+    command -v "$tool" >/dev/null 2>&1 || need "$tool (install coreutils and sed)"
+  done
+  if ! command -v python3 >/dev/null 2>&1; then
+    need "python3 (install Python 3, e.g. apt-get install python3)"
+  elif ! python3 -c 'import paramiko' >/dev/null 2>&1; then
+    need "the Python module paramiko for $(command -v python3) (the host-side SFTP client):" \
+      "python3 -m pip install paramiko, or apt-get install python3-paramiko"
+  fi
+  if ! command -v docker >/dev/null 2>&1; then
+    if [ "$(id -u)" -ne 0 ]; then
+      need "docker (install Docker Engine, e.g. apt-get install docker.io, or run as root)"
+    elif ! command -v apt-get >/dev/null 2>&1; then
+      need "docker (install Docker Engine; without apt-get this script cannot install it)"
+    fi
+  fi
+  if [ "$MISSING" -gt 0 ]; then
+    printf '[smoke] FAIL: the host lacks %d requirement(s), listed above\n' "$MISSING" >&2
+    exit 1
+  fi
+}
+preflight
+if [ "$CHECK_ONLY" -eq 1 ]; then
+  printf '[smoke] host requirements met\n' >&2
+  exit 0
+fi
 
 TMP="$(mktemp -d /tmp/allmysms-smoke.XXXXXX)"
 DOCKERD_PID=""

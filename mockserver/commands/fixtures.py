@@ -84,7 +84,29 @@ def selected_kinds(requested: list[str] | None) -> list[str]:
     return [k for k in gen.KINDS if k in wanted]
 
 
+# Faker is optional (docs/design.md, "Dependencies"): installed by the `fixtures` extra, the
+# `dev` extra and the Docker image, not by a plain install (its pytest plugin would make every
+# pytest run of the user's project build a Faker instance).
+INSTALL_HINT = (
+    "allmysms-mock fixtures: Faker is not installed;"
+    " install it with: pip install 'allmysms-mockserver[fixtures]'"
+)
+
+
+def faker_missing() -> bool:
+    try:
+        import faker  # noqa: F401
+    except ModuleNotFoundError as exc:
+        if exc.name != "faker":
+            raise
+        return True
+    return False
+
+
 def run(args: argparse.Namespace) -> int:
+    if faker_missing():
+        print(INSTALL_HINT, file=sys.stderr)
+        return 2
     if args.max_bytes < gen.MIN_MAX_BYTES:
         print(
             f"allmysms-mock fixtures: --max-bytes must be at least {gen.MIN_MAX_BYTES}",

@@ -206,9 +206,11 @@ class ConfinedSftp(ConfinedTree):
             )
             return
         upload.release()
-        if not handle.real.exists():
+        try:
+            size = handle.real.stat().st_size
+        except FileNotFoundError:
             return  # deleted by the client before closing
-        log.info("login=%s SFTP upload complete %s", self._login, handle.virtual)
+        log.info("login=%s SFTP upload complete %s (%d bytes)", self._login, handle.virtual, size)
         self._notify(handle.real)
 
     def _notify(self, real: Path) -> None:

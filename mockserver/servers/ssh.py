@@ -37,6 +37,8 @@ class SshConnection(asyncssh.SSHServer):
         self._owner = owner
         self._conn: asyncssh.SSHServerConnection | None = None
         self._address = ""
+        self._login = ""  # once logged in
+        self._peer_name = ""
         self._counted = False  # holds a slot of the connection limiter
         self._failures = 0
         self._last_activity = 0.0
@@ -47,6 +49,7 @@ class SshConnection(asyncssh.SSHServer):
         self._owner.connections[conn] = self
         peer = conn.get_extra_info("peername")
         self._address = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+        self._peer()
         refusal = self._owner.guard.sftp_connections.acquire(self._address)
         if refusal is not None:
             log.warning("SFTP connection from %s refused: %s", self._address, refusal)
@@ -56,8 +59,13 @@ class SshConnection(asyncssh.SSHServer):
             )
             return
         self._counted = True
+        log.debug("SFTP connection from %s", self._peer())
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._login:
+            log.info("login=%s SFTP disconnected from %s", self._login, self._peer())
+        else:
+            log.debug("SFTP connection from %s closed before login", self._peer())
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
@@ -98,6 +106,8 @@ class SshConnection(asyncssh.SSHServer):
     def _refuse_if_locked_out(self) -> None:
         remaining = self._owner.guard.lockout.remaining(self._address)
         if remaining:
+            seconds = round(remaining)
+            log.info("SFTP login from %s refused: locked out for %d s", self._peer(), seconds)
             raise asyncssh.PermissionDenied(
                 "too many failed logins from your address;"
                 f" try again in {max(1, round(remaining))} s"
@@ -119,6 +129,7 @@ class SshConnection(asyncssh.SSHServer):
             self._owner.auth.authenticate, username, password
         )
         if ok:
+            self._login = username
             log.info("login=%s SFTP login from %s", username, peer)
             return True
         self._failures += 1
@@ -135,7 +146,9 @@ class SshConnection(asyncssh.SSHServer):
         return False
 
     def _peer(self) -> str:
-        if self._conn is None:
-            return "?"
+        if self._peer_name or self._conn is None:
+            return self._peer_name or "?"
         peer = self._conn.get_extra_info("peername")
-        return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        # Kept: once the connection is lost, asyncssh no longer knows it.
+        self._peer_name = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        return self._peer_name

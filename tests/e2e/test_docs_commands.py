@@ -198,8 +198,8 @@ INPUTS = {"campagne.csv": FIRST_FILE, "campaign.csv": FIRST_FILE}
 SPECS: dict[str, list[Run | Exempt]] = {
     "README.md": [
         Exempt(
-            "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/allmysms-mock serve"
-            "    # 1. install, run",
+            "python3 -m venv .venv && .venv/bin/pip install '.[fixtures]'"
+            " && .venv/bin/allmysms-mock serve  # 1. install, run",
             "the Set up commands: 1 installs from the package registry (run as written by the "
             "venv test); 2 is the whole suite, which .ci/run runs",
             (

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from mockserver.cli import build_parser
+from mockserver.commands.healthcheck import health_url
 from mockserver.config import load_config
 from tests.support.tools import require_tool
 
@@ -133,7 +134,10 @@ def test_healthcheck_queries_health_without_curl() -> None:
     assert command[:2] == ["allmysms-mock", "healthcheck"]
     args = build_parser().parse_args(command[1:])
     default_http = load_config(env={}).server.http_port
-    assert args.url == f"http://127.0.0.1:{default_http}/health"
+    # No fixed URL: the address follows the image's settings (it binds 0.0.0.0), like `serve`.
+    assert args.url is None
+    image_env = {"ALLMYSMS_MOCK_SERVER_HOST": "0.0.0.0"}
+    assert health_url(None, image_env) == f"http://127.0.0.1:{default_http}/health"
 
 
 def test_entrypoint_is_the_console_script_serving_by_default() -> None:

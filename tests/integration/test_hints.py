@@ -50,7 +50,7 @@ def test_the_same_bytes_again_within_10_minutes_is_a_duplicate_and_still_charged
 
     clock.now += timedelta(minutes=9)
     p.drop(NAME, ROWS)
-    second = p.wait_file(NAME, since_id=first["id"])
+    second = p.wait_file(NAME, after_id=first["id"])
     assert second["status"] == "archived"
     assert second["cost"] == ROWS_COST
     assert second["duplicate_of"] == {"id": first["id"], "final_name": first["final_name"]}
@@ -64,7 +64,7 @@ def test_the_same_bytes_again_within_10_minutes_is_a_duplicate_and_still_charged
 
     clock.now += timedelta(minutes=10, seconds=1)
     p.drop(NAME, ROWS)
-    third = p.wait_file(NAME, since_id=second["id"])
+    third = p.wait_file(NAME, after_id=second["id"])
     assert third["duplicate_of"] is None
     assert third["hints"] == []
 

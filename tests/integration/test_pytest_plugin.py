@@ -203,7 +203,7 @@ def test_importing_the_package_and_plugin_is_cheap() -> None:
     """`import mockserver` stays cheap: no server library is imported until one is needed."""
     code = (
         "import sys, mockserver, mockserver.pytest_plugin;"
-        "print(sorted(m for m in ('aiohttp', 'asyncssh', 'pyftpdlib', 'watchdog',"
+        "print(sorted(m for m in ('aiohttp', 'asyncssh', 'pyftpdlib', 'watchdog', 'faker',"
         " 'mockserver.app') if m in sys.modules))"
     )
     out = subprocess.run(

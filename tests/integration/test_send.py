@@ -280,3 +280,26 @@ def test_progress_bar_only_on_a_terminal_for_big_files() -> None:
     pipe = io.StringIO()
     Progress(4 << 20, pipe).add(4 << 20)
     assert pipe.getvalue() == ""
+
+
+@pytest.mark.parametrize("sftp", [False, True], ids=["ftp", "sftp"])
+def test_a_locked_out_login_prints_the_servers_refusal(
+    tmp_path: Path, csv: Path, sftp: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """During a login lockout (docs/spec.md 4.7) `send` prints the server's own refusal (when
+    to try again), not "wrong login or password": the password given is the right one."""
+    lockout = {
+        "limits.login_lockout_failures": 1,
+        "limits.login_lockout_seconds": 600,
+        "limits.login_failure_delay_seconds": 0,
+    }
+    with running_mock_server(tmp_path / "data", ACCOUNTS, lockout) as locked:
+        assert send(locked, csv, sftp=sftp, password="wrong") == 2
+        capsys.readouterr()
+        assert send(locked, csv, sftp=sftp) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1, err
+        assert err[0].startswith("allmysms-mock send: login refused for 'demo': ")
+        assert "too many failed logins from your address; try again in " in err[0].lower()
+        assert "wrong login or password" not in err[0]
+        assert locked.files() == []

@@ -31,11 +31,13 @@ class Authorizer:
     def validate_authentication(self, username: str, password: str, handler: Any) -> None:
         if not valid_login(username) or not self._ctx.auth.authenticate(username, password):
             address = str(getattr(handler, "remote_ip", ""))
+            peer = f"{address}:{getattr(handler, 'remote_port', '?')}"
+            # pyftpdlib counts this failure once it is answered: this is the next one.
+            failures = int(getattr(handler, "attempted_logins", 0)) + 1
+            log.warning("FTP login failed for %r from %s (%d)", username[:64], peer, failures)
             # Counted at once (not after the delay): parallel guessers are counted too.
             if self._ctx.guard.lockout.failed(address):
                 log.warning("FTP logins from %s locked out after repeated failures", address)
-            else:
-                log.info("FTP login failed for %r from %s", username[:64], address)
             # An empty message lets pyftpdlib answer "Anonymous access not allowed." or
             # "Authentication failed." (530), after its failed-login delay.
             raise AuthenticationFailed("")

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 from pathlib import Path
 from typing import IO, Any
@@ -12,6 +13,8 @@ from typing import IO, Any
 from mockserver.servers import dropbox, policy
 from mockserver.servers.ftp.compat import AbstractedFS, FilesystemError
 from mockserver.servers.ftp.context import Context
+
+log = logging.getLogger("mockserver.ftp")
 
 _WRITE_FLAGS = {
     "wb": os.O_WRONLY | os.O_CREAT,  # truncated after the checks in `open`
@@ -111,7 +114,11 @@ class Filesystem(AbstractedFS):  # type: ignore[misc]
         if not writing:
             return raw
         upload = dropbox.Upload(filename, self.ctx.open_writes, self.ctx.max_file_bytes)
+        self._started(filename)
         return UploadFile(raw, upload, fresh=mode == "wb")
+
+    def _started(self, real: str) -> None:
+        log.debug("login=%s FTP upload started %s", self.cmd_channel.username, self.fs2ftp(real))
 
     def mkstemp(
         self, suffix: str = "", prefix: str = "", dir: str | None = None, mode: str = "wb"
@@ -121,6 +128,7 @@ class Filesystem(AbstractedFS):  # type: ignore[misc]
         name, fd = dropbox.create_unique(base, prefix, suffix)
         raw = os.fdopen(fd, "wb", buffering=0)
         upload = dropbox.Upload(name, self.ctx.open_writes, self.ctx.max_file_bytes)
+        self._started(name)
         return UploadFile(raw, upload, fresh=True)
 
     def listdir(self, path: str) -> list[str]:

@@ -30,6 +30,29 @@ _TICK = 0.05
 _FAST_TICK = 0.002
 
 
+class _ToOurs(logging.Handler):
+    """Hands a pyftpdlib record to the `mockserver.ftp` logger's handlers (printed once, in the
+    format the user chose; its name stays `pyftpdlib`)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        log.handle(record)
+
+
+def route_pyftpdlib_log() -> None:
+    """pyftpdlib logs every session at INFO ("FTP session opened", "USER 'x' logged in.", each
+    transfer, DELE, RNTO) and traces its calls at DEBUG; our own `mockserver.ftp` lines say all
+    of that in the SFTP server's words, so only its warnings and errors (an exception inside
+    pyftpdlib) are kept, passed to our handler. A `pyftpdlib` logger the user configured (it
+    has handlers) is left as it is; without any, pyftpdlib would configure stderr itself."""
+    lib = logging.getLogger("pyftpdlib")
+    if lib.handlers:
+        return
+    lib.addHandler(_ToOurs())
+    if lib.level == logging.NOTSET:
+        lib.setLevel(logging.WARNING)
+    lib.propagate = False  # the root logger's handlers would print it a second time
+
+
 def handler_class(
     config: Config, ctx: Context, auth_failed_delay: float, banner: str
 ) -> type[FTPHandler]:
@@ -111,10 +134,7 @@ class FtpServer:
         if self._thread is not None:
             raise RuntimeError("the FTP server is already started")
         compat.verify()  # one line naming what an unsupported pyftpdlib lacks
-        pyftpdlib_logger = logging.getLogger("pyftpdlib")
-        if not pyftpdlib_logger.handlers:
-            # Otherwise pyftpdlib's loop configures logging to stderr by itself.
-            pyftpdlib_logger.addHandler(logging.NullHandler())
+        route_pyftpdlib_log()
         handler = handler_class(self._config, self._ctx, self._auth_failed_delay, self._banner)
         ioloop = IOLoop()
         try:

@@ -33,6 +33,11 @@ _READ_CMDS = frozenset(
 _CREATE_CMDS = frozenset({"STOR", "APPE", "STOU", "RNTO", "MKD", "XMKD"})
 _PATH_CMDS = _READ_CMDS | _CREATE_CMDS | {"DELE", "RNFR", "RMD", "XRMD", "MFMT"}
 
+# How a refused command is named in the log, in the SFTP server's words (servers.sftp_tree).
+_WHAT = {"STOR": "upload", "APPE": "upload", "STOU": "upload", "RETR": "read", "DELE": "delete"}
+_WHAT |= {"RNFR": "rename", "RNTO": "rename", "MKD": "mkdir", "XMKD": "mkdir", "RMD": "rmdir"}
+_WHAT |= {"XRMD": "rmdir", "MFMT": "set times", "SIZE": "stat", "MDTM": "stat", "MLST": "stat"}
+
 
 class Session(HandlerBase):
     """One control connection. Every path argument is normalised, confined and judged by
@@ -54,9 +59,14 @@ class Session(HandlerBase):
             self.close_when_done()
             return
         self._counted = True
+        log.debug("FTP connection from %s", self.peer)
         self.ctx.sessions.add(self)
         self._start_login_timer()
         super().handle()
+
+    @property
+    def peer(self) -> str:
+        return f"{self.remote_ip}:{self.remote_port}"
 
     def _start_login_timer(self) -> None:
         self._cancel_login_timer()
@@ -87,10 +97,14 @@ class Session(HandlerBase):
         self._cancel_login_timer()
         super().handle_auth_success(home, password, msg_login)
 
+    def on_login(self, username: str) -> None:
+        log.info("login=%s FTP login from %s", username, self.peer)
+
     def _locked_out(self) -> bool:
         remaining = self.ctx.guard.lockout.remaining(self.remote_ip)
         if not remaining:
             return False
+        log.info("FTP login from %s refused: locked out for %d s", self.peer, round(remaining))
         self.respond(
             "421 Too many failed logins from your address;"
             f" try again in {max(1, round(remaining))} s."
@@ -220,6 +234,10 @@ class Session(HandlerBase):
 
     def close(self) -> None:
         if not self.is_closed:
+            if self.authenticated:
+                log.info("login=%s FTP disconnected from %s", self.username, self.peer)
+            else:
+                log.debug("FTP connection from %s closed before login", self.peer)
             self._cancel_login_timer()
             upload = self.take_waiting_upload()
             if upload is not None:
@@ -244,7 +262,9 @@ class Session(HandlerBase):
             super().pre_process_command(line, cmd, arg)
             return
         if cmd == "SITE" and arg.split(" ")[0].upper() == "CHMOD":
-            self._refuse("550", policy.may_chmod("/", self.ctx.layout, self.username).reason)
+            reason = policy.may_chmod("/", self.ctx.layout, self.username).reason
+            raw = arg.partition(" ")[2].partition(" ")[2]
+            self._refuse("550", reason, "chmod", policy.normalise(raw, self.fs.cwd) or ascii(raw))
             return
         if cmd not in _PATH_CMDS or (self.proto_cmds[cmd]["arg"] is True and not arg):
             super().pre_process_command(line, cmd, arg)  # pyftpdlib answers syntax errors
@@ -276,17 +296,20 @@ class Session(HandlerBase):
             pending = self.take_rename_source()
         virtual = policy.normalise(text, self.fs.cwd)
         code = "553" if cmd in _CREATE_CMDS else "550"
+        what = _WHAT.get(cmd, "list")
         if virtual is None:
-            self._refuse(code, "Invalid path (NUL, control character or backslash)")
+            reason = "Invalid path (NUL, control character or backslash)"
+            self._refuse(code, reason, what, ascii(text))
             return
         root = Path(self.fs.root)
         real = policy.confine(root, virtual)
         if real is None:
-            self._refuse("550", "Path not available")
+            self._refuse("550", "Path not available", what, virtual)
             return
         decision = self._decide(cmd, virtual, real, pending)
         if not decision:
-            self._refuse("450" if decision is _BUSY else code, decision.reason)
+            target = f"{self.virtual_of(pending)} -> {virtual}" if cmd == "RNTO" else virtual
+            self._refuse("450" if decision is _BUSY else code, decision.reason, what, target)
             return
         if cmd == "RNTO":
             self.put_rename_source(pending)
@@ -348,27 +371,58 @@ class Session(HandlerBase):
         else:
             super().respond(safe, logfun=logfun)
 
-    def _refuse(self, code: str, reason: str) -> None:
+    def _refuse(self, code: str, reason: str, what: str, target: str) -> None:
+        log.info("login=%s FTP refused %s %s: %s", self.username, what, target, reason)
         text = reason[:1].upper() + reason[1:] if reason else "Not allowed"
         self.respond(f"{code} {text}.")
 
     # -- hooks ----------------------------------------------------------------------------
 
+    def virtual_of(self, real: str | None) -> str:
+        """The login's view of a real path (for the log: the session's fs may be gone)."""
+        if not real:
+            return "?"
+        virtual = policy.to_virtual(Path(self.ctx.root(self.username)), Path(real))
+        return virtual or os.path.basename(real)
+
     def _notify(self, path: str) -> None:
         dropbox.notify_upload(self.ctx.on_upload, self.username, Path(path), log)
 
+    # Why the current upload failed ("too large", "failed"), set by its data channel.
+    upload_failure: str | None = None
+
     def on_file_received(self, file: str) -> None:
+        try:
+            size = os.stat(file).st_size
+        except OSError:
+            return  # deleted by another session meanwhile
+        log.info(
+            "login=%s FTP upload complete %s (%d bytes)", self.username, self.virtual_of(file), size
+        )
         self._notify(file)
 
     def on_incomplete_file_received(self, file: str) -> None:
         # Aborted, cut or oversized: a partial file is never left for the processor.
+        why, self.upload_failure = self.upload_failure or "interrupted", None
         try:
             dropbox.remove_partial(file, self.ctx.open_writes)
         except OSError as exc:
             log.warning("cannot remove partial upload %s: %s", file, exc)
+            return
+        if not os.path.lexists(file):  # else open for writing again by another session
+            virtual = self.virtual_of(file)
+            log.info("login=%s FTP upload %s %s; partial file removed", self.username, virtual, why)
+
+    def ftp_DELE(self, path: str) -> Any:
+        result = super().ftp_DELE(path)
+        if result:
+            log.info("login=%s FTP deleted %s", self.username, self.virtual_of(result))
+        return result
 
     def ftp_RNTO(self, path: str) -> Any:
         result = super().ftp_RNTO(path)
         if result:
+            src, dst = self.virtual_of(result[0]), self.virtual_of(result[1])
+            log.info("login=%s FTP %s %s -> %s", self.username, "rename", src, dst)
             self._notify(result[1])
         return result

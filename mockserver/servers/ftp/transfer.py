@@ -24,8 +24,12 @@ class DataChannel(DataChannelBase):
     def handle_error(self) -> None:
         exc = sys.exc_info()[1]
         cause = getattr(exc, "__cause__", None)
+        session = self.cmd_channel
         if isinstance(exc, FileTooLarge) or isinstance(cause, FileTooLarge):
-            limit = self.cmd_channel.ctx.max_file_bytes
+            limit = session.ctx.max_file_bytes
+            login, virtual = session.username, session.virtual_of(self.file_name)
+            log.warning("login=%s FTP upload %s refused: over %d bytes", login, virtual, limit)
+            session.upload_failure = "too large"
             self.set_closing_reply(
                 f"552 File exceeds the size limit of {limit} bytes; transfer aborted.",
                 logging.getLogger("pyftpdlib").info,
@@ -39,12 +43,22 @@ class DataChannel(DataChannelBase):
                 reply = "452 Insufficient storage space; transfer aborted."
             else:
                 reply = f"426 {os.strerror(error.errno)}; transfer aborted."
-            name = os.path.basename(str(getattr(self.file_obj, "name", "?")))
-            log.warning("FTP transfer of %s failed: %s", name, os.strerror(error.errno))
+            login, virtual = session.username, session.virtual_of(self.file_name)
+            why = os.strerror(error.errno)
+            if self.receive:
+                log.warning("login=%s FTP upload %s failed: %s", login, virtual, why)
+                session.upload_failure = "failed"
+            else:
+                log.warning("login=%s FTP download %s failed: %s", login, virtual, why)
             self.set_closing_reply(reply, logging.getLogger("pyftpdlib").info)
             self.close()
             return
         super().handle_error()
+
+    @property
+    def file_name(self) -> str | None:
+        name = getattr(self.file_obj, "name", None)
+        return name if isinstance(name, str) else None
 
 
 class PassiveListener(PassiveDTP):  # type: ignore[misc]
