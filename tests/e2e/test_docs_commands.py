@@ -263,6 +263,13 @@ SPECS: dict[str, list[Run | Exempt]] = {
         Run("curl -s -X POST http://127.0.0.1:8021/api/accounts \\", exactly_doc),
         Run("curl -s -X PATCH http://127.0.0.1:8021/api/accounts/acme \\", exactly_doc),
         Run(
+            "last_id=$(curl -s 'http://127.0.0.1:8021/api/files?limit=1' \\",
+            like_doc(
+                files__0__final_name="TreatedByMSI_Promo_20301231120000_HQ-2.csv",
+                files__0__status="archived",
+            ),
+        ),
+        Run(
             "curl -s 'http://127.0.0.1:8021/api/files?name=Promo_20301231120000_HQ.csv&wait=30'",
             like_doc(files__0__status="archived", files__0__sms_count=2),
         ),
@@ -272,7 +279,8 @@ SPECS: dict[str, list[Run | Exempt]] = {
         ),
         Run(
             "curl -s 'http://127.0.0.1:8021/api/messages?campaign=Promo&phone=0612345678'",
-            like_doc(messages__0__sender_applied="MaBoutique", count=1),
+            # The reused-name example above sent the file a second time: 2 SMS to this phone.
+            like_doc(messages__0__sender_applied="MaBoutique", count=2),
         ),
         Run("curl -s 'http://127.0.0.1:8021/api/mail?login=demo'", like_doc()),
         Run("curl -s -X POST http://127.0.0.1:8021/api/reset", exactly_doc),
