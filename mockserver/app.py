@@ -30,7 +30,7 @@ from mockserver.servers.ftp import FtpServer
 from mockserver.servers.ftp.compat import IncompatiblePyftpdlib
 from mockserver.servers.hostkey import HostKeyError
 from mockserver.servers.http import HttpApi
-from mockserver.servers.sftp import SftpServer
+from mockserver.servers.sftp import IncompatibleAsyncssh, SftpServer
 from mockserver.spool import Spool
 from mockserver.store import Store
 from mockserver.tree import Folder
@@ -174,7 +174,7 @@ class MockServer:
         )
         try:
             await self._sftp.start()
-        except HostKeyError as exc:
+        except (HostKeyError, IncompatibleAsyncssh) as exc:
             raise StartupError(str(exc)) from None
         except OSError as exc:
             raise StartupError(

@@ -14,6 +14,7 @@ import asyncssh
 from mockserver.auth import Authenticator
 from mockserver.config import Config
 from mockserver.limits import Guard, guard_for
+from mockserver.servers import sftp_compat
 from mockserver.servers.dropbox import OnUpload
 from mockserver.servers.hostkey import (
     HostKeyError,
@@ -21,12 +22,19 @@ from mockserver.servers.hostkey import (
     host_key_path,
     load_or_create_host_key,
 )
+from mockserver.servers.sftp_compat import IncompatibleAsyncssh
 from mockserver.servers.sftp_session import ConfinedSftp
 from mockserver.servers.ssh import SshConnection, quiet_asyncssh
 from mockserver.tree import login_root, make_tree
 from mockserver.writes import OpenWrites
 
-__all__ = ["HostKeyError", "OnUpload", "SftpServer", "load_or_create_host_key"]
+__all__ = [
+    "HostKeyError",
+    "IncompatibleAsyncssh",
+    "OnUpload",
+    "SftpServer",
+    "load_or_create_host_key",
+]
 
 log = logging.getLogger("mockserver.sftp")
 
@@ -94,9 +102,13 @@ class SftpServer:
         return fingerprint_of(self._key)
 
     async def start(self) -> None:
-        """Load (or make) the host key and listen; raises HostKeyError or OSError (port)."""
+        """Load (or make) the host key and listen; raises IncompatibleAsyncssh, HostKeyError
+        or OSError (port)."""
         if self._acceptor is not None:
             raise RuntimeError("the SFTP server is already started")
+        # OpenSSH's tolerance of bytes after a request's fields (rclone 1.60's padded writes);
+        # one line naming what an unsupported asyncssh lacks.
+        sftp_compat.install()
         self._key = load_or_create_host_key(self.host_key_path)
         quiet_asyncssh()
         server = self.config.server

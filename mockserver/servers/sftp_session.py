@@ -51,6 +51,7 @@ class _Handle:
     append: bool
     upload: dropbox.Upload | None  # None: opened for reading
     closed: bool = False
+    removed: bool = False  # the client removed the file while writing it: nothing to announce
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         # asyncssh's "ranges@asyncssh.com" extension seeks the file object it was given.
@@ -86,6 +87,8 @@ class ConfinedSftp(ConfinedTree):
             self._require(policy.may_read(virtual, self._layout, self._login), "read", virtual)
         real = self._real(virtual)
         if writing and self._owner.open_writes.is_open(real):
+            if self._writing(real):
+                raise SFTPFailure("this file is already open for writing in this session")
             raise SFTPFailure("this file is being uploaded by another session")
         if writing:
             flags = os.O_RDWR if pflags & FXF_READ else os.O_WRONLY
@@ -116,6 +119,10 @@ class ConfinedSftp(ConfinedTree):
 
     def open56(self, path: bytes, desired_access: int, flags: int, attrs: SFTPAttrs) -> object:
         raise SFTPOpUnsupported("SFTP version 3 only")
+
+    def _writing(self, real: Path) -> list[_Handle]:
+        """This session's handles still uploading `real`."""
+        return [h for h in self._handles if h.upload and h.real == real and not h.removed]
 
     @staticmethod
     def _handle(file_obj: object) -> _Handle:
@@ -192,6 +199,11 @@ class ConfinedSftp(ConfinedTree):
             os.close(handle.fd)
         upload = handle.upload
         if upload is None:
+            return
+        if handle.removed:
+            log.info(
+                "login=%s SFTP upload %s closed after its removal", self._login, handle.virtual
+            )
             return
         if upload.too_large or upload.failed or interrupted:
             # An upload refused for its size, failed or cut off is not left half-written; it
@@ -289,8 +301,19 @@ class ConfinedSftp(ConfinedTree):
         real = self._real(virtual)
         if not stat.S_ISREG(self._entry_stat(real).st_mode):
             raise SFTPPermissionDenied("only files can be deleted")
+        own = self._writing(real)
+        if not own and self._owner.open_writes.is_open(real):
+            # docs/spec.md 4.3: a file another session is writing cannot be deleted.
+            raise SFTPFailure("this file is being uploaded by another session")
         os.unlink(real)
         log.info("login=%s SFTP deleted %s", self._login, virtual)
+        # A file this session is still writing (rclone removes it after a failed write,
+        # without closing the handle, then uploads it again): that upload can never complete,
+        # so it stops holding the name at once, and closing it later does nothing.
+        for handle in own:
+            handle.removed = True
+            if handle.upload is not None:
+                handle.upload.release()
 
     @guarded
     def rename(self, oldpath: bytes, newpath: bytes) -> None:

@@ -23,6 +23,7 @@ from asyncssh import (
 )
 
 from mockserver.servers import policy
+from mockserver.servers.sftp_compat import LenientSftpServer
 from mockserver.tree import Layout
 
 if TYPE_CHECKING:
@@ -57,13 +58,14 @@ def guarded(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-class ConfinedTree(asyncssh.SFTPServer):
+class ConfinedTree(LenientSftpServer):
     """The paths, names and attributes of one SFTP session, confined to the login's tree
     (contract 4); `sftp_session.ConfinedSftp` adds files and changes.
 
     The client sees `/` = the login root. Every path goes through `policy.normalise` and
     `policy.confine` (no `..` escape, no backslash or NUL, never through a symbolic link), and
     every permission comes from `servers.policy`, the same rules the FTP server applies.
+    Bytes after a request's fields are ignored, as OpenSSH does (`servers.sftp_compat`).
     """
 
     def __init__(

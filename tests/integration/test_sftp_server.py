@@ -182,6 +182,56 @@ def test_rename_refused_while_the_source_is_being_written(sftp: SftpHarness) -> 
     assert (sftp.folder("SEND_SMS") / FINAL).read_bytes() == b"half"
 
 
+def test_a_file_another_session_is_writing_cannot_be_deleted(sftp: SftpHarness) -> None:
+    """docs/spec.md 4.3: "A file another session is writing cannot be overwritten, deleted or
+    renamed" (both protocols); once closed it can."""
+    with paramiko_sftp(sftp.port) as writer, paramiko_sftp(sftp.port) as other:
+        remote = writer.open("/SEND_SMS/z.tmp", "wb")
+        remote.write(b"half")
+        remote.flush()
+        with pytest.raises(OSError, match="being uploaded by another session"):
+            other.remove("/SEND_SMS/z.tmp")
+        remote.close()
+        other.remove("/SEND_SMS/z.tmp")
+    assert not (sftp.folder("SEND_SMS") / "z.tmp").exists()
+
+
+def test_a_removed_upload_can_be_uploaded_again_in_the_same_session(sftp: SftpHarness) -> None:
+    """rclone, after a failed write, removes its half-written file without closing the handle,
+    then retries the upload: the abandoned upload no longer holds the name, and closing it
+    later announces nothing."""
+    send = sftp.folder("SEND_SMS")
+    with paramiko_sftp(sftp.port) as client:
+        abandoned = client.open("/SEND_SMS/x.tmp", "wb")
+        abandoned.write(b"half")
+        abandoned.flush()
+        client.remove("/SEND_SMS/x.tmp")
+        assert not sftp.open_writes.snapshot()
+        with client.open("/SEND_SMS/x.tmp", "wb") as retry:
+            retry.write(CSV)
+        assert sftp.uploads == [("alice", send / "x.tmp")]
+        abandoned.write(b" more")
+        abandoned.close()
+        assert (send / "x.tmp").read_bytes() == CSV
+        client.rename("/SEND_SMS/x.tmp", f"/SEND_SMS/{FINAL}")
+    assert sftp.uploads == [("alice", send / "x.tmp"), ("alice", send / FINAL)]
+    assert not sftp.open_writes.snapshot()
+
+
+def test_a_second_write_open_in_the_same_session_says_so(sftp: SftpHarness) -> None:
+    """A file this very session is writing: the refusal names the open handle, not "another
+    session"."""
+    with paramiko_sftp(sftp.port) as client, paramiko_sftp(sftp.port) as other:
+        first = client.open("/SEND_SMS/x.tmp", "wb")
+        with pytest.raises(OSError, match="already open for writing in this session"):
+            client.open("/SEND_SMS/x.tmp", "wb")
+        with pytest.raises(OSError, match="being uploaded by another session"):
+            other.open("/SEND_SMS/x.tmp", "wb")
+        first.close()
+        client.open("/SEND_SMS/x.tmp", "wb").close()
+    assert not sftp.open_writes.snapshot()
+
+
 def test_delete_in_send_archives_invalids_not_processing(sftp: SftpHarness) -> None:
     """Contract 4: "upload/rename/delete only in SEND_SMS, delete in ARCHIVES and INVALIDS"."""
     for folder in ("SEND_SMS", "ARCHIVES", "INVALIDS", "PROCESSING"):
