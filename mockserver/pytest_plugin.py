@@ -104,7 +104,7 @@ def allmysms_mock(
     """A running AllMySMS mock (FTP, SFTP, HTTP API on free ports of 127.0.0.1), reset to a
     clean platform for this test: no files, SMS or mail, configured accounts and credits.
 
-    Account `demo` / `demo` with 100 credits unless `allmysms_mock_settings` says otherwise.
+    Account `demo` / `demo` with 15000 credits unless `allmysms_mock_settings` says otherwise.
     Under pytest-xdist each worker has its own server.
     """
     server = _allmysms_mock_pool.get(allmysms_mock_settings)

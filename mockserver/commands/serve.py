@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "serve",
         help="run the mock platform (FTP, SFTP, HTTP API, processor)",
         description="Run the mock platform. With no arguments: FTP 2121, SFTP 61022, HTTP 8021 "
-        "on 127.0.0.1, data in ./allmysms-data, account demo/demo with 100 credits.",
+        "on 127.0.0.1, data in ./allmysms-data, account demo/demo with 15000 credits.",
     )
     p.add_argument("--config", type=Path, help="TOML configuration file (or $ALLMYSMS_MOCK_CONFIG)")
     add_flags(p)  # one flag per setting that declares one (mockserver.config.settings)
