@@ -77,13 +77,120 @@ class PlatformReset(Event):
     """The platform was reset (`POST /api/reset`, `MockServer.reset()`: type `reset`)."""
 
 
+# Contract 9.1's session and file events, published by the protocol adapters. `protocol` is
+# "ftp" or "sftp" (a drop through the HTTP API or the control room: "http"); `name` is a
+# path inside the login's tree as the client gave it, `/SEND_SMS/x.csv`.
+
+
+@dataclass(frozen=True)
+class SessionLogin(Event):
+    """A login succeeded."""
+
+    login: str
+    protocol: str
+    address: str
+
+
+@dataclass(frozen=True)
+class SessionLoginFailed(Event):
+    """A login was refused: `reason` "credentials" or "locked_out" (or "fault")."""
+
+    login: str
+    protocol: str
+    address: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class UploadClosed(Event):
+    """An upload ended complete: `bytes` written."""
+
+    login: str
+    protocol: str
+    name: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class UploadRefused(Event):
+    """An upload was refused or cut: `reason` in a few words (too_large, permission, exists,
+    cut, failed, fault...); its partial file, if any, is removed."""
+
+    login: str
+    protocol: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FileRenamed(Event):
+    login: str
+    protocol: str
+    name: str
+    new_name: str
+
+
+@dataclass(frozen=True)
+class FileDeleted(Event):
+    login: str
+    protocol: str
+    name: str
+
+
+@dataclass(frozen=True)
+class SmsSent(Event):
+    """A scheduled campaign's send date passed (by the platform's clock): its SMS are sent."""
+
+    login: str
+    file_id: int
+    campaign: str
+    sms_count: int
+
+
+@dataclass(frozen=True)
+class FaultFired(Event):
+    """A fault rule fired (contract 9.2). `login` None: not tied to one login."""
+
+    login: str | None
+    rule_id: int
+    on: str
+    action: str
+    protocol: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ClockChanged(Event):
+    """The virtual clock was set, advanced or returned to real time (contract 9.3)."""
+
+    now: datetime
+    frozen: bool
+
+
 _TYPES: dict[type[Event], str] = {
+    SessionLogin: "session.login",
+    SessionLoginFailed: "session.login_failed",
+    UploadClosed: "upload.closed",
+    UploadRefused: "upload.refused",
+    FileRenamed: "file.renamed",
+    FileDeleted: "file.deleted",
     FileClaimed: "file.claimed",
     FileFinished: "file.finished",
     MailWritten: "mail.written",
     AccountChanged: "account.changed",
+    SmsSent: "sms.sent",
+    FaultFired: "fault.fired",
+    ClockChanged: "clock.changed",
     PlatformReset: "reset",
 }
+EVENT_TYPES = tuple(_TYPES.values())
+
+
+def event_login(event: Event) -> str | None:
+    """The login an event concerns; None for one of the whole platform (reset, clock)."""
+    login = getattr(event, "login", None)
+    return login if isinstance(login, str) else None
+
 
 Callback = Callable[[Event], None]
 

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
+from mockserver.events import Event, event_login
 from mockserver.store import AccountRow, FileRecord, SmsRecord
 
 
@@ -112,3 +114,20 @@ def ignored_check(name: str) -> dict[str, Any]:
         "rejected": [],
         "hints": [],
     }
+
+
+def event_view(event: Event) -> dict[str, Any]:
+    """Contract 9.1: one event as its `data:` line carries it: `id`, `type`, `time`
+    (ISO-8601), `login` (null for the whole platform), then the fields of its type."""
+    shown: dict[str, Any] = {
+        "id": event.id,
+        "type": event.type,
+        "time": event.at.isoformat(),
+        "login": event_login(event),
+    }
+    for f in dataclasses.fields(event):
+        if f.name in ("id", "at", "login"):
+            continue
+        value = getattr(event, f.name)
+        shown[f.name] = value.isoformat() if isinstance(value, datetime) else value
+    return shown
