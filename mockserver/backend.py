@@ -28,6 +28,7 @@ from mockserver.events import (
     FileFinished,
     PlatformReset,
 )
+from mockserver.faults import Faults
 from mockserver.limits import Guard
 from mockserver.mailbox import Mailbox
 from mockserver.spool import Spool
@@ -70,6 +71,8 @@ class Backend:
         self.config = config
         self.clock = clock
         self.bus = bus or EventBus(clock)
+        # Contract 9.2: the fault rules in force; adapters and the pipeline call `fire`.
+        self.faults = Faults(self.bus)
         self.open_writes = OpenWrites()
         # One login lockout for both protocols, and per-protocol connection caps.
         self.guard = Guard.from_limits(config.limits)
@@ -371,6 +374,7 @@ class Backend:
                 make_tree(self.data_dir, layout, acc.login)
             self.mailbox.clear()
             self.guard.lockout.clear()
+            self.faults.reset()
         for login in removed:
             self.publish(AccountChanged(login=login, change="removed"))
         self.publish(PlatformReset())
