@@ -186,7 +186,10 @@ class Mailbox:
                 item = {
                     "to": str(msg.get("To", "")),
                     "from": str(msg.get("From", "")),
-                    "subject": str(msg.get("Subject", "")),
+                    # A long subject is folded right after "Subject:": its parsed value then
+                    # starts with the fold's space, which a client comparing subjects must
+                    # not see (contract 6: `GET /api/mail` subject).
+                    "subject": str(msg.get("Subject", "")).strip(),
                     "date": str(msg.get("Date", "")),
                     "message_id": str(msg.get("Message-ID", "")),
                     "login": str(msg.get("X-AllMySMS-Login", "")),

@@ -78,6 +78,9 @@ def archived(*names: str) -> Check:
 def first_file(session: Session, block: Block, done: Done) -> None:
     """README: archived, the SMS recorded, demo loses 15 credits, a recap in the Maildir."""
     archived("Promo_20301231120000_HQ.csv")(session, block, done)
+    # The long poll printed the verdict itself: the recipe never races the processor.
+    out = done.stdout.replace(" ", "")
+    assert '"final_name":"TreatedByMSI_Promo_20301231120000_HQ.csv"' in out, done.explain()
     assert '"phone":"33612345678"' in done.stdout.replace(" ", ""), done.explain()
     assert session.api("GET", "/api/accounts/demo")["credits"] == 15000 - 15
     assert list((session.workdir / "allmysms-data/mailbox/new").iterdir())
@@ -232,6 +235,11 @@ SPECS: dict[str, list[Run | Exempt]] = {
         Run(
             '-Q "-rename /SEND_SMS/campaign.tmp /SEND_SMS/Promo_20300101120000_HQ.csv"',
             archived("Promo_20300101120000_HQ.csv"),
+            fresh=True,
+        ),
+        Run(
+            "rclone copyto campaign.csv mocksftp:SEND_SMS/Promo_20300201120000_HQ.tmp",
+            archived("Promo_20300201120000_HQ.csv", "Promo_20300301120000_HQ.csv"),
             fresh=True,
         ),
         Run("ssh-keygen -lf allmysms-data/ssh_host_ed25519_key", host_key),

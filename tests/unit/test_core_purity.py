@@ -18,9 +18,11 @@ ALLOWED = {
     "dataclasses",
     "datetime",
     "enum",
+    "fnmatch",  # core.faults: a rule's name glob, on text only
     "functools",
     "io",
     "itertools",
+    "math",  # core.faults: isfinite on a rule's numbers
     "re",
     "types",  # MappingProxyType: core.pricing's read-only price table
     "typing",

@@ -266,6 +266,25 @@ def test_maildir_delivery_listing_has_and_clear(tmp_path: Path) -> None:
     assert len(box) == 0
 
 
+@settings(max_examples=40, deadline=None)
+@given(stem=st.text("ABCabc019", min_size=1, max_size=60), invalid=st.booleans())
+def test_a_listed_subject_is_the_subject_written_whatever_its_length(
+    tmp_path_factory: pytest.TempPathFactory, stem: str, invalid: bool
+) -> None:
+    """`GET /api/mail` lists the subject as written: a long one, folded in the file right
+    after "Subject:", came back with a leading space (found by a new user's trial)."""
+    name = f"{stem}_20300716120000_HQ.csv"
+    kw: dict[str, Any] = {"original_name": name, "final_name": f"TreatedByMSI_{name}"}
+    if invalid:
+        kw.update(status=Status.INVALID, reason=Reason.EMPTY_FILE, sms_count=0, cost=0)
+    rec = record(**kw)
+    box = Mailbox(tmp_path_factory.mktemp("mail") / "mailbox")
+    box.send_recap(rec, "alice@example.com")
+    written = str(compose(rec, "alice@example.com")["Subject"])
+    assert written.startswith("[AllMySMS] ")
+    assert [m["subject"] for m in box.messages()] == [written]
+
+
 class _SmtpSink(socketserver.StreamRequestHandler):
     """Just enough SMTP to accept one message (aiosmtpd is not a dependency)."""
 
