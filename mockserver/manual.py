@@ -49,13 +49,15 @@ class Waiting:
         """Let the waiting files named `name` (every one when None), of `login` when given,
         go on; returns them. `NotWaiting` when a name is given and no such file waits."""
         with self._lock:
-            chosen = [
-                (file, go)
-                for file, go in self._held
-                if (name is None or file.name == name) and (login is None or file.login == login)
-            ]
-            ids = {id(pair) for pair in chosen}
-            self._held = [pair for pair in self._held if id(pair) not in ids]
+            chosen: list[tuple[WaitingFile, Callable[[], None]]] = []
+            kept: list[tuple[WaitingFile, Callable[[], None]]] = []
+            for pair in self._held:
+                file = pair[0]
+                wanted = (name is None or file.name == name) and (
+                    login is None or file.login == login
+                )
+                (chosen if wanted else kept).append(pair)
+            self._held = kept
         if name is not None and not chosen:
             whose = "" if login is None else f" of {login!r}"
             raise NotWaiting(f"no file named {name!r}{whose} waits in PROCESSING")
