@@ -46,7 +46,8 @@ def test_advancing_past_the_send_date_sends_the_campaign_once(
         assert datetime.fromisoformat(done["received_at"]) == SEND - timedelta(hours=1)
         assert {m["status"] for m in p.messages()} == {"scheduled"}
         (mail,) = p.backend.mail()
-        assert "programmés" in mail["body"] and "envoyés" not in mail["body"]
+        assert "programmés" in mail["body"]
+        assert "envoyés" not in mail["body"]
         assert p.processor.wait_idle(10)
         assert of_type(drain(sub), "sms.sent") == []
 

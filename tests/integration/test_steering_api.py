@@ -58,7 +58,9 @@ def test_clock_calls(tmp_path: Path) -> None:
     Europe/Paris), `advance_seconds`, `real`; each change is a `clock.changed` event."""
     with MockServer(data_dir=tmp_path / "d") as srv:
         got = call(srv, "GET", "/api/clock")
-        assert got.status == 200 and got.json["frozen"] is False and got.body.endswith(b"\n")
+        assert got.status == 200
+        assert got.json["frozen"] is False
+        assert got.body.endswith(b"\n")
         with srv.backend.bus.subscription() as sub:
             put = put_clock(srv, {"now": "2030-07-16T12:00:00"})
             assert put.status == 200
@@ -67,7 +69,8 @@ def test_clock_calls(tmp_path: Path) -> None:
             assert put.json == {"now": "2030-07-16T10:01:30+00:00", "frozen": True}
             assert call(srv, "GET", "/api/clock").json == put.json
             put = put_clock(srv, {"real": True})
-            assert put.status == 200 and put.json["frozen"] is False
+            assert put.status == 200
+            assert put.json["frozen"] is False
             events = [sub.get(5) for _ in range(3)]
         assert [e.type for e in events if e] == ["clock.changed"] * 3
         assert [e.frozen for e in events if e] == [True, True, False]  # type: ignore[attr-defined]
@@ -125,7 +128,8 @@ def test_held_file_is_seen_in_processing_until_advanced_by_name(manual: MockServ
         upload(ftp, B)
         wait_until(lambda: waiting_names(manual) == [A, B], what="both files held")
         assert sorted(ftp.nlst("/PROCESSING")) == [A, B]
-        assert ftp.nlst("/SEND_SMS") == [] and ftp.nlst("/ARCHIVES") == []
+        assert ftp.nlst("/SEND_SMS") == []
+        assert ftp.nlst("/ARCHIVES") == []
         assert manual.files() == []
         listed = call(manual, "GET", "/api/processing").json
         assert listed["mode"] == "manual"
@@ -139,13 +143,15 @@ def test_held_file_is_seen_in_processing_until_advanced_by_name(manual: MockServ
         assert reply.status == 200
         assert [w["name"] for w in reply.json["advanced"]] == [A]
         assert manual.wait_for_file(A)["status"] == "archived"
-        assert ftp.nlst("/PROCESSING") == [B] and waiting_names(manual) == [B]
+        assert ftp.nlst("/PROCESSING") == [B]
+        assert waiting_names(manual) == [B]
         assert ftp.nlst("/ARCHIVES") == [f"TreatedByMSI_{A}"]
 
         reply = call(manual, "POST", "/api/processing/advance", {})
         assert [w["name"] for w in reply.json["advanced"]] == [B]
         manual.wait_for_file(B)
-        assert ftp.nlst("/PROCESSING") == [] and manual.waiting() == []
+        assert ftp.nlst("/PROCESSING") == []
+        assert manual.waiting() == []
     finally:
         ftp.quit()
 
@@ -154,13 +160,15 @@ def test_advance_an_unknown_name(manual: MockServer) -> None:
     """docs/spec.md 9.4: a name no file waits under is a 404 (a typo must not pass for
     "done"), `NotWaiting` in Python; `{}` with nothing waiting is an empty list."""
     reply = call(manual, "POST", "/api/processing/advance", {"name": "Nope_20300716120000_HQ.csv"})
-    assert reply.status == 404 and "Nope_" in reply.json["error"]
+    assert reply.status == 404
+    assert "Nope_" in reply.json["error"]
     with pytest.raises(NotWaiting):
         manual.advance("Nope_20300716120000_HQ.csv")
     assert call(manual, "POST", "/api/processing/advance", {}).json == {"advanced": []}
     assert manual.advance() == []
     bad = call(manual, "POST", "/api/processing/advance", {"name": 5})
-    assert bad.status == 400 and "name" in bad.json["error"]
+    assert bad.status == 400
+    assert "name" in bad.json["error"]
 
 
 def test_reset_clears_waiting_files(manual: MockServer) -> None:
@@ -171,7 +179,8 @@ def test_reset_clears_waiting_files(manual: MockServer) -> None:
         upload(ftp, A)
         wait_until(lambda: waiting_names(manual) == [A], what="A held")
         manual.reset()
-        assert manual.waiting() == [] and ftp.nlst("/PROCESSING") == []
+        assert manual.waiting() == []
+        assert ftp.nlst("/PROCESSING") == []
         upload(ftp, A)
         wait_until(lambda: waiting_names(manual) == [A], what="A held again")
         manual.advance(A)

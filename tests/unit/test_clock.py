@@ -39,14 +39,17 @@ def test_frozen_clock_stays_and_moves_only_when_told() -> None:
     clock = PlatformClock(source=source)
     changes: list[tuple[datetime, bool]] = []
     clock.on_change(lambda now, frozen: changes.append((now, frozen)))
-    assert clock() == T0 and not clock.frozen
+    assert clock() == T0
+    assert not clock.frozen
     clock.set(datetime(2031, 1, 1, 12, 0, tzinfo=UTC))
     source.now += timedelta(hours=5)  # real time runs; the frozen clock does not
-    assert clock.now() == datetime(2031, 1, 1, 12, 0, tzinfo=UTC) and clock.frozen
+    assert clock.now() == datetime(2031, 1, 1, 12, 0, tzinfo=UTC)
+    assert clock.frozen
     clock.advance(90)
     assert clock.now() == datetime(2031, 1, 1, 12, 1, 30, tzinfo=UTC)
     clock.real()
-    assert clock.now() == source.now and not clock.frozen
+    assert clock.now() == source.now
+    assert not clock.frozen
     assert changes == [
         (datetime(2031, 1, 1, 12, 0, tzinfo=UTC), True),
         (datetime(2031, 1, 1, 12, 1, 30, tzinfo=UTC), True),
@@ -59,7 +62,8 @@ def test_advance_on_a_real_clock_runs_ahead_of_real_time() -> None:
     source = Source()
     clock = PlatformClock(source=source)
     clock.advance(3600)
-    assert clock.now() == T0 + timedelta(hours=1) and not clock.frozen
+    assert clock.now() == T0 + timedelta(hours=1)
+    assert not clock.frozen
     source.now += timedelta(seconds=10)
     assert clock.now() == T0 + timedelta(hours=1, seconds=10)
     clock.real()
@@ -80,11 +84,13 @@ def test_reset_returns_to_the_configured_state() -> None:
     clock = PlatformClock(T0)
     clock.advance(600)
     clock.reset()
-    assert clock.now() == T0 and clock.frozen
+    assert clock.now() == T0
+    assert clock.frozen
     real = PlatformClock(source=Source())
     real.set(datetime(2040, 1, 1, tzinfo=UTC))
     real.reset()
-    assert not real.frozen and real.now() == T0
+    assert not real.frozen
+    assert real.now() == T0
 
 
 @pytest.mark.parametrize(
@@ -112,13 +118,15 @@ def test_now_body_round_trips_any_aware_moment(moment: datetime) -> None:
     """Contract 9.3: `{"now": ISO}` freezes the clock at exactly that moment."""
     aware = moment.replace(tzinfo=UTC)
     change = clock_request({"now": aware.isoformat()})
-    assert change.action == "set" and change.now == aware
+    assert change.action == "set"
+    assert change.now == aware
 
 
 @given(st.floats(min_value=1e-6, max_value=MAX_ADVANCE_SECONDS) | st.integers(1, 10**9))
 def test_advance_body_takes_any_positive_number(seconds: float) -> None:
     change = clock_request({"advance_seconds": seconds})
-    assert change.action == "advance" and change.seconds == float(seconds)
+    assert change.action == "advance"
+    assert change.seconds == float(seconds)
 
 
 @given(
@@ -138,7 +146,7 @@ def test_advance_body_refuses_anything_else(value: Any) -> None:
 
 @given(st.text().filter(lambda t: not _is_iso(t)) | st.integers() | st.none())
 def test_now_body_refuses_what_is_no_date_time(value: Any) -> None:
-    with pytest.raises(ValueError, match="^now "):
+    with pytest.raises(ValueError, match=r"^now "):
         clock_request({"now": value})
 
 
@@ -175,13 +183,15 @@ def test_real_body() -> None:
 def test_processing_clock_and_mode_settings() -> None:
     """Contract 3: `processing.clock` ("" or ISO) and `processing.mode` ("auto", "manual")."""
     cfg = load_config(None, env={}, overrides={})
-    assert cfg.processing.clock == "" and cfg.processing.mode == "auto"
+    assert cfg.processing.clock == ""
+    assert cfg.processing.mode == "auto"
     cfg = load_config(
         None,
         env={"ALLMYSMS_MOCK_PROCESSING_CLOCK": "2030-07-16T12:00:00"},
         overrides={"processing.mode": "manual"},
     )
-    assert cfg.processing.clock == "2030-07-16T12:00:00" and cfg.processing.mode == "manual"
+    assert cfg.processing.clock == "2030-07-16T12:00:00"
+    assert cfg.processing.mode == "manual"
 
 
 @pytest.mark.parametrize(
@@ -192,4 +202,5 @@ def test_bad_clock_or_mode_is_one_line_naming_the_key(key: str, value: Any) -> N
     with pytest.raises(ConfigError) as info:
         load_config(None, env={}, overrides={key: value})
     message = str(info.value)
-    assert key in message and "\n" not in message
+    assert key in message
+    assert "\n" not in message
