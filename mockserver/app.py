@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from mockserver import views
 from mockserver.backend import Backend, BackendError
+from mockserver.clock import PlatformClock
 from mockserver.config import Config, dotted_key, load_config
 from mockserver.limits import Guard
 from mockserver.mailbox import Mailbox
@@ -395,9 +396,25 @@ class MockServer:
         return views.file_view(found)
 
     def reset(self) -> None:
-        """A clean platform without restarting: no files, SMS or mail; configured accounts
-        and credits restored; accounts added at run time removed."""
+        """A clean platform without restarting: no files, SMS, mail or waiting files;
+        configured accounts and credits restored; accounts added at run time removed; the
+        clock back to `processing.clock`."""
         self.backend.reset()
+
+    @property
+    def clock(self) -> PlatformClock:
+        """Contract 9.3: `clock.now()`, `clock.set(datetime)`, `clock.advance(seconds)`,
+        `clock.real()`; each change publishes `clock.changed`."""
+        return self.backend.clock
+
+    def advance(self, name: str | None = None, *, login: str | None = None) -> list[dict[str, Any]]:
+        """Contract 9.4, manual mode: let the waiting file `name` (every one when None) go on;
+        returns those advanced. `manual.NotWaiting` (a LookupError) for a name not waiting."""
+        return [w.to_dict() for w in self.backend.advance(name, login)]
+
+    def waiting(self) -> list[dict[str, Any]]:
+        """Contract 9.4: the files manual mode holds in PROCESSING (login, name, claimed_at)."""
+        return [w.to_dict() for w in self.backend.waiting_files()]
 
 
 def _url_host(host: str) -> str:

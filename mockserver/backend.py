@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mockserver.auth import StaticAuthenticator
+from mockserver.clock import PlatformClock, parse_instant
 from mockserver.config import AccountConfig, Config
 from mockserver.core.phone import normalise_number
 from mockserver.events import (
     AccountChanged,
+    ClockChanged,
     Event,
     EventBus,
     FileFinished,
@@ -31,6 +33,7 @@ from mockserver.events import (
 from mockserver.faults import Faults
 from mockserver.limits import Guard
 from mockserver.mailbox import Mailbox
+from mockserver.manual import Waiting, WaitingFile
 from mockserver.spool import Spool
 from mockserver.store import AccountExists, AccountRow, FileRecord, SmsRecord, Store
 from mockserver.tree import FOLDERS, Folder, folder_path, make_tree, valid_login
@@ -69,8 +72,17 @@ class Backend:
         self, config: Config, *, bus: EventBus | None = None, clock: Clock = _utc_now
     ) -> None:
         self.config = config
-        self.clock = clock
-        self.bus = bus or EventBus(clock)
+        # Contract 9.3: the one clock of the platform. A plain callable given here is its
+        # real time (tests move it by hand); `processing.clock` starts it frozen.
+        if isinstance(clock, PlatformClock):
+            self.clock = clock
+        else:
+            start = config.processing.clock
+            self.clock = PlatformClock(parse_instant(start) if start else None, source=clock)
+        self.bus = bus or EventBus(self.clock)
+        self.clock.on_change(self._clock_changed)
+        # Contract 9.4: the files manual mode holds in PROCESSING (the processor fills it).
+        self.waiting = Waiting()
         # Contract 9.2: the fault rules in force; adapters and the pipeline call `fire`.
         self.faults = Faults(self.bus)
         self.open_writes = OpenWrites()
@@ -135,6 +147,9 @@ class Backend:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def _clock_changed(self, now: datetime, frozen: bool) -> None:
+        self.publish(ClockChanged(now=now, frozen=frozen))
 
     def publish(self, event: Event) -> Event:
         return self.bus.publish(event)
@@ -352,8 +367,9 @@ class Backend:
     # -- reset -------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """A clean platform without restarting: no files, SMS, mail or lockouts; configured
-        accounts, credits and passwords restored; accounts added at run time removed.
+        """A clean platform without restarting: no files, SMS, mail, lockouts or files waiting
+        in PROCESSING (manual mode); configured accounts, credits and passwords restored;
+        accounts added at run time removed; the clock back to `processing.clock`.
         Not from an event callback nor a processing step (`RuntimeError`): both would wait
         for the platform to stop working on the very thing that called."""
         if self.bus.delivering():
@@ -375,9 +391,24 @@ class Backend:
             self.mailbox.clear()
             self.guard.lockout.clear()
             self.faults.reset()
+            # Their files are gone: each one's steps end at once, freeing its name.
+            self.waiting.release_all()
         for login in removed:
             self.publish(AccountChanged(login=login, change="removed"))
         self.publish(PlatformReset())
+        # After `reset`, so that nothing of the emptied platform is released by it.
+        self.clock.reset()
+
+    # -- manual mode (contract 9.4) ----------------------------------------------------------
+
+    def waiting_files(self) -> list[WaitingFile]:
+        """The files manual mode holds in PROCESSING, in claim order."""
+        return self.waiting.files()
+
+    def advance(self, name: str | None = None, login: str | None = None) -> list[WaitingFile]:
+        """Let the waiting files named `name` (all when None) go on; `manual.NotWaiting`
+        when a name is given and no such file waits."""
+        return self.waiting.advance(name, login)
 
 
 def _need(part: _T | None) -> _T:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mockserver.clock import parse_instant
 from mockserver.core.text import join_lines
 from mockserver.core.text import quote_value as show
 
@@ -163,3 +164,13 @@ def qualities(value: Any) -> tuple[str, ...]:
     if any(q not in ("HQ", "LC") for q in value) or len(set(value)) != len(value):
         raise ValueError(f"must be {what}, got {show(value)}")
     return tuple(value)
+
+
+def instant_or_empty(value: Any) -> str:
+    """`processing.clock`: "" (real time) or an ISO-8601 date-time (`clock.parse_instant`)."""
+    if value == "":
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f'must be "" (real time) or a date-time string, got {show(value)}')
+    parse_instant(value)
+    return value.strip()

@@ -20,6 +20,7 @@ ENV_PREFIX = "ALLMYSMS_MOCK_"
 
 WatchMode = Literal["auto", "native", "polling"]
 LogFormat = Literal["text", "json"]
+ProcessingMode = Literal["auto", "manual"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 _META = "allmysms_setting"
@@ -203,6 +204,12 @@ class ProcessingConfig:
     rescan_seconds: float = field(
         default=5.0, metadata=spec(c.number(0.0, True, c.MAX_SECONDS), short=True)
     )
+    # Contract 9.4: "manual": a claimed file waits in PROCESSING until advanced.
+    mode: ProcessingMode = field(
+        default="auto", metadata=spec(c.choice("auto", "manual"), short=True)
+    )
+    # Contract 9.3: "" real time; an ISO-8601 date-time starts a frozen virtual clock there.
+    clock: str = field(default="", metadata=spec(c.instant_or_empty, short=True))
 
 
 @dataclass(frozen=True, slots=True)

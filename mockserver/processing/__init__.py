@@ -5,6 +5,7 @@ scheduler and the pipeline of named steps, and finishes at start-up what a crash
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mockserver.core.text import printable_name
 from mockserver.events import EventBus
 from mockserver.mailbox import Mailbox
+from mockserver.manual import Waiting, WaitingFile
 from mockserver.processing.flight import InFlight
 from mockserver.processing.intake import (
     DEFAULT_SETTLE_SECONDS,
@@ -35,6 +37,7 @@ from mockserver.processing.pipeline import (
     utc_now,
 )
 from mockserver.processing.scheduler import Scheduler
+from mockserver.processing.sending import SendWatch
 from mockserver.processing.stranded import Stranded
 from mockserver.spool import Claim, Spool
 from mockserver.store import Store
@@ -83,6 +86,7 @@ class Processor:
         workers: int = DEFAULT_WORKERS,
         settle_seconds: float = DEFAULT_SETTLE_SECONDS,
         bus: EventBus | None = None,
+        waiting: Waiting | None = None,
     ) -> None:
         if judge is None:
             from mockserver.core.judge import judge as real_judge
@@ -95,6 +99,9 @@ class Processor:
         self.open_writes = open_writes
         self.bus = bus if bus is not None else EventBus()
         self._delay = max(0.0, float(config.processing.delay_seconds))
+        # Contract 9.4: in manual mode a claimed file waits here until advanced.
+        self._manual = config.processing.mode == "manual"
+        self.waiting = waiting if waiting is not None else Waiting()
         self._lock = threading.Lock()
         self._started = False
         self._stopping = False
@@ -103,6 +110,7 @@ class Processor:
         self.pipeline = Pipeline(
             config, store, spool, mailbox, judge=judge, clock=clock, bus=self.bus
         )
+        self.sends = SendWatch(store, self.bus, clock)
         self.stranded = Stranded(store, spool, self._flight, self._scheduler, self.pipeline)
         # After a reset the records are gone and their ids will be reused.
         self.bus.subscribe(lambda event: self.stranded.forget() if event.type == "reset" else None)
@@ -131,6 +139,7 @@ class Processor:
             backend.open_writes,
             clock=backend.clock,
             bus=backend.bus,
+            waiting=backend.waiting,
             **options,
         )
         backend.set_quiesce(processor.paused)
@@ -159,6 +168,7 @@ class Processor:
             self.spool.accounts_dir.mkdir(parents=True, exist_ok=True)
             self.recover()
             self._scheduler.start()
+            self.sends.start()
             # Watch before scanning so that nothing dropped in between is missed.
             self._intake.start_watching()
         except BaseException:
@@ -176,6 +186,7 @@ class Processor:
                 return True
             self._stopping = True
         self._scheduler.stop()
+        self.sends.stop()
         ok = self._intake.stop_watching(deadline)
         return self._scheduler.join(deadline) and ok
 
@@ -259,8 +270,26 @@ class Processor:
     def _schedule(self, ctx: FileContext, due: float | None) -> None:
         assert ctx.claim is not None
         self._flight.mark(ctx.login, ctx.name)
+        if self._held(ctx):
+            return
         job = guarded(ctx.login, ctx.claim.path, lambda: self._process(ctx))
         self._scheduler.schedule(due, job, finish_on_stop=True)
+
+    def _held(self, ctx: FileContext) -> bool:
+        """Manual mode (contract 9.4): keep a claimed file in PROCESSING, its name taken,
+        until `Waiting.advance` lets it go (its steps then run at once: `delay_seconds` is
+        not added). A file already judged (a record found at recovery) is not held again.
+        Holds no thread, only a callable. A stop leaves it in PROCESSING, held again at
+        the next start."""
+        if not self._manual or ctx.claim is None:
+            return False
+        if ctx.recovering and self.store.open_claim(ctx.login, str(ctx.claim.key)) is not None:
+            return False
+        self._flight.mark(ctx.login, ctx.name)
+        waiting = WaitingFile(ctx.login, printable_name(ctx.name), ctx.received_at)
+        self.waiting.hold(waiting, functools.partial(self._resume_held, ctx))
+        log.info("login=%s file=%s waits in PROCESSING (manual mode)", ctx.login, waiting.name)
+        return True
 
     def _stranded_scan(self) -> None:
         self.stranded.scan()
@@ -304,7 +333,9 @@ class Processor:
                     if claim is None:
                         continue
                     self._drop_twin(claim)
-                    self._process(self.pipeline.recovered(claim, self.pipeline.now()))
+                    ctx = self.pipeline.recovered(claim, self.pipeline.now())
+                    if not self._held(ctx):
+                        self._process(ctx)
                 except Exception as exc:
                     self._recovery_failed(login, name, exc)
         for record in self.store.unfinished():
@@ -316,6 +347,12 @@ class Processor:
                 self.pipeline.finish(ctx)
             except Exception as exc:
                 self._recovery_failed(record.login, record.original_name, exc)
+
+    def _resume_held(self, ctx: FileContext) -> None:
+        """An advanced file's steps, queued now (`Waiting.advance`)."""
+        assert ctx.claim is not None
+        job = guarded(ctx.login, ctx.claim.path, lambda: self._process(ctx))
+        self._scheduler.schedule(None, job, finish_on_stop=True)
 
     def _recovery_failed(self, login: str, name: str, exc: Exception) -> None:
         log.error(

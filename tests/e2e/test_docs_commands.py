@@ -297,6 +297,12 @@ SPECS: dict[str, list[Run | Exempt]] = {
             like_doc(status="invalid", reason="Not_enough_credits"),
             before=acme_without_credits,
         ),
+        Run("curl -s http://127.0.0.1:8021/api/clock", like_doc(frozen=False)),
+        Run("""-d '{"now": "2030-07-16T12:00:00"}'""", exactly_doc),
+        Run("""-d '{"advance_seconds": 3600}'""", exactly_doc),
+        Run("""-d '{"real": true}'""", like_doc(frozen=False)),
+        Run("curl -s http://127.0.0.1:8021/api/processing", exactly_doc),
+        Run("""-H 'Content-Type: application/json' -d '{}'""", exactly_doc),
         Run("curl -s http://127.0.0.1:8021/api/nothing", error_examples),
     ],
     "docs/security.md": [

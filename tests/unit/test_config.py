@@ -520,6 +520,8 @@ def test_short_keys_name_their_section() -> None:
                 "watch_mode",
                 "poll_interval",
                 "rescan_seconds",
+                "mode",
+                "clock",
             ],
             "processing",
         ),

@@ -18,6 +18,7 @@ from aiohttp import web
 from mockserver import views
 from mockserver.backend import Backend, BadFilter
 from mockserver.events import Event, FileFinished, PlatformReset
+from mockserver.servers.http.steering import Steering
 from mockserver.servers.http.validation import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -90,6 +91,7 @@ class HttpApi:
         r.add_get("/api/mail", self.list_mail)
         r.add_post("/api/reset", self.reset)
         r.add_post("/api/check", self.check)
+        Steering(self.backend).add_routes(r)  # contract 9.3, 9.4
         return web_app
 
     async def start(self) -> None:
