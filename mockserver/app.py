@@ -130,7 +130,12 @@ class MockServer:
         except ProcessorError as exc:
             raise StartupError(str(exc)) from None
         self._ftp = FtpServer(
-            cfg, backend, backend.open_writes, self._processor.submit, guard=backend.guard
+            cfg,
+            backend,
+            backend.open_writes,
+            self._processor.submit,
+            guard=backend.guard,
+            faults=backend.faults,
         )
         try:
             self._ftp.start()
@@ -171,7 +176,12 @@ class MockServer:
         assert self._processor is not None
         backend = self.backend
         self._sftp = SftpServer(
-            cfg, backend, backend.open_writes, self._processor.submit, guard=backend.guard
+            cfg,
+            backend,
+            backend.open_writes,
+            self._processor.submit,
+            guard=backend.guard,
+            faults=backend.faults,
         )
         try:
             await self._sftp.start()

@@ -70,15 +70,20 @@ class FaultRule:
     def matches(
         self, on: str, *, protocol: str | None = None, login: str | None = None, name: str = ""
     ) -> bool:
-        """Whether this rule applies to operation or step `on` of `login` on file `name` (a
-        glob match on the name alone, case-sensitive as the platform's names are)."""
+        """Whether this rule applies to operation or step `on` of `login` on file `name` (the
+        path in the login's tree, `/SEND_SMS/x.csv`, or a bare name). The glob is matched,
+        case-sensitively as the platform's names are, against the base name (`x.csv`: what a
+        user writes, `*.csv`), or against the whole path when the glob holds a `/`."""
         if on != self.on:
             return False
         if self.protocol != "any" and protocol is not None and protocol != self.protocol:
             return False
         if self.login is not None and login != self.login:
             return False
-        return self.name is None or fnmatch.fnmatchcase(name, self.name)
+        if self.name is None:
+            return True
+        subject = name if "/" in self.name else name.rpartition("/")[2]
+        return fnmatch.fnmatchcase(subject, self.name)
 
     def view(self, fired: int) -> dict[str, Any]:
         """The rule as `GET /api/faults` lists it."""

@@ -13,6 +13,7 @@ import asyncssh
 
 from mockserver.auth import Authenticator
 from mockserver.config import Config
+from mockserver.faults import Faults
 from mockserver.limits import Guard, guard_for
 from mockserver.servers import sftp_compat
 from mockserver.servers.dropbox import OnUpload
@@ -23,7 +24,7 @@ from mockserver.servers.hostkey import (
     load_or_create_host_key,
 )
 from mockserver.servers.sftp_compat import IncompatibleAsyncssh
-from mockserver.servers.sftp_session import ConfinedSftp
+from mockserver.servers.sftp_faults import FaultedSftp
 from mockserver.servers.ssh import SshConnection, quiet_asyncssh
 from mockserver.tree import login_root, make_tree
 from mockserver.writes import OpenWrites
@@ -68,14 +69,17 @@ class SftpServer:
         on_upload: OnUpload,
         *,
         guard: Guard | None = None,
+        faults: Faults | None = None,
     ) -> None:
         """`guard` (the lockout and connection counters) defaults to the one shared by every
-        server of the same data dir, so the FTP server's failures count here too."""
+        server of the same data dir, so the FTP server's failures count here too; `faults`:
+        the rules fired on protocol operations (contract 9.2; the Backend's), none by default."""
         self.config = config
         self.auth = auth
         self.open_writes = open_writes
         self.on_upload = on_upload
         self.guard = guard or guard_for(config.server.data_dir, config.limits)
+        self.faults = Faults() if faults is None else faults
         limits = config.limits
         # Failed logins cost this much (slows guessing); the connection drops after
         # `max_auth_attempts` failures, like OpenSSH's MaxAuthTries.
@@ -154,7 +158,7 @@ class SftpServer:
                 log.warning("some SFTP connections did not close within %.0f s", timeout)
         self.connections.clear()
 
-    def _open_session(self, chan: asyncssh.SSHServerChannel[bytes]) -> ConfinedSftp:
+    def _open_session(self, chan: asyncssh.SSHServerChannel[bytes]) -> FaultedSftp:
         login = str(chan.get_extra_info("username"))
         connection = self.connections.get(cast(asyncssh.SSHServerConnection, chan.get_connection()))
         server = self.config.server
@@ -164,4 +168,4 @@ class SftpServer:
         except (OSError, ValueError) as exc:
             log.warning("login=%s: cannot prepare the folder tree: %s", login, exc)
             root = login_root(server.data_dir, login)
-        return ConfinedSftp(chan, self, login, root, server.layout, connection)
+        return FaultedSftp(chan, self, login, root, server.layout, connection)

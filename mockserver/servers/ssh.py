@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
+from mockserver.servers import sftp_faults
 from mockserver.tree import valid_login
 
 if TYPE_CHECKING:
@@ -129,6 +130,10 @@ class SshConnection(asyncssh.SSHServer):
             self._owner.auth.authenticate, username, password
         )
         if ok:
+            if self._conn is not None and not await sftp_faults.login_allowed(
+                self._conn, self._owner.faults, username
+            ):
+                return False  # contract 9.2: an injected refusal, not a failed login
             self._login = username
             log.info("login=%s SFTP login from %s", username, peer)
             return True

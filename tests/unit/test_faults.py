@@ -66,6 +66,18 @@ def test_matching_by_operation_protocol_login_and_glob() -> None:
     assert not rule.matches("rename", protocol="ftp", login="acme", name="a.csv")
 
 
+def test_name_glob_matches_the_base_name_or_with_a_slash_the_path() -> None:
+    """docs/spec.md "Protocol faults": `name` globs match the base name of the operation's path
+    (`x.csv` of `/SEND_SMS/x.csv`), or the whole path when the glob holds a `/`."""
+    base = parse_rule({"on": "upload", "action": "error", "name": "x.csv"})
+    assert base.matches("upload", name="/SEND_SMS/x.csv")
+    assert base.matches("upload", name="x.csv")
+    assert not base.matches("upload", name="/SEND_SMS/y.csv")
+    path = parse_rule({"on": "delete", "action": "error", "name": "/ARCHIVES/*"})
+    assert path.matches("delete", name="/ARCHIVES/x.csv")
+    assert not path.matches("delete", name="/SEND_SMS/x.csv")
+
+
 @given(times=st.integers(1, 20), attempts=st.integers(0, 40))
 def test_times_fires_exactly(times: int, attempts: int) -> None:
     """Contract 9.2: `times`: "how many matching operations it fires on"."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from mockserver.auth import Authenticator
 from mockserver.config import LimitsConfig
+from mockserver.faults import Faults
 from mockserver.limits import Guard
 from mockserver.servers.dropbox import OnUpload
 from mockserver.tree import Layout, login_root
@@ -82,6 +83,8 @@ class Context:
     limits: LimitsConfig
     guard: Guard
     background: Background = field(default_factory=Background)
+    # Contract 9.2: the fault rules fired on protocol operations (`servers.ftp.faults`).
+    faults: Faults = field(default_factory=Faults)
     # Open sessions (loop thread only): pyftpdlib takes a session off its map while a login
     # is checked or a failed one is delayed, so `close_all` alone would not close it.
     sessions: set[Any] = field(default_factory=set)

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
+from mockserver.core.faults import FaultRule
 from mockserver.servers import dropbox, policy
 from mockserver.servers.ftp.compat import AbstractedFS, FilesystemError
 from mockserver.servers.ftp.context import Context
@@ -23,26 +24,49 @@ _WRITE_FLAGS = {
 }
 
 
+class UploadCut(OSError):
+    """A `truncate` fault (contract 9.2) cut the upload after its `bytes` bytes: the data channel
+    answers 426 and the session removes the partial file (servers.ftp.transfer)."""
+
+    def __init__(self, rule: FaultRule) -> None:
+        super().__init__(errno.ECONNABORTED, "connection cut by an injected fault")
+        self.rule = rule
+
+
 class UploadFile:
     """A file being uploaded: refuses bytes past the size limit (checked on every write, so a
     REST at a huge offset cannot make a sparse file either) and stays registered in `OpenWrites`
-    until closed, whatever ends the transfer.
+    until closed, whatever ends the transfer. `cut`: a `truncate` fault (contract 9.2): the
+    write past its `bytes` bytes raises UploadCut after writing the bytes before the cut.
     """
 
-    def __init__(self, raw: IO[bytes], upload: dropbox.Upload, fresh: bool) -> None:
+    def __init__(
+        self, raw: IO[bytes], upload: dropbox.Upload, fresh: bool, cut: FaultRule | None = None
+    ) -> None:
         self._raw = raw
         self._upload = upload
         self.name = str(upload.path)
         # Created or truncated by this upload (STOR, STOU), not resumed or appended to: if the
         # transfer never starts, nothing of value is lost by removing it.
         self.fresh = fresh
+        self._cut = cut
+        self._received = 0
 
     def write(self, data: bytes) -> int:
+        if self._cut is not None:
+            keep = self._cut.bytes - self._received
+            if len(data) > keep:
+                self._write(data[:keep])
+                raise UploadCut(self._cut)
+            self._received += len(data)
+        self._write(data)
+        return len(data)
+
+    def _write(self, data: bytes) -> None:
         self._upload.admit(self._raw.tell(), len(data))
         # Unbuffered: a full disk fails this write, never a later flush in close(); pyftpdlib
         # ignores the count, so a short write is finished here.
         dropbox.write_all(self._raw.fileno(), data)
-        return len(data)
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         return self._raw.seek(offset, whence)
@@ -115,7 +139,13 @@ class Filesystem(AbstractedFS):  # type: ignore[misc]
             return raw
         upload = dropbox.Upload(filename, self.ctx.open_writes, self.ctx.max_file_bytes)
         self._started(filename)
-        return UploadFile(raw, upload, fresh=mode == "wb")
+        return UploadFile(raw, upload, fresh=mode == "wb", cut=self._take_cut())
+
+    def _take_cut(self) -> FaultRule | None:
+        """The `truncate` fault fired on this upload's command, if any (servers.ftp.faults)."""
+        cut: FaultRule | None = self.cmd_channel.upload_cut
+        self.cmd_channel.upload_cut = None
+        return cut
 
     def _started(self, real: str) -> None:
         log.debug("login=%s FTP upload started %s", self.cmd_channel.username, self.fs2ftp(real))
@@ -129,7 +159,7 @@ class Filesystem(AbstractedFS):  # type: ignore[misc]
         raw = os.fdopen(fd, "wb", buffering=0)
         upload = dropbox.Upload(name, self.ctx.open_writes, self.ctx.max_file_bytes)
         self._started(name)
-        return UploadFile(raw, upload, fresh=True)
+        return UploadFile(raw, upload, fresh=True, cut=self._take_cut())
 
     def listdir(self, path: str) -> list[str]:
         # A link planted on disk is invisible: listing it would show (and MLSD would stat)

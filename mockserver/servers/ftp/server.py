@@ -11,6 +11,7 @@ from typing import Any
 from mockserver import __version__
 from mockserver.auth import Authenticator
 from mockserver.config import Config
+from mockserver.faults import Faults
 from mockserver.limits import Guard, guard_for
 from mockserver.servers.dropbox import OnUpload
 from mockserver.servers.ftp import compat
@@ -96,10 +97,12 @@ class FtpServer:
         auth_failed_delay: float | None = None,
         banner: str | None = None,
         guard: Guard | None = None,
+        faults: Faults | None = None,
     ) -> None:
         """`auth_failed_delay` overrides `limits.login_failure_delay_seconds`; `guard` (the
         lockout and connection counters) defaults to the one shared by every server of the
-        same data dir, so the SFTP server's failures count here too."""
+        same data dir, so the SFTP server's failures count here too; `faults`: the rules
+        fired on protocol operations (contract 9.2; the Backend's), none by default."""
         self._config = config
         self.guard = guard or guard_for(config.server.data_dir, config.limits)
         self._ctx = Context(
@@ -111,6 +114,7 @@ class FtpServer:
             on_upload=on_upload,
             limits=config.limits,
             guard=self.guard,
+            faults=Faults() if faults is None else faults,
         )
         self._auth_failed_delay = (
             config.limits.login_failure_delay_seconds

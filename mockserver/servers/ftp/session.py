@@ -8,10 +8,15 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from mockserver.core.faults import FaultRule
 from mockserver.servers import dropbox, policy
+from mockserver.servers.ftp import decisions
+from mockserver.servers.ftp import faults as ftp_faults
 from mockserver.servers.ftp.compat import AuthenticationFailed, AuthorizerError, HandlerBase
 from mockserver.servers.ftp.context import Context
 from mockserver.servers.ftp.fs import UploadFile
@@ -21,17 +26,9 @@ log = logging.getLogger("mockserver.ftp")
 # Control characters never go into a reply line (see Session.respond).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-# A temporary refusal (450, RFC 959 "file unavailable (e.g., file busy)"): the file is still
-# being written, so renaming, replacing or deleting it must wait (a half-written file is never
-# renamed or judged: docs/design.md, "The open-writes registry").
-_BUSY = policy.Decision(False, "the file is still being uploaded by another session")
-
-# Commands whose argument is a path (each one is checked by `_decide`).
-_READ_CMDS = frozenset(
-    {"CWD", "XCWD", "LIST", "NLST", "MLSD", "MLST", "STAT", "SIZE", "MDTM", "RETR"}
-)
-_CREATE_CMDS = frozenset({"STOR", "APPE", "STOU", "RNTO", "MKD", "XMKD"})
-_PATH_CMDS = _READ_CMDS | _CREATE_CMDS | {"DELE", "RNFR", "RMD", "XRMD", "MFMT"}
+# Commands whose argument is a path (each one is checked by `decisions.decide`).
+_PATH_CMDS = decisions.PATH_CMDS
+_CREATE_CMDS = decisions.CREATE_CMDS
 
 # How a refused command is named in the log, in the SFTP server's words (servers.sftp_tree).
 _WHAT = {"STOR": "upload", "APPE": "upload", "STOU": "upload", "RETR": "read", "DELE": "delete"}
@@ -123,10 +120,7 @@ class Session(HandlerBase):
         if self.authenticated or not self.username:
             return super().ftp_PASS(line)  # pyftpdlib's 503 replies
         username = self.username
-        # No command is read (and those already read wait) until the check is answered.
-        self.del_channel()
-        if self._held is None:
-            self._held = []
+        self.pause_commands()  # until the check is answered
 
         def check() -> object:
             try:
@@ -135,7 +129,8 @@ class Session(HandlerBase):
                 return err
             return None
 
-        self.ctx.background.submit(check, lambda error: self._checked(username, line, error))
+        then = partial(self._checked, username, line)  # after a login fault, if any
+        self.ctx.background.submit(check, partial(ftp_faults.login_checked, self, username, then))
         return None
 
     def _checked(self, username: str, password: str, error: object) -> None:
@@ -175,6 +170,17 @@ class Session(HandlerBase):
         super().found_terminator()
 
     def on_login_failed(self, username: str, password: str) -> None:
+        self._release_held()
+
+    def pause_commands(self) -> None:
+        """Read no further command, and keep those already read, until `resume_commands`."""
+        self.del_channel()
+        if self._held is None:
+            self._held = []
+
+    def resume_commands(self, first: Callable[[], None]) -> None:
+        self.add_channel()
+        first()
         self._release_held()
 
     def _release_held(self) -> None:
@@ -306,60 +312,42 @@ class Session(HandlerBase):
         if real is None:
             self._refuse("550", "Path not available", what, virtual)
             return
-        decision = self._decide(cmd, virtual, real, pending)
+        go = partial(self._go, line, cmd, prefix, virtual, real, pending, code, what)
+        name = (pending and self.virtual_of(pending)) if cmd == "RNTO" else virtual
+        if not ftp_faults.command_intercepted(self, cmd, name, go):  # contract 9.2
+            go()
+
+    def _go(
+        self,
+        line: str,
+        cmd: str,
+        prefix: str,
+        virtual: str,
+        real: Path,
+        pending: str | None,
+        code: str,
+        what: str,
+    ) -> None:
+        """The command, its path judged by `policy` (now: after a fault's delay, if any)."""
+        ctx = self.ctx
+        decision = decisions.decide(
+            cmd,
+            virtual,
+            real,
+            pending,
+            Path(self.fs.root),
+            ctx.layout,
+            self.username,
+            ctx.open_writes,
+        )
         if not decision:
             target = f"{self.virtual_of(pending)} -> {virtual}" if cmd == "RNTO" else virtual
-            self._refuse("450" if decision is _BUSY else code, decision.reason, what, target)
+            busy = decision is decisions.BUSY
+            self._refuse("450" if busy else code, decision.reason, what, target)
             return
         if cmd == "RNTO":
             self.put_rename_source(pending)
         super().pre_process_command(line, cmd, prefix + virtual)
-
-    def _decide(
-        self, cmd: str, virtual: str, real: Path, pending: str | None = None
-    ) -> policy.Decision:
-        layout, login, writes = self.ctx.layout, self.username, self.ctx.open_writes
-        if cmd in _READ_CMDS:
-            return policy.may_read(virtual, layout, login)
-        if cmd in ("STOR", "APPE"):
-            decision = policy.may_write(virtual, layout, login)
-            return _BUSY if decision and writes.is_open(real) else decision
-        if cmd == "STOU":
-            # The unique name is made in the argument's folder, which must be SEND_SMS.
-            return policy.may_write(virtual.rsplit("/", 1)[0] + "/x", layout, login)
-        if cmd == "MFMT":
-            return policy.may_set_times(virtual, layout, login)
-        if cmd == "DELE":
-            decision = policy.may_delete(virtual, layout, login)
-            return _BUSY if decision and writes.is_open(real) else decision
-        if cmd in ("MKD", "XMKD"):
-            return policy.may_mkdir(virtual, layout, login)
-        if cmd in ("RMD", "XRMD"):
-            return policy.may_rmdir(virtual, layout, login)
-        if cmd == "RNFR":
-            decision = policy.may_rename_from(virtual, layout, login)
-            if decision and writes.is_open(real):
-                # Never let x.tmp become x.csv while it is written (docs/spec.md 5.2.1).
-                return _BUSY
-            if decision and real.exists() and not real.is_file():
-                return policy.Decision(False, "only files can be renamed")
-            return decision
-        if cmd == "RNTO":
-            src_real = pending
-            if not src_real:
-                return policy.Decision(True)  # pyftpdlib answers 503 (RNFR first)
-            src = policy.to_virtual(Path(self.fs.root), Path(src_real))
-            if src is None:
-                return policy.Decision(False, "invalid source")
-            decision = policy.may_rename(src, virtual, layout, login)
-            if not decision:
-                return decision
-            if writes.is_open(src_real):
-                return _BUSY
-            if os.path.lexists(real):
-                return policy.Decision(False, "the target exists; a rename never overwrites")
-            return decision
-        return policy.Decision(False, "not allowed")
 
     def respond(self, resp: str, logfun: Any = None) -> None:
         # pyftpdlib echoes the client's command in some replies ('500 Command "..." not
@@ -390,6 +378,8 @@ class Session(HandlerBase):
 
     # Why the current upload failed ("too large", "failed"), set by its data channel.
     upload_failure: str | None = None
+    # A `truncate` fault for the next file opened for upload (servers.ftp.faults).
+    upload_cut: FaultRule | None = None
 
     def on_file_received(self, file: str) -> None:
         try:

@@ -9,8 +9,10 @@ import logging
 import os
 import sys
 
+from mockserver.servers import faulting
 from mockserver.servers.dropbox import FileTooLarge
 from mockserver.servers.ftp.compat import DataChannelBase, NoPassivePort, PassiveDTP
+from mockserver.servers.ftp.fs import UploadCut
 
 log = logging.getLogger("mockserver.ftp")
 
@@ -25,6 +27,15 @@ class DataChannel(DataChannelBase):
         exc = sys.exc_info()[1]
         cause = getattr(exc, "__cause__", None)
         session = self.cmd_channel
+        if isinstance(cause, UploadCut):  # contract 9.2 `truncate`
+            rule = cause.rule
+            faulting.log_action(log, "FTP", session.username, "upload", rule)
+            session.upload_failure = f"cut after {rule.bytes} bytes by an injected fault"
+            text = rule.message or f"Injected fault (rule {rule.id}): connection cut"
+            reply = f"426 {text}; transfer aborted."
+            self.set_closing_reply(reply, logging.getLogger("pyftpdlib").info)
+            self.close()
+            return
         if isinstance(exc, FileTooLarge) or isinstance(cause, FileTooLarge):
             limit = session.ctx.max_file_bytes
             login, virtual = session.username, session.virtual_of(self.file_name)
