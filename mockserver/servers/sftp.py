@@ -15,7 +15,8 @@ from mockserver.auth import Authenticator
 from mockserver.config import Config
 from mockserver.limits import Guard, guard_for
 from mockserver.servers import sftp_compat
-from mockserver.servers.dropbox import OnUpload
+from mockserver.servers.announce import Announce
+from mockserver.servers.dropbox import OnUpload, Publish, no_events
 from mockserver.servers.hostkey import (
     HostKeyError,
     fingerprint_of,
@@ -68,6 +69,7 @@ class SftpServer:
         on_upload: OnUpload,
         *,
         guard: Guard | None = None,
+        publish: Publish = no_events,
     ) -> None:
         """`guard` (the lockout and connection counters) defaults to the one shared by every
         server of the same data dir, so the FTP server's failures count here too."""
@@ -75,6 +77,7 @@ class SftpServer:
         self.auth = auth
         self.open_writes = open_writes
         self.on_upload = on_upload
+        self.announce = Announce(publish, "sftp")  # contract 9.1's session events
         self.guard = guard or guard_for(config.server.data_dir, config.limits)
         limits = config.limits
         # Failed logins cost this much (slows guessing); the connection drops after

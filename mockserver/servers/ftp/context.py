@@ -16,6 +16,7 @@ from typing import Any
 from mockserver.auth import Authenticator
 from mockserver.config import LimitsConfig
 from mockserver.limits import Guard
+from mockserver.servers.announce import Announce
 from mockserver.servers.dropbox import OnUpload
 from mockserver.tree import Layout, login_root
 from mockserver.writes import OpenWrites
@@ -82,6 +83,7 @@ class Context:
     limits: LimitsConfig
     guard: Guard
     background: Background = field(default_factory=Background)
+    announce: Announce = field(default_factory=Announce)  # contract 9.1's session events
     # Open sessions (loop thread only): pyftpdlib takes a session off its map while a login
     # is checked or a failed one is delayed, so `close_all` alone would not close it.
     sessions: set[Any] = field(default_factory=set)

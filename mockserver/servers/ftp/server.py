@@ -12,7 +12,8 @@ from mockserver import __version__
 from mockserver.auth import Authenticator
 from mockserver.config import Config
 from mockserver.limits import Guard, guard_for
-from mockserver.servers.dropbox import OnUpload
+from mockserver.servers.announce import Announce
+from mockserver.servers.dropbox import OnUpload, Publish, no_events
 from mockserver.servers.ftp import compat
 from mockserver.servers.ftp.authorizer import Authorizer
 from mockserver.servers.ftp.compat import FTPHandler, FTPServer, IOLoop
@@ -96,6 +97,7 @@ class FtpServer:
         auth_failed_delay: float | None = None,
         banner: str | None = None,
         guard: Guard | None = None,
+        publish: Publish = no_events,
     ) -> None:
         """`auth_failed_delay` overrides `limits.login_failure_delay_seconds`; `guard` (the
         lockout and connection counters) defaults to the one shared by every server of the
@@ -111,6 +113,7 @@ class FtpServer:
             on_upload=on_upload,
             limits=config.limits,
             guard=self.guard,
+            announce=Announce(publish, "ftp"),
         )
         self._auth_failed_delay = (
             config.limits.login_failure_delay_seconds

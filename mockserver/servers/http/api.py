@@ -18,6 +18,7 @@ from aiohttp import web
 from mockserver import views
 from mockserver.backend import Backend, BadFilter
 from mockserver.events import Event, FileFinished, PlatformReset
+from mockserver.servers.http.events_api import EventStreams
 from mockserver.servers.http.validation import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -68,6 +69,7 @@ class HttpApi:
         self._port: int | None = None
         self._closing: asyncio.Event | None = None
         self._waiters: set[asyncio.Event] = set()
+        self.events = EventStreams(backend.bus)  # GET /api/events (contract 9.1)
 
     @property
     def port(self) -> int:
@@ -88,6 +90,7 @@ class HttpApi:
         r.add_get("/api/files", self.list_files)
         r.add_get("/api/messages", self.list_messages)
         r.add_get("/api/mail", self.list_mail)
+        r.add_get("/api/events", self.events.handle)
         r.add_post("/api/reset", self.reset)
         r.add_post("/api/check", self.check)
         return web_app
@@ -126,6 +129,7 @@ class HttpApi:
             self._closing.set()
         for event in list(self._waiters):
             event.set()
+        self.events.close()
         if runner is not None:
             await runner.cleanup()
         self._port = None
