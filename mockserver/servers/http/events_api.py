@@ -122,6 +122,7 @@ class _Stream:
                 "X-Accel-Buffering": "no",  # nginx: do not buffer the stream
             }
         )
+        self.response.force_close()  # a stream ends its connection: no keep-alive after it
 
     def on_offer(self) -> None:
         """The publisher's thread offered the feed an event: wake the loop, once per batch."""
