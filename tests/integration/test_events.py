@@ -10,6 +10,7 @@ import http.client
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 from mockserver.app import MockServer
 from mockserver.events import AccountChanged
 from mockserver.servers.http import events_api
+from mockserver.servers.http.api import SHUTDOWN_TIMEOUT
 from tests.integration.test_session_logs import ACCOUNTS as LOG_ACCOUNTS
 from tests.integration.test_session_logs import SCENARIOS, SMALL
 from tests.integration.test_session_logs import SETTINGS as LOG_SETTINGS
@@ -342,6 +344,9 @@ def test_stop_ends_open_streams_at_once(tmp_path: Path) -> None:
             ended.set()
 
         threading.Thread(target=read_to_end, daemon=True).start()
+        stopping = time.monotonic()
+    # Well under aiohttp's wait for running handlers (SHUTDOWN_TIMEOUT): the stream ended first.
+    assert time.monotonic() - stopping < SHUTDOWN_TIMEOUT - 1
     assert ended.wait(10)
     sse.close()
 
