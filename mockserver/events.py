@@ -113,8 +113,8 @@ class UploadClosed(Event):
 
 @dataclass(frozen=True)
 class UploadRefused(Event):
-    """An upload was refused or cut: `reason` in a few words (too_large, permission, exists,
-    cut, failed, fault...); its partial file, if any, is removed."""
+    """An upload was refused or cut: `reason` in a few words (too_large, permission,
+    busy, cut, failed, fault...); its partial file, if any, is removed."""
 
     login: str
     protocol: str
