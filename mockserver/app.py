@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -24,6 +24,7 @@ from mockserver import views
 from mockserver.backend import Backend, BackendError
 from mockserver.clock import PlatformClock
 from mockserver.config import Config, dotted_key, load_config
+from mockserver.event_feed import EventTest, read_events, wait_for_event
 from mockserver.limits import Guard
 from mockserver.mailbox import Mailbox
 from mockserver.processing import Processor, ProcessorError
@@ -129,13 +130,15 @@ class MockServer:
             self._processor.start()
         except ProcessorError as exc:
             raise StartupError(str(exc)) from None
+        submit = self._processor.submit
         self._ftp = FtpServer(
             cfg,
             backend,
             backend.open_writes,
-            self._processor.submit,
+            submit,
             guard=backend.guard,
             faults=backend.faults,
+            publish=backend.publish,
         )
         try:
             self._ftp.start()
@@ -175,13 +178,15 @@ class MockServer:
         cfg = self.config
         assert self._processor is not None
         backend = self.backend
+        submit = self._processor.submit
         self._sftp = SftpServer(
             cfg,
             backend,
             backend.open_writes,
-            self._processor.submit,
+            submit,
             guard=backend.guard,
             faults=backend.faults,
+            publish=backend.publish,
         )
         try:
             await self._sftp.start()
@@ -404,6 +409,24 @@ class MockServer:
             after = "" if after_id is None else f" after file id {after_id}"
             raise TimeoutError(f"no verdict for {name!r}{after} within {timeout:g} s")
         return views.file_view(found)
+
+    @property
+    def last_event_id(self) -> int:
+        """The latest event's id (0: none): a mark for `events` and `wait_for` (`after=`)."""
+        return self.backend.bus.last_id
+
+    def events(
+        self, after: int | None = None, timeout: float | None = 5.0, *, login: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Contract 9.1's events as dicts, as `GET /api/events` shows them (`read_events`)."""
+        return map(views.event_view, read_events(self.backend.bus, after, timeout, login))
+
+    def wait_for(
+        self, predicate: EventTest, timeout: float = 10.0, after: int | None = None
+    ) -> dict[str, Any]:
+        """The first event (a dict) satisfying `predicate` (`wait_for_event`; TimeoutError)."""
+        view = views.event_view
+        return view(wait_for_event(self.backend.bus, lambda e: predicate(view(e)), timeout, after))
 
     def reset(self) -> None:
         """A clean platform without restarting: no files, SMS, mail or waiting files;

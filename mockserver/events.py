@@ -113,8 +113,8 @@ class UploadClosed(Event):
 
 @dataclass(frozen=True)
 class UploadRefused(Event):
-    """An upload was refused or cut: `reason` in a few words (too_large, permission, exists,
-    cut, failed, fault...); its partial file, if any, is removed."""
+    """An upload was refused or cut: `reason` in a few words (too_large, permission,
+    busy, cut, failed, fault...); its partial file, if any, is removed."""
 
     login: str
     protocol: str
@@ -193,6 +193,7 @@ def event_login(event: Event) -> str | None:
 
 
 Callback = Callable[[Event], None]
+RETAINED = 10_000  # contract 9.1: "at least the last 10,000" events, for a replay
 
 
 class Subscription:
@@ -251,7 +252,14 @@ class EventBus:
     the events in id order, including those a callback publishes (they are delivered after
     the event being delivered). Subscribing never waits for a delivery in progress."""
 
-    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, clock: Callable[[], datetime] | None = None, *, retain: int = RETAINED
+    ) -> None:
+        # Contract 9.1: the last `retain` events, for a replay (`retained`). Appended when an
+        # event is stamped, under `_deliver`: whoever subscribes, then reads the ring, misses
+        # nothing (an event not yet in the ring is delivered to it).
+        self._ring: deque[Event] = deque(maxlen=retain)
+        self._ring_lock = threading.Lock()
         # One delivery at a time, so ids and delivery order agree. Re-entrant: a callback
         # may publish (a fault rule firing, say); its event is queued on this thread.
         self._deliver = threading.RLock()
@@ -266,6 +274,8 @@ class EventBus:
         that raises is logged, never propagated to the publisher."""
         with self._deliver:
             stamped = _stamp(event, next(self._ids), self._clock())
+            with self._ring_lock:
+                self._ring.append(stamped)
             queued: deque[Event] | None = getattr(self._local, "queued", None)
             if queued is not None:  # published from a callback of this very delivery
                 queued.append(stamped)
@@ -282,6 +292,22 @@ class EventBus:
             finally:
                 self._local.queued = None
         return stamped
+
+    def retained(self, after: int) -> tuple[list[Event], int | None]:
+        """The retained events with an id above `after`, in id order, and the oldest id
+        retained (None: none yet). Never waits for a delivery in progress."""
+        with self._ring_lock:
+            ring = list(self._ring)
+        oldest = ring[0].id if ring else None
+        if oldest is None or after < oldest:
+            return ring, oldest
+        return ring[after - oldest + 1 :], oldest
+
+    @property
+    def last_id(self) -> int:
+        """The id of the latest event published (0: none yet)."""
+        with self._ring_lock:
+            return self._ring[-1].id if self._ring else 0
 
     def delivering(self) -> bool:
         """Whether this thread is inside a delivery (a callback is running on it)."""

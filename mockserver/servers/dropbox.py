@@ -14,9 +14,12 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+from mockserver.events import Event
 from mockserver.writes import OpenWrites
 
 OnUpload = Callable[[str, Path], None]
+# Contract 9.1: how a server publishes its session and upload events (`Backend.publish`).
+Publish = Callable[[Event], object]
 StrPath = str | os.PathLike[str]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -151,6 +154,10 @@ def rename_no_replace(src: StrPath, dst: StrPath) -> None:
     if os.path.lexists(dst):
         raise TargetExists(errno.EEXIST, "the target exists")
     os.rename(src, dst)
+
+
+def no_events(event: Event) -> None:
+    """The `Publish` of a server run without a Backend (a test's bare FTP or SFTP server)."""
 
 
 def notify_upload(hook: OnUpload, login: str, path: Path, log: logging.Logger) -> None:

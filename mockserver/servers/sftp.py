@@ -16,7 +16,8 @@ from mockserver.config import Config
 from mockserver.faults import Faults
 from mockserver.limits import Guard, guard_for
 from mockserver.servers import sftp_compat
-from mockserver.servers.dropbox import OnUpload
+from mockserver.servers.announce import Announce
+from mockserver.servers.dropbox import OnUpload, Publish, no_events
 from mockserver.servers.hostkey import (
     HostKeyError,
     fingerprint_of,
@@ -70,6 +71,7 @@ class SftpServer:
         *,
         guard: Guard | None = None,
         faults: Faults | None = None,
+        publish: Publish = no_events,
     ) -> None:
         """`guard` (the lockout and connection counters) defaults to the one shared by every
         server of the same data dir, so the FTP server's failures count here too; `faults`:
@@ -78,6 +80,7 @@ class SftpServer:
         self.auth = auth
         self.open_writes = open_writes
         self.on_upload = on_upload
+        self.announce = Announce(publish, "sftp")  # contract 9.1's session events
         self.guard = guard or guard_for(config.server.data_dir, config.limits)
         self.faults = Faults() if faults is None else faults
         limits = config.limits

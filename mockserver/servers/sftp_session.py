@@ -87,6 +87,7 @@ class ConfinedSftp(ConfinedTree):
             self._require(policy.may_read(virtual, self._layout, self._login), "read", virtual)
         real = self._real(virtual)
         if writing and self._owner.open_writes.is_open(real):
+            self._owner.announce.upload_refused(self._login, virtual, "busy")
             if self._writing(real):
                 raise SFTPFailure("this file is already open for writing in this session")
             raise SFTPFailure("this file is being uploaded by another session")
@@ -210,12 +211,11 @@ class ConfinedSftp(ConfinedTree):
             # is removed while still registered as open, so the processor never sees it.
             upload.discard()
             upload.release()
+            why = "too large" if upload.too_large else "failed" if upload.failed else "interrupted"
             log.info(
-                "login=%s SFTP upload %s %s; partial file removed",
-                self._login,
-                handle.virtual,
-                "too large" if upload.too_large else "failed" if upload.failed else "interrupted",
+                "login=%s SFTP upload %s %s; partial file removed", self._login, handle.virtual, why
             )
+            self._owner.announce.upload_refused(self._login, handle.virtual, why)
             return
         upload.release()
         try:
@@ -223,6 +223,7 @@ class ConfinedSftp(ConfinedTree):
         except FileNotFoundError:
             return  # deleted by the client before closing
         log.info("login=%s SFTP upload complete %s (%d bytes)", self._login, handle.virtual, size)
+        self._owner.announce.upload_closed(self._login, handle.virtual, size)
         self._notify(handle.real)
 
     def _notify(self, real: Path) -> None:
@@ -307,6 +308,7 @@ class ConfinedSftp(ConfinedTree):
             raise SFTPFailure("this file is being uploaded by another session")
         os.unlink(real)
         log.info("login=%s SFTP deleted %s", self._login, virtual)
+        self._owner.announce.deleted(self._login, virtual)
         # A file this session is still writing (rclone removes it after a failed write,
         # without closing the handle, then uploads it again): that upload can never complete,
         # so it stops holding the name at once, and closing it later does nothing.
@@ -340,6 +342,7 @@ class ConfinedSftp(ConfinedTree):
         except dropbox.TargetExists:
             raise SFTPFailure("the target exists: a rename never overwrites a file") from None
         log.info("login=%s SFTP %s %s -> %s", self._login, what, src_virtual, dst_virtual)
+        self._owner.announce.renamed(self._login, src_virtual, dst_virtual)
         self._notify(dst)
 
     @guarded

@@ -107,6 +107,8 @@ class ConfinedTree(LenientSftpServer):
     def _require(self, decision: policy.Decision, what: str, virtual: str) -> None:
         if not decision:
             log.info("login=%s SFTP refused %s %s: %s", self._login, what, virtual, decision.reason)
+            if what == "upload":
+                self._owner.announce.upload_refused(self._login, virtual, "permission")
             raise SFTPPermissionDenied(decision.reason)
 
     def _entry_stat(self, real: Path) -> os.stat_result:

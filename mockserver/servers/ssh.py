@@ -104,18 +104,21 @@ class SshConnection(asyncssh.SSHServer):
 
     # -- authentication ------------------------------------------------------------------------
 
-    def _refuse_if_locked_out(self) -> None:
+    def _refuse_if_locked_out(self, username: str | None) -> None:
+        """`username` None: this very attempt's failure was already announced."""
         remaining = self._owner.guard.lockout.remaining(self._address)
         if remaining:
             seconds = round(remaining)
             log.info("SFTP login from %s refused: locked out for %d s", self._peer(), seconds)
+            if username is not None:
+                self._owner.announce.login_failed(username, self._peer(), "locked_out")
             raise asyncssh.PermissionDenied(
                 "too many failed logins from your address;"
                 f" try again in {max(1, round(remaining))} s"
             )
 
     def begin_auth(self, username: str) -> bool:
-        self._refuse_if_locked_out()
+        self._refuse_if_locked_out(username)
         return True  # every login needs a password: never the "none" method
 
     def password_auth_supported(self) -> bool:
@@ -123,7 +126,7 @@ class SshConnection(asyncssh.SSHServer):
 
     async def validate_password(self, username: str, password: str) -> bool:
         peer = self._peer()
-        self._refuse_if_locked_out()
+        self._refuse_if_locked_out(username)
         # Accounts change at run time (HTTP API): ask the authenticator every time, off the
         # loop because a hashed password costs one scrypt.
         ok = valid_login(username) and await asyncio.to_thread(
@@ -136,16 +139,18 @@ class SshConnection(asyncssh.SSHServer):
                 return False  # contract 9.2: an injected refusal, not a failed login
             self._login = username
             log.info("login=%s SFTP login from %s", username, peer)
+            self._owner.announce.login(username, peer)
             return True
         self._failures += 1
         log.warning("SFTP login failed for %r from %s (%d)", username[:64], peer, self._failures)
+        self._owner.announce.login_failed(username, peer, "credentials")
         # Counted at once (not after the delay): parallel guessers are counted too.
         locked = self._owner.guard.lockout.failed(self._address)
         if locked:
             log.warning("SFTP logins from %s locked out after repeated failures", self._address)
         await asyncio.sleep(self._owner.failed_login_delay)
         if locked:
-            self._refuse_if_locked_out()
+            self._refuse_if_locked_out(None)
         if self._failures >= self._owner.max_auth_attempts:
             raise asyncssh.PermissionDenied("too many authentication failures")
         return False

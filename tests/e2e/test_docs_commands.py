@@ -185,6 +185,16 @@ def send_in_same_shell(session: Session, block: Block, done: Done) -> None:
     assert "archived: /ARCHIVES/TreatedByMSI_Promo_20301231120000_HQ.csv" in done.stdout
 
 
+def event_stream_verdict(session: Session, block: Block, done: Done) -> None:
+    """docs/testing.md: the file's whole story in the stream, its verdict printed."""
+    text = (session.workdir / "events.txt").read_text()
+    kinds = [line[7:] for line in text.splitlines() if line.startswith("event: ")]
+    for kind in ("session.login", "upload.closed", "file.renamed", "file.claimed"):
+        assert kind in kinds, (kind, text)
+    assert kinds[-2:] == ["mail.written", "file.finished"], text
+    assert '"status":"archived"' in done.stdout, done.explain()
+
+
 # -- the documents -----------------------------------------------------------------------------
 
 DOCKER = (
@@ -321,6 +331,11 @@ SPECS: dict[str, list[Run | Exempt]] = {
         Run(
             '--port "$FTP_PORT" --wait 30          # add --sftp --port "$SFTP_PORT" for SFTP',
             send_in_same_shell,
+            after="data=$(mktemp -d)",
+        ),
+        Run(
+            'curl -sN --max-time 60 "$API/api/events?login=demo" > events.txt &',
+            event_stream_verdict,
             after="data=$(mktemp -d)",
         ),
     ],

@@ -35,6 +35,7 @@ class Authorizer:
             # pyftpdlib counts this failure once it is answered: this is the next one.
             failures = int(getattr(handler, "attempted_logins", 0)) + 1
             log.warning("FTP login failed for %r from %s (%d)", username[:64], peer, failures)
+            self._ctx.announce.login_failed(username, peer, "credentials")
             # Counted at once (not after the delay): parallel guessers are counted too.
             if self._ctx.guard.lockout.failed(address):
                 log.warning("FTP logins from %s locked out after repeated failures", address)

@@ -17,6 +17,7 @@ from mockserver.auth import Authenticator
 from mockserver.config import LimitsConfig
 from mockserver.faults import Faults
 from mockserver.limits import Guard
+from mockserver.servers.announce import Announce
 from mockserver.servers.dropbox import OnUpload
 from mockserver.tree import Layout, login_root
 from mockserver.writes import OpenWrites
@@ -85,6 +86,7 @@ class Context:
     background: Background = field(default_factory=Background)
     # Contract 9.2: the fault rules fired on protocol operations (`servers.ftp.faults`).
     faults: Faults = field(default_factory=Faults)
+    announce: Announce = field(default_factory=Announce)  # contract 9.1's session events
     # Open sessions (loop thread only): pyftpdlib takes a session off its map while a login
     # is checked or a failed one is delayed, so `close_all` alone would not close it.
     sessions: set[Any] = field(default_factory=set)

@@ -13,7 +13,8 @@ from mockserver.auth import Authenticator
 from mockserver.config import Config
 from mockserver.faults import Faults
 from mockserver.limits import Guard, guard_for
-from mockserver.servers.dropbox import OnUpload
+from mockserver.servers.announce import Announce
+from mockserver.servers.dropbox import OnUpload, Publish, no_events
 from mockserver.servers.ftp import compat
 from mockserver.servers.ftp.authorizer import Authorizer
 from mockserver.servers.ftp.compat import FTPHandler, FTPServer, IOLoop
@@ -98,6 +99,7 @@ class FtpServer:
         banner: str | None = None,
         guard: Guard | None = None,
         faults: Faults | None = None,
+        publish: Publish = no_events,
     ) -> None:
         """`auth_failed_delay` overrides `limits.login_failure_delay_seconds`; `guard` (the
         lockout and connection counters) defaults to the one shared by every server of the
@@ -115,6 +117,7 @@ class FtpServer:
             limits=config.limits,
             guard=self.guard,
             faults=Faults() if faults is None else faults,
+            announce=Announce(publish, "ftp"),
         )
         self._auth_failed_delay = (
             config.limits.login_failure_delay_seconds

@@ -96,12 +96,14 @@ class Session(HandlerBase):
 
     def on_login(self, username: str) -> None:
         log.info("login=%s FTP login from %s", username, self.peer)
+        self.ctx.announce.login(username, self.peer)
 
-    def _locked_out(self) -> bool:
+    def _locked_out(self, username: str) -> bool:
         remaining = self.ctx.guard.lockout.remaining(self.remote_ip)
         if not remaining:
             return False
         log.info("FTP login from %s refused: locked out for %d s", self.peer, round(remaining))
+        self.ctx.announce.login_failed(username, self.peer, "locked_out")
         self.respond(
             "421 Too many failed logins from your address;"
             f" try again in {max(1, round(remaining))} s."
@@ -110,12 +112,12 @@ class Session(HandlerBase):
         return True
 
     def ftp_USER(self, line: str) -> Any:
-        if self._locked_out():
+        if self._locked_out(line):
             return None
         return super().ftp_USER(line)
 
     def ftp_PASS(self, line: str) -> Any:
-        if self._locked_out():
+        if self._locked_out(self.username or ""):
             return None
         if self.authenticated or not self.username:
             return super().ftp_PASS(line)  # pyftpdlib's 503 replies
@@ -343,6 +345,10 @@ class Session(HandlerBase):
         if not decision:
             target = f"{self.virtual_of(pending)} -> {virtual}" if cmd == "RNTO" else virtual
             busy = decision is decisions.BUSY
+            if what == "upload":
+                self.ctx.announce.upload_refused(
+                    self.username, virtual, "busy" if busy else "permission"
+                )
             self._refuse("450" if busy else code, decision.reason, what, target)
             return
         if cmd == "RNTO":
@@ -386,9 +392,9 @@ class Session(HandlerBase):
             size = os.stat(file).st_size
         except OSError:
             return  # deleted by another session meanwhile
-        log.info(
-            "login=%s FTP upload complete %s (%d bytes)", self.username, self.virtual_of(file), size
-        )
+        virtual = self.virtual_of(file)
+        log.info("login=%s FTP upload complete %s (%d bytes)", self.username, virtual, size)
+        self.ctx.announce.upload_closed(self.username, virtual, size)
         self._notify(file)
 
     def on_incomplete_file_received(self, file: str) -> None:
@@ -402,11 +408,14 @@ class Session(HandlerBase):
         if not os.path.lexists(file):  # else open for writing again by another session
             virtual = self.virtual_of(file)
             log.info("login=%s FTP upload %s %s; partial file removed", self.username, virtual, why)
+        self.ctx.announce.upload_refused(self.username, self.virtual_of(file), why)
 
     def ftp_DELE(self, path: str) -> Any:
         result = super().ftp_DELE(path)
         if result:
-            log.info("login=%s FTP deleted %s", self.username, self.virtual_of(result))
+            virtual = self.virtual_of(result)
+            log.info("login=%s FTP deleted %s", self.username, virtual)
+            self.ctx.announce.deleted(self.username, virtual)
         return result
 
     def ftp_RNTO(self, path: str) -> Any:
@@ -414,5 +423,6 @@ class Session(HandlerBase):
         if result:
             src, dst = self.virtual_of(result[0]), self.virtual_of(result[1])
             log.info("login=%s FTP %s %s -> %s", self.username, "rename", src, dst)
+            self.ctx.announce.renamed(self.username, src, dst)
             self._notify(result[1])
         return result

@@ -18,6 +18,7 @@ from aiohttp import web
 from mockserver import views
 from mockserver.backend import Backend, BadFilter
 from mockserver.events import Event, FileFinished, PlatformReset
+from mockserver.servers.http.events_api import EventStreams
 from mockserver.servers.http.steering import Steering
 from mockserver.servers.http.validation import (
     DEFAULT_LIMIT,
@@ -69,6 +70,7 @@ class HttpApi:
         self._port: int | None = None
         self._closing: asyncio.Event | None = None
         self._waiters: set[asyncio.Event] = set()
+        self.events = EventStreams(backend.bus)  # GET /api/events (contract 9.1)
 
     @property
     def port(self) -> int:
@@ -89,6 +91,7 @@ class HttpApi:
         r.add_get("/api/files", self.list_files)
         r.add_get("/api/messages", self.list_messages)
         r.add_get("/api/mail", self.list_mail)
+        r.add_get("/api/events", self.events.handle)
         r.add_post("/api/reset", self.reset)
         r.add_post("/api/check", self.check)
         Steering(self.backend).add_routes(r)  # contract 9.3, 9.4
@@ -128,6 +131,7 @@ class HttpApi:
             self._closing.set()
         for event in list(self._waiters):
             event.set()
+        self.events.close()
         if runner is not None:
             await runner.cleanup()
         self._port = None
