@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from mockserver import views
 from mockserver.backend import Backend, BackendError
 from mockserver.config import Config, dotted_key, load_config
+from mockserver.faults import FaultControl
 from mockserver.limits import Guard
 from mockserver.mailbox import Mailbox
 from mockserver.processing import Processor, ProcessorError
@@ -313,6 +314,11 @@ class MockServer:
     @property
     def processor(self) -> Processor:
         return self._need(self._processor)
+
+    @property
+    def faults(self) -> FaultControl:
+        """Contract 9.2: `srv.faults.add(**rule)`, `.remove(id)`, `.clear()`, `.list()`."""
+        return FaultControl(self.backend.faults)
 
     @property
     def open_writes(self) -> OpenWrites:

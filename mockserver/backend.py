@@ -71,8 +71,9 @@ class Backend:
         self.config = config
         self.clock = clock
         self.bus = bus or EventBus(clock)
-        # Contract 9.2: the fault rules in force; adapters and the pipeline call `fire`.
-        self.faults = Faults(self.bus)
+        # Contract 9.2: the fault rules in force (the config's `[[faults]]` first); adapters
+        # and the pipeline call `fire`.
+        self.faults = Faults(self.bus, config.faults)
         self.open_writes = OpenWrites()
         # One login lockout for both protocols, and per-protocol connection caps.
         self.guard = Guard.from_limits(config.limits)

@@ -18,6 +18,7 @@ from aiohttp import web
 from mockserver import views
 from mockserver.backend import Backend, BadFilter
 from mockserver.events import Event, FileFinished, PlatformReset
+from mockserver.servers.http.faults import FaultsApi
 from mockserver.servers.http.validation import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -90,6 +91,7 @@ class HttpApi:
         r.add_get("/api/mail", self.list_mail)
         r.add_post("/api/reset", self.reset)
         r.add_post("/api/check", self.check)
+        FaultsApi(self.backend).add_routes(r)  # contract 9.2
         return web_app
 
     async def start(self) -> None:
