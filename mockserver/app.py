@@ -25,6 +25,7 @@ from mockserver.backend import Backend, BackendError
 from mockserver.clock import PlatformClock
 from mockserver.config import Config, dotted_key, load_config
 from mockserver.event_feed import EventTest, read_events, wait_for_event
+from mockserver.faults import FaultControl
 from mockserver.limits import Guard
 from mockserver.mailbox import Mailbox
 from mockserver.processing import Processor, ProcessorError
@@ -329,6 +330,11 @@ class MockServer:
     @property
     def processor(self) -> Processor:
         return self._need(self._processor)
+
+    @property
+    def faults(self) -> FaultControl:
+        """Contract 9.2: `srv.faults.add(**rule)`, `.remove(id)`, `.clear()`, `.list()`."""
+        return FaultControl(self.backend.faults)
 
     @property
     def open_writes(self) -> OpenWrites:

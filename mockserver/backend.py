@@ -83,8 +83,9 @@ class Backend:
         self.clock.on_change(self._clock_changed)
         # Contract 9.4: the files manual mode holds in PROCESSING (the processor fills it).
         self.waiting = Waiting()
-        # Contract 9.2: the fault rules in force; adapters and the pipeline call `fire`.
-        self.faults = Faults(self.bus)
+        # Contract 9.2: the fault rules in force (the config's `[[faults]]` first); adapters
+        # and the pipeline call `fire`.
+        self.faults = Faults(self.bus, config.faults)
         self.open_writes = OpenWrites()
         # One login lockout for both protocols, and per-protocol connection caps.
         self.guard = Guard.from_limits(config.limits)

@@ -147,3 +147,28 @@ class Faults:
                     )
                 )
         return fired
+
+
+class FaultControl:
+    """`srv.faults` (contract 7): the fault rules of a `MockServer`, as `/api/faults` shows
+    them. `add(on="claim", action="stall", seconds=5)` returns the rule with its `id`
+    (`FaultError`, a ValueError naming the field, when it is wrong)."""
+
+    def __init__(self, faults: Faults) -> None:
+        self._faults = faults
+
+    def add(self, **rule: Any) -> dict[str, Any]:
+        added = self._faults.add(rule)
+        return self._faults.get(added.id) or added.view(0)
+
+    def remove(self, rule_id: int) -> bool:
+        """False when no rule has this id."""
+        return self._faults.remove(rule_id)
+
+    def clear(self) -> int:
+        """Remove every rule (the config file's too, until the next reset); how many."""
+        return self._faults.clear()
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every rule in force with its `fired` count, as `GET /api/faults` lists them."""
+        return self._faults.rules()

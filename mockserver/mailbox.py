@@ -111,14 +111,22 @@ class Mailbox:
         self._smtp_host = mail.smtp_host if mail is not None else ""
         self._smtp_port = mail.smtp_port if mail is not None else 25
 
-    def send_recap(self, record: FileRecord, to: str, context: RecapContext | None = None) -> str:
-        """Compose, store in the Maildir, forward over SMTP when configured; returns the
+    def send_recap(
+        self,
+        record: FileRecord,
+        to: str,
+        context: RecapContext | None = None,
+        *,
+        forward: bool = True,
+    ) -> str:
+        """Compose, store in the Maildir, forward over SMTP when configured (and `forward`:
+        False when a contract 9.2 `fail` fault makes the forward fail); returns the
         Message-ID. An SMTP failure is logged as a warning, never raised."""
         msg = compose(record, to, context)
-        self.deliver(msg)
+        self.deliver(msg, forward=forward)
         return str(msg["Message-ID"])
 
-    def deliver(self, msg: EmailMessage) -> str:
+    def deliver(self, msg: EmailMessage, *, forward: bool = True) -> str:
         """Store `msg` in the Maildir (tmp/ then an atomic rename into new/, the Maildir
         protocol) and forward it when SMTP is configured; returns its Maildir key.
 
@@ -139,7 +147,7 @@ class Mailbox:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        if self._smtp_host:
+        if self._smtp_host and forward:
             self._forward(msg)
         return key
 

@@ -2,6 +2,7 @@
 defaults, a TOML file, the environment and flags (`loader`); the password-hash scheme."""
 
 from mockserver.config.checks import ConfigError
+from mockserver.config.faults import ENV_FAULTS
 from mockserver.config.loader import ENV_ACCOUNTS, ENV_CONFIG_FILE, ENV_RESERVED, load_config
 from mockserver.config.passwords import (
     compare_plain,
@@ -34,6 +35,7 @@ from mockserver.config.settings import (
 __all__ = [
     "ENV_ACCOUNTS",
     "ENV_CONFIG_FILE",
+    "ENV_FAULTS",
     "ENV_PREFIX",
     "ENV_PRICING",
     "ENV_RESERVED",

@@ -1,9 +1,10 @@
 """Loading the configuration (contract 3): embedded defaults, a TOML file, environment
 variables `ALLMYSMS_MOCK_<SECTION>_<KEY>`, then overrides (the flags), later wins.
 
-Two settings are tables of tables, not `SECTION_KEY` values: `[[accounts]]` and `[pricing]`
-(`config.pricing`). Each is given whole: in the file, in one JSON variable
-(`ALLMYSMS_MOCK_ACCOUNTS_JSON`, `ALLMYSMS_MOCK_PRICING_JSON`) or as one override."""
+Three settings are tables of tables, not `SECTION_KEY` values: `[[accounts]]`, `[pricing]`
+(`config.pricing`) and `[[faults]]` (`config.faults`). Each is given whole: in the file, in one
+JSON variable (`ALLMYSMS_MOCK_ACCOUNTS_JSON`, `..._PRICING_JSON`, `..._FAULTS_JSON`) or as one
+override."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 
 from mockserver.config.checks import as_int, boolean
 from mockserver.config.checks import config_error as _error
+from mockserver.config.faults import ENV_FAULTS, read_faults
 from mockserver.config.passwords import valid_password_hash
 from mockserver.config.pricing import ENV_PRICING, apply_pricing
 from mockserver.config.settings import (
@@ -164,6 +166,7 @@ def load_config(
     # key -> (value, where it came from, for the error message)
     values: dict[str, dict[str, tuple[Any, str]]] = {s: {} for s in SCHEMA}
     accounts_raw: tuple[Any, str] | None = None
+    faults_raw: tuple[Any, str] | None = None
     pricing = base.pricing if base is not None else DEFAULT_PRICES
     if base is not None:
         for section in SCHEMA:
@@ -176,6 +179,9 @@ def load_config(
         for section, body in document.items():
             if section == "accounts":
                 accounts_raw = (body, "accounts")
+                continue
+            if section == "faults":
+                faults_raw = (body, "faults")
                 continue
             if section == "pricing":
                 pricing = apply_pricing(pricing, body, "pricing")
@@ -199,6 +205,12 @@ def load_config(
             except ValueError as exc:
                 raise _error(name, f"invalid JSON: {exc}") from None
             continue
+        if name == ENV_FAULTS:
+            try:
+                faults_raw = (json.loads(raw), name)
+            except ValueError as exc:
+                raise _error(name, f"invalid JSON: {exc}") from None
+            continue
         if name == ENV_PRICING:
             try:
                 given = json.loads(raw)
@@ -212,8 +224,11 @@ def load_config(
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue
-        if dotted == "accounts":
-            accounts_raw = (value, "accounts")
+        if dotted in ("accounts", "faults"):
+            if dotted == "accounts":
+                accounts_raw = (value, dotted)
+            else:
+                faults_raw = (value, dotted)
             continue
         if dotted == "pricing":
             pricing = apply_pricing(pricing, value, "pricing")
@@ -238,11 +253,14 @@ def load_config(
         accounts = _accounts(*accounts_raw)
     else:
         accounts = default_accounts() if base is None else base.accounts
-    return Config(accounts=accounts, pricing=pricing, **built)
+    faults = base.faults if base is not None else ()
+    if faults_raw is not None:
+        faults = read_faults(*faults_raw)
+    return Config(accounts=accounts, pricing=pricing, faults=faults, **built)
 
 
 def _known_sections() -> str:
-    return ", ".join([*SCHEMA, "pricing", "accounts"])
+    return ", ".join([*SCHEMA, "pricing", "accounts", "faults"])
 
 
 def _unknown_key(section: str) -> str:
@@ -260,5 +278,5 @@ def _env_key(name: str) -> tuple[str, str]:
     raise _error(
         name,
         "unknown variable (expected ALLMYSMS_MOCK_<SECTION>_<KEY> with a section among"
-        f" {', '.join(SCHEMA).upper()}, or {ENV_ACCOUNTS}, or {ENV_PRICING})",
+        f" {', '.join(SCHEMA).upper()}, or {ENV_ACCOUNTS}, {ENV_PRICING}, {ENV_FAULTS})",
     )

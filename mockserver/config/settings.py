@@ -13,6 +13,7 @@ from typing import Any, Literal
 from mockserver.config import checks as c
 from mockserver.config.checks import Check, config_error
 from mockserver.config.passwords import compare_plain, verify_password
+from mockserver.core.faults import FaultRule
 from mockserver.core.pricing import PriceTable
 from mockserver.tree import Layout
 
@@ -284,6 +285,8 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     # `[pricing.HQ]`, `[pricing.LC]` (contract 3), read by `config.pricing`, not by SETTINGS.
     pricing: PriceTable = field(default_factory=PriceTable)
+    # `[[faults]]` (contract 9.2), read by `config.faults`: rules in force from start-up.
+    faults: tuple[FaultRule, ...] = ()
 
 
 # -- the table --------------------------------------------------------------------------------
@@ -315,12 +318,12 @@ SCHEMA: Mapping[str, Mapping[str, Setting]] = _table()
 SETTINGS: tuple[Setting, ...] = tuple(s for keys in SCHEMA.values() for s in keys.values())
 _SHORT: dict[str, Setting] = {s.key: s for s in SETTINGS if s.short}
 # Settings given whole rather than as `section.key` (a table of tables, an array of tables).
-WHOLE = ("accounts", "pricing")
+WHOLE = ("accounts", "pricing", "faults")
 
 
 def dotted_key(key: str) -> str:
     """The `section.key` name of a `MockServer(**settings)` key: dotted keys and the whole
-    tables (`accounts`, `pricing`) as they are, the short keys (`delay_seconds`,
+    tables (`accounts`, `pricing`, `faults`) as they are, the short keys (`delay_seconds`,
     `max_file_bytes`, `layout`, ...) with their section."""
     if "." in key or key in WHOLE:
         return key

@@ -19,6 +19,7 @@ from mockserver.core.text import printable_name
 from mockserver.events import EventBus
 from mockserver.mailbox import Mailbox
 from mockserver.manual import Waiting, WaitingFile
+from mockserver.processing.faulting import Crashed, Stalled
 from mockserver.processing.flight import InFlight
 from mockserver.processing.intake import (
     DEFAULT_SETTLE_SECONDS,
@@ -47,6 +48,7 @@ from mockserver.writes import OpenWrites
 if TYPE_CHECKING:
     from mockserver.backend import Backend
     from mockserver.config import Config
+    from mockserver.faults import Faults
 
 __all__ = [
     "DEFAULT_SETTLE_SECONDS",
@@ -87,6 +89,7 @@ class Processor:
         settle_seconds: float = DEFAULT_SETTLE_SECONDS,
         bus: EventBus | None = None,
         waiting: Waiting | None = None,
+        faults: Faults | None = None,
     ) -> None:
         if judge is None:
             from mockserver.core.judge import judge as real_judge
@@ -108,7 +111,7 @@ class Processor:
         self._flight = InFlight()
         self._scheduler = Scheduler(workers)
         self.pipeline = Pipeline(
-            config, store, spool, mailbox, judge=judge, clock=clock, bus=self.bus
+            config, store, spool, mailbox, judge=judge, clock=clock, bus=self.bus, faults=faults
         )
         self.sends = SendWatch(store, self.bus, clock)
         self.stranded = Stranded(store, spool, self._flight, self._scheduler, self.pipeline)
@@ -140,6 +143,7 @@ class Processor:
             clock=backend.clock,
             bus=backend.bus,
             waiting=backend.waiting,
+            faults=backend.faults,
             **options,
         )
         backend.set_quiesce(processor.paused)
@@ -239,6 +243,10 @@ class Processor:
             return  # an earlier file of that name is in PROCESSING: this one waits its turn
         try:
             ctx = self.pipeline.claim(login, path)
+        except Crashed:
+            self._flight.discard(login, name)
+            self._recover_abandoned(login, name)
+            return
         except BaseException:
             self._flight.discard(login, name)
             raise
@@ -251,7 +259,7 @@ class Processor:
                 lambda: self.spool.probe(path) is not None and os.path.lexists(processing),
             )
             return
-        self._schedule(ctx, time.monotonic() + self._delay)
+        self._schedule(ctx, time.monotonic() + self._delay + ctx.held)
 
     def _adopt(self, login: str, name: str) -> None:
         """A scan found a file in PROCESSING that no worker holds: finish it now. A claim by
@@ -294,9 +302,12 @@ class Processor:
     def _stranded_scan(self) -> None:
         self.stranded.scan()
 
-    def _process(self, ctx: FileContext) -> None:
+    def _process(self, ctx: FileContext, resumed: bool = False) -> None:
         claim = ctx.claim
         assert claim is not None
+        if resumed:
+            self._steps(ctx, claim, self.pipeline.resume)
+            return
         taken = self._flight.begin(claim)
         if taken == "later":
             # A scan's resume job is looking at this record for a moment: come back, or the
@@ -308,12 +319,35 @@ class Processor:
             # A second task for a claim already being processed (two triggers raced).
             log.debug("login=%s file=%s already being processed", claim.login, claim.key)
             return
+        self._steps(ctx, claim, self.pipeline.run)
+
+    def _steps(self, ctx: FileContext, claim: Claim, run: Callable[[FileContext], None]) -> None:
+        """`run(ctx)` on a claim this worker holds, then let the claim go; contract 9.2:
+        a `stall` keeps it (the rest is queued for later, no thread waits), a `crash` lets it
+        go as a killed process would and recovers the file as at a restart."""
+        crashed = kept = False
         try:
-            self.pipeline.run(ctx)
+            run(ctx)
+        except Stalled as stall:
+            job = guarded(ctx.login, claim.path, lambda: self._process(ctx, resumed=True))
+            due = time.monotonic() + stall.rule.seconds
+            kept = self._scheduler.schedule(due, job, finish_on_stop=True)
+        except Crashed:
+            crashed = True
         finally:
-            waiting = self._flight.end(claim)
-            if waiting is not None:
-                self.notice(waiting, settled=True)
+            if not kept:
+                waiting = self._flight.end(claim)
+                if crashed:
+                    self._recover_abandoned(claim.login, claim.name)
+                if waiting is not None:
+                    self.notice(waiting, settled=True)
+
+    def _recover_abandoned(self, login: str, name: str) -> None:
+        """Contract 9.2 `crash`: recover the file as at a restart, `serve` running: left in
+        PROCESSING it is adopted (judged again if never recorded, placed if it was); a record
+        not moved or not mailed is resumed at its step by the stranded scan."""
+        self._adopt(login, name)
+        self.stranded.scan()
 
     # -- recovery ------------------------------------------------------------------------
 
@@ -345,6 +379,9 @@ class Processor:
                 )
                 ctx.record = record
                 self.pipeline.finish(ctx)
+            except (Stalled, Crashed) as fault:
+                seconds = fault.rule.seconds if isinstance(fault, Stalled) else 0.0
+                self.stranded.queue(record, time.monotonic() + seconds)
             except Exception as exc:
                 self._recovery_failed(record.login, record.original_name, exc)
 

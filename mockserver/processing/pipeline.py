@@ -6,25 +6,28 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import gc
 import hashlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from mockserver.core.faults import FaultRule
 from mockserver.core.models import Account, Verdict
 from mockserver.core.pricing import PriceTable
 from mockserver.core.recap import MAX_ROWS as RECAP_MAX_ROWS
 from mockserver.core.recap import SmsWarning
 from mockserver.core.text import printable_name
 from mockserver.events import EventBus, FileClaimed, FileFinished, MailWritten
+from mockserver.faults import Faults
 from mockserver.mailbox import Mailbox, RecapContext, message_id
+from mockserver.processing.faulting import Crashed, Stalled, StepFaults, forced
+from mockserver.processing.gcpause import GC_PAUSE, GC_PAUSE_BYTES
 from mockserver.spool import Claim, FileKey, Spool
 from mockserver.store import FileRecord, InsufficientCredits, Store
 
@@ -53,10 +56,6 @@ class JudgeFn(Protocol):
 
 Clock = Callable[[], datetime]
 
-# A big file builds ~150k small objects; the cyclic GC, re-run on every allocation batch,
-# would cost about a third of the time judging and recording it (bench/pipeline.py) while
-# finding nothing to free. It is paused for such files, from JUDGE to RECORD, and only then.
-GC_PAUSE_BYTES = 256 * 1024
 # Credits may change between JUDGE and RECORD (another file, the API): judge again, this often.
 MAX_JUDGE_ATTEMPTS = 100
 
@@ -83,6 +82,7 @@ class FileContext:
     recovering: bool = False
     record: FileRecord | None = None  # once RECORD is done (or found at recovery)
     verdict: Verdict | None = None  # once JUDGE is done
+    held: float = 0.0  # seconds a `stall` fault on CLAIM keeps it in PROCESSING (9.2)
 
 
 Hook = Callable[[Step, FileContext], None]
@@ -100,36 +100,6 @@ def resume_at(record: FileRecord | None) -> Step | None:
     return None
 
 
-class GcPause:
-    """Counted across worker threads: the GC is off while any big file is in flight."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._holders = 0
-        self._restore = True
-
-    @contextlib.contextmanager
-    def __call__(self, active: bool) -> Iterator[None]:
-        if not active:
-            yield
-            return
-        with self._lock:
-            if self._holders == 0:
-                self._restore = gc.isenabled()
-                gc.disable()
-            self._holders += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._holders -= 1
-                if self._holders == 0 and self._restore:
-                    gc.enable()
-
-
-GC_PAUSE = GcPause()
-
-
 class Pipeline:
     """Runs the steps of one file; thread-safe (one file per call, many files at once).
     The caller makes sure one file is in one `run` at a time."""
@@ -144,6 +114,7 @@ class Pipeline:
         judge: JudgeFn,
         clock: Clock,
         bus: EventBus,
+        faults: Faults | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -154,6 +125,7 @@ class Pipeline:
         self._clock = clock
         self._hooks: list[Hook] = []
         self._hooks_lock = threading.Lock()
+        self.step_faults = StepFaults(faults, bus)  # contract 9.2, `processing/faulting.py`
         # The GC is process-wide, so is its pause: shared by every pipeline of the process
         # (the pytest plugin runs several platforms in one), never re-enabled under another.
         self.gc_pause = GC_PAUSE
@@ -196,7 +168,30 @@ class Pipeline:
         ctx = FileContext(login, claim.name, claim, received_at)
         self.bus.publish(FileClaimed(login=login, name=printable_name(claim.name)))
         self._after(Step.CLAIM, ctx)
+        rule = self._fault(Step.CLAIM, ctx)
+        if rule is not None and rule.action == "crash":
+            raise Crashed(rule)
+        ctx.held = rule.seconds if rule is not None and rule.action == "stall" else 0.0
         return ctx
+
+    def _fault(self, step: Step, ctx: FileContext, *, stall: bool = False) -> FaultRule | None:
+        """The fault rule `step` of this file meets (`processing/faulting.py`); with
+        `stall`, a `stall` rule raises `Stalled` here."""
+        record = ctx.record
+        key = str(ctx.claim.key) if ctx.claim else record.claim_key if record else ctx.name
+        rule = self.step_faults.fire(step.value, ctx.login, ctx.name, key)
+        if stall and rule is not None and rule.action == "stall":
+            raise Stalled(rule)
+        return rule
+
+    def resume(self, ctx: FileContext) -> None:
+        """Go on with a file a `stall` fault put aside, at the step the store says."""
+        if ctx.record is None:
+            self.run(ctx)
+            return
+        ctx.record = self.store.file_record(ctx.record.id)
+        if ctx.record is not None:  # else a reset removed it
+            self.finish(ctx)
 
     def recovered(self, claim: Claim, received_at: datetime) -> FileContext:
         """The context of a file found in PROCESSING (a crash, or one no worker holds)."""
@@ -229,6 +224,7 @@ class Pipeline:
             self._mail(ctx, record)
         done = self.store.file_record(record.id)
         if done is not None:
+            self.step_faults.done(done.claim_key)
             self._log_file(done)
 
     def _read(self, ctx: FileContext) -> bytes | None:
@@ -263,6 +259,9 @@ class Pipeline:
         sender = self.config.processing.default_sender
         # Contract 5.12 `duplicate_of`: the store compares it with this login's recent files.
         sha256 = hashlib.sha256(data).hexdigest()
+        rule = self._fault(Step.JUDGE, ctx, stall=True)
+        if rule is not None and rule.action == "crash":
+            raise Crashed(rule)  # judged or not, nothing is recorded: the same state
         for _ in range(MAX_JUDGE_ATTEMPTS):
             acc = self.store.account(ctx.login)
             if acc is None:
@@ -278,6 +277,8 @@ class Pipeline:
                 prices=self.config.pricing,
                 qualities=self.config.processing.qualities,
             )
+            if rule is not None and rule.action == "verdict":
+                ctx.verdict = forced(ctx.verdict, rule, now)
             self._after(Step.JUDGE, ctx)
             elapsed = (time.perf_counter() - started) * 1000
             try:
@@ -304,6 +305,7 @@ class Pipeline:
         holds its printable form (a name put on disk that is not UTF-8 or holds a line
         break, `core.text.printable_name`); a name too long for the file system is shortened
         (`spool.short_name`). The store records the name actually used."""
+        rule = self._fault(Step.MOVE, ctx, stall=True)
         login, claim = record.login, ctx.claim
         dest: Path | None = None
         final = _raw_final_name(record, claim)
@@ -332,15 +334,20 @@ class Pipeline:
             stored = record.final_name
         else:
             stored = dest.name
+        if rule is not None and rule.action == "crash":
+            raise Crashed(rule)  # placed, not marked moved: what a kill -9 here leaves
         self._after(Step.MOVE, ctx)
         self.store.mark_moved(record.id, stored)
 
     def _mail(self, ctx: FileContext, record: FileRecord) -> None:
         """MAIL (docs/spec.md 5.11), then the hook, then the store marks the recap dealt with.
         A recap already in the Maildir (delivered before a crash) is not sent again."""
-        outcome, msg_id = self._deliver(ctx, record)
+        rule = self._fault(Step.MAIL, ctx, stall=True)
+        outcome, msg_id = self._deliver(ctx, record, rule is not None and rule.action == "fail")
         if outcome is None:
             return
+        if rule is not None and rule.action == "crash":
+            raise Crashed(rule)  # in the Maildir, not marked mailed: what a kill -9 leaves
         self._after(Step.MAIL, ctx)
         done = self.store.mark_mailed(record.id, outcome)
         if msg_id is not None:
@@ -360,9 +367,12 @@ class Pipeline:
                 )
             )
 
-    def _deliver(self, ctx: FileContext, record: FileRecord) -> tuple[str | None, str | None]:
+    def _deliver(
+        self, ctx: FileContext, record: FileRecord, fail: bool = False
+    ) -> tuple[str | None, str | None]:
         """`(mail state, Message-ID when the recap is in the Maildir)`; `(None, None)` when
-        the record vanished meanwhile (a reset)."""
+        the record vanished meanwhile (a reset). `fail` (a 9.2 `fail` fault): the recap goes
+        to the Maildir, its SMTP forward fails: "forward_failed"."""
         if not self.config.processing.recap_email:
             return "skipped", None
         fresh = self.store.file_record(record.id)
@@ -382,7 +392,7 @@ class Pipeline:
                 warnings=tuple(SmsWarning(line, warning) for line, warning in pairs),
                 warnings_total=total,
             )
-            msg_id = self.mailbox.send_recap(fresh, to, context)
+            msg_id = self.mailbox.send_recap(fresh, to, context, forward=not fail)
         except Exception as exc:
             # Whatever went wrong (a full disk, a header `email` refuses), the file is done:
             # a recap that cannot be written must never keep it from `files()` or block
@@ -394,6 +404,13 @@ class Pipeline:
                 exc,
             )
             return "failed", None
+        if fail:
+            log.warning(
+                "login=%s file=%s recap kept in the Maildir, SMTP forward failed (fault)",
+                record.login,
+                printable_name(record.name),
+            )
+            return "forward_failed", msg_id
         return "sent", msg_id
 
     def _log_file(self, record: FileRecord) -> None:

@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from mockserver.processing.faulting import Crashed, Stalled
 from mockserver.processing.flight import InFlight
 from mockserver.processing.intake import guarded
 from mockserver.processing.pipeline import FileContext, Pipeline
@@ -61,15 +62,29 @@ class Stranded:
                 _, not_before = self._backoff.get(record.id, (0, 0.0))
             if now < not_before:
                 continue
-            job = guarded(
-                record.login, Path(record.name), functools.partial(self._attempt, record, key)
-            )
-            # Keyed: a record waits in the queue once, however many scans see it.
-            self._scheduler.schedule(None, job, key=("resume", record.id, record.claim_key))
+            self.queue(record)
+
+    def queue(self, record: FileRecord, due: float | None = None) -> None:
+        """Queue the job that finishes `record` at `due` (monotonic; None: now)."""
+        key = FileKey.parse(record.claim_key)
+        if key is None:
+            self._unreadable_key(record)
+            return
+        job = guarded(
+            record.login, Path(record.name), functools.partial(self._attempt, record, key)
+        )
+        # Keyed: a record waits in the queue once, however many scans see it.
+        self._scheduler.schedule(due, job, key=("resume", record.id, record.claim_key))
 
     def _attempt(self, record: FileRecord, key: FileKey) -> None:
         try:
             self.finish(record, key)
+        except Stalled as stall:  # contract 9.2: later, not a failure
+            self.queue(record, time.monotonic() + stall.rule.seconds)
+            return
+        except Crashed:  # contract 9.2: abandoned here, recovered now (the step is not met again)
+            self.queue(record)
+            return
         except Exception:
             with self._lock:
                 failures, _ = self._backoff.get(record.id, (0, 0.0))

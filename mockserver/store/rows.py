@@ -10,7 +10,8 @@ from typing import Any, Protocol
 
 from mockserver.core.models import Hint, HintCode, RejectedRow, Status
 
-MAIL_STATES = ("pending", "sent", "skipped", "failed")
+# "forward_failed": in the Maildir, its SMTP forward failed (a contract 9.2 `fail` fault).
+MAIL_STATES = ("pending", "sent", "skipped", "failed", "forward_failed")
 
 
 class AccountLike(Protocol):

@@ -1,7 +1,8 @@
-"""Exactly-once across `kill -9` of the real `allmysms-mock serve`: the processor is killed at
-each step of a file's pipeline (a step hook installed by `tests.support.crashing`), serve is
-restarted on the same data dir, and the file must be placed, charged, recorded and mailed once
-(contract 5.2).
+"""Exactly-once across a real `kill -9` of `allmysms-mock serve` (contract 5.2): killed in the
+middle of a file's MOVE step (a step hook installed by `tests.support.crashing`) or idle, then
+restarted on the same data dir; and the `crash` fault of contract 9.2, from the config file,
+recovered while the real `serve` keeps running. The per-step matrix of the `crash` fault is
+tests/integration/test_crash.py.
 """
 
 from __future__ import annotations
@@ -72,16 +73,17 @@ def assert_processed_once(serve: Serve, name: str, body: bytes, charged_files: i
     assert len(recaps) == 1, recaps
 
 
-@pytest.mark.parametrize("point", CRASH_POINTS)
-def test_kill_9_at_each_step_then_restart_is_exactly_once(
+def test_kill_9_mid_move_then_restart_is_exactly_once(
     spawn_serve: Callable[..., Serve],
     tmp_path: Path,
-    point: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Contract 5.2: "a file found in PROCESSING at start-up (a crash) is judged again
-    without charging or recording twice"; a file recorded but not yet moved or mailed is
-    finished at restart, never charged again."""
+    """Contract 5.2: a file recorded but not yet marked moved (the process killed right after
+    placing it in ARCHIVES, the window recovery must close) is finished at restart, never
+    placed, charged or mailed again. One real kill: the other steps are the `crash` fault's
+    (contract 9.2: "The existing kill -9 crash tests are rewritten on the crash fault")."""
+    point = "after_move"
+    assert point in CRASH_POINTS
     data = tmp_path / "data"
     name = campaign("Crash" + point.title().replace("_", ""))
     body = csv_rows(SMS)
@@ -133,3 +135,24 @@ def test_kill_9_of_an_idle_serve_then_restart(
     assert api_verdict(second.http_url, after, wait=20)["status"] == "archived"
     assert second.account()["credits"] == DEMO_CREDITS - 2 * SMS * SMS_CREDITS
     assert second.stop() == 0, second.stderr()
+
+
+def test_crash_fault_from_the_config_file_while_serve_runs(
+    spawn_serve: Callable[..., Serve], tmp_path: Path
+) -> None:
+    """Contract 9.2: a `[[faults]]` table of the config file is in force from start-up; a
+    `crash` at `mail` (the recap written, not marked) abandons each file and the platform
+    recovers it while `serve` keeps running: placed, charged, recorded and mailed once."""
+    config = tmp_path / "mock.toml"
+    config.write_text('[[faults]]\non = "mail"\naction = "crash"\ntimes = 0\n', encoding="utf-8")
+    data = tmp_path / "data"
+    running = spawn_serve(data, args=["--config", str(config)]).start()
+    (rule,) = api_get(running.http_url, "/api/faults")["faults"]
+    assert (rule["on"], rule["action"], rule["source"]) == ("mail", "crash", "config")
+    name = campaign("CrashFault")
+    body = csv_rows(SMS)
+    ftp_drop(running.ftp_port, name, body)
+    assert_processed_once(running, name, body)
+    assert len(maildir_files(data)) == 1
+    assert api_get(running.http_url, "/api/faults")["faults"][0]["fired"] == 1
+    assert running.stop() == 0, running.stderr()

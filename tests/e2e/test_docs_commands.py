@@ -165,6 +165,21 @@ def error_examples(session: Session, block: Block, done: Done) -> None:
     assert got == [json.loads(body) for body in shown], done.explain()
 
 
+def forced_verdict(session: Session, block: Block, done: Done) -> None:
+    """docs/api.md "Faults": the rule added (201 with its id), the file invalid with the
+    forced reason, the rule fired once, then removed."""
+    added, files, listed, removed = (json.loads(line) for line in done.stdout.splitlines())
+    assert (added["on"], added["action"], added["fired"]) == ("judge", "verdict", 0), added
+    (forced,) = files["files"]
+    assert (forced["status"], forced["reason"], forced["cost"]) == (
+        "invalid",
+        "Not_enough_credits",
+        0,
+    ), forced
+    assert [f["fired"] for f in listed["faults"]] == [1], listed
+    assert removed == {"removed": 1}
+
+
 def acme_without_credits(session: Session) -> None:
     """The state the `POST /api/check` example shows: `acme` exists with 0 credits (the
     `POST /api/reset` example just above removed it)."""
@@ -313,6 +328,7 @@ SPECS: dict[str, list[Run | Exempt]] = {
         Run("""-d '{"real": true}'""", like_doc(frozen=False)),
         Run("curl -s http://127.0.0.1:8021/api/processing", exactly_doc),
         Run("""-H 'Content-Type: application/json' -d '{}'""", exactly_doc),
+        Run("curl -s http://127.0.0.1:8021/api/faults", forced_verdict),
         Run("curl -s http://127.0.0.1:8021/api/nothing", error_examples),
     ],
     "docs/security.md": [

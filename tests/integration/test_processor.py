@@ -504,7 +504,7 @@ def test_gc_pause_is_counted_and_restored() -> None:
     """The GC pause for big files nests across workers and always restores the GC."""
     import gc
 
-    from mockserver.processing.pipeline import GcPause
+    from mockserver.processing.gcpause import GcPause
 
     _gc_paused = GcPause()
     assert gc.isenabled()

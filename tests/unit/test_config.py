@@ -348,6 +348,16 @@ def test_every_invalid_value_is_one_line_naming_the_key(key: str, value: Any, me
         ("[pricing.hq]\ndefault = 1\n", "config error: pricing.hq: unknown quality"),
         ("[processing]\nqualities = 'HQ'\n", "config error: processing.qualities: must be"),
         ("[processing]\nqualities = ['LC', 'XX']\n", "config error: processing.qualities"),
+        # Contract 9.2 `[[faults]]`: the rule's field, numbered from 0 like [[accounts]].
+        (
+            "[[faults]]\non = 'claim'\naction = 'stall'\nseconds = 1\n"
+            "[[faults]]\non = 'judge'\naction = 'boom'\n",
+            "config error: faults[1].action: must be one of: error, disconnect, delay,",
+        ),
+        ("[[faults]]\non = 'mail'\naction = 'crash'\ntimes = -1\n", "faults[0].times: must be"),
+        ("[[faults]]\non = 'mail'\naction = 'stall'\n", "faults[0].action: 'stall' needs seconds"),
+        ("[[faults]]\non = 'claim'\naction = 'crash'\nsec = 1\n", "faults[0]: unknown field"),
+        ("faults = 3\n", "config error: faults: must be an array of rule tables"),
     ],
 )
 def test_invalid_files(tmp_path: Path, text: str, message: str) -> None:
@@ -356,6 +366,28 @@ def test_invalid_files(tmp_path: Path, text: str, message: str) -> None:
         load_config(_write(tmp_path, text), env={})
     assert message in str(exc.value)
     assert "\n" not in str(exc.value)
+
+
+def test_faults_from_the_file_the_environment_and_overrides(tmp_path: Path) -> None:
+    """Contract 9.2: "a `[[faults]]` table in the config file"; like `[[accounts]]` the list
+    is given whole, and a later source (ALLMYSMS_MOCK_FAULTS_JSON, then an override such as
+    `MockServer(faults=[...])`) replaces it. Every such rule is a start-up one (`from_config`,
+    kept by a reset)."""
+    path = _write(tmp_path, "[[faults]]\non = 'judge'\naction = 'verdict'\nreason = 'Empty_File'\n")
+    (rule,) = load_config(path, env={}).faults
+    assert (rule.on, rule.action, rule.reason, rule.times, rule.from_config) == (
+        "judge",
+        "verdict",
+        "Empty_File",
+        1,
+        True,
+    )
+    env = {"ALLMYSMS_MOCK_FAULTS_JSON": '[{"on": "move", "action": "crash", "times": 0}]'}
+    assert [(r.on, r.action) for r in load_config(path, env=env).faults] == [("move", "crash")]
+    overrides = {"faults": [{"on": "mail", "action": "fail"}]}
+    got = load_config(path, env=env, overrides=overrides).faults
+    assert [(r.on, r.action, r.from_config) for r in got] == [("mail", "fail", True)]
+    assert load_config(None, env={}).faults == ()
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
@@ -382,6 +414,11 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
         (
             {"ALLMYSMS_MOCK_PRICING_JSON": '{"HQ": {"3x": 1}}'},
             'config error: ALLMYSMS_MOCK_PRICING_JSON.HQ."3x": unknown key',
+        ),
+        ({"ALLMYSMS_MOCK_FAULTS_JSON": "["}, "ALLMYSMS_MOCK_FAULTS_JSON: invalid JSON"),
+        (
+            {"ALLMYSMS_MOCK_FAULTS_JSON": '[{"on": "judge", "action": "verdict"}]'},
+            "config error: ALLMYSMS_MOCK_FAULTS_JSON[0].reason: must be one of: Incorrect_FileName",
         ),
         (
             {"ALLMYSMS_MOCK_PROCESSING_QUALITIES": "HQ,,LC"},

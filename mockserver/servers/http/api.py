@@ -19,6 +19,7 @@ from mockserver import views
 from mockserver.backend import Backend, BadFilter
 from mockserver.events import Event, FileFinished, PlatformReset
 from mockserver.servers.http.events_api import EventStreams
+from mockserver.servers.http.faults import FaultsApi
 from mockserver.servers.http.steering import Steering
 from mockserver.servers.http.validation import (
     DEFAULT_LIMIT,
@@ -95,6 +96,7 @@ class HttpApi:
         r.add_post("/api/reset", self.reset)
         r.add_post("/api/check", self.check)
         Steering(self.backend).add_routes(r)  # contract 9.3, 9.4
+        FaultsApi(self.backend).add_routes(r)  # contract 9.2
         return web_app
 
     async def start(self) -> None:
