@@ -86,7 +86,7 @@ def clock_request(body: Mapping[str, Any]) -> ClockRequest:
 
 def advance_seconds(value: Any) -> float:
     """A number of seconds > 0 and at most `MAX_ADVANCE_SECONDS`; ValueError naming it."""
-    what = f"advance_seconds must be a number of seconds > 0 and <= {MAX_ADVANCE_SECONDS:g}"
+    what = f"advance_seconds must be a number of seconds > 0 and <= {MAX_ADVANCE_SECONDS:.0f}"
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(what)
     seconds = float(value)

@@ -53,8 +53,9 @@ class Faults:
         self._lock = threading.Lock()
         self._entries: list[_Entry] = []
         self._ids = 0
-        for rule in rules:
-            self.add(rule)
+        # The start-up rules (config file, environment, constructor) with their ids: a reset
+        # brings them back even after `clear` or `remove` took them away.
+        self._startup = [self.add(rule) for rule in rules]
 
     def add(self, rule: FaultRule | Mapping[str, Any]) -> FaultRule:
         """Add a rule (a `FaultRule` or its JSON object: FaultError when it is wrong); it gets
@@ -85,10 +86,10 @@ class Faults:
 
     def reset(self) -> None:
         """Contract 9.2: "A reset removes every rule added at run time"; the config file's
-        rules stay, counted and drawn afresh."""
+        rules are back (also if `clear` or `remove` took them away), counted and drawn
+        afresh."""
         with self._lock:
-            kept = [e.rule for e in self._entries if e.rule.from_config]
-            self._entries = [_entry(rule) for rule in kept]
+            self._entries = [_entry(rule) for rule in self._startup]
 
     def rules(self) -> list[dict[str, Any]]:
         """Every rule as `GET /api/faults` lists it, with its `fired` count."""

@@ -94,8 +94,8 @@ class FaultRule:
             value = getattr(self, key)
             if value is not None:
                 shown[key] = value
-        if self.action == "error":
-            shown["code"] = self.code
+        if self.action == "error" and self.protocol != "sftp":
+            shown["code"] = self.code  # the FTP reply's: SFTP answers SSH_FX_FAILURE
         if self.message:
             shown["message"] = self.message
         if self.action in ("delay", "stall"):
@@ -162,9 +162,15 @@ def parse_rule(data: Mapping[str, Any], *, from_config: bool = False) -> FaultRu
     seconds = _number(data, "seconds", 0.0, MAX_SECONDS)
     if action in ("delay", "stall") and seconds is None:
         raise FaultError(f"action {action!r} needs seconds (0 to {MAX_SECONDS:g})")
+    if action not in ("delay", "stall") and seconds is not None:
+        raise FaultError("seconds applies to actions 'delay' and 'stall' only")
     size = _integer(data, "bytes", 0, 2**40)
     if action == "truncate" and size is None:
         raise FaultError("action 'truncate' needs bytes: how many bytes arrive before the cut")
+    if action != "truncate" and size is not None:
+        raise FaultError("bytes applies to action 'truncate' only")
+    if action != "error" and data.get("message") is not None:
+        raise FaultError("message applies to action 'error' only")
     reason = _text(data, "reason")
     if action == "verdict":
         if reason not in {r.value for r in Reason}:
@@ -175,6 +181,8 @@ def parse_rule(data: Mapping[str, Any], *, from_config: bool = False) -> FaultRu
     seed = _integer(data, "seed", -(2**63), 2**63 - 1)
     if seed is not None and probability is None:
         raise FaultError("seed goes with probability")
+    if probability is not None and seed is None:
+        seed = 0  # contract 9.2 faults are reproducible: no seed given is seed 0, not chance
     times = _integer(data, "times", 0, 10**9)
     if times is not None and probability is not None:
         raise FaultError("give times or probability, not both")

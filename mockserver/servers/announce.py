@@ -16,6 +16,17 @@ from mockserver.servers.dropbox import Publish, no_events
 
 # `upload.refused`'s reasons, from the words of the log lines ("too large; partial file removed").
 REFUSED_REASONS = {"too large": "too_large", "failed": "failed", "interrupted": "cut"}
+REFUSED_CODES = frozenset({"permission", "busy", "too_large", "failed", "cut"})
+
+
+def refused_reason(text: str) -> str:
+    """The event's `reason`, always one of `REFUSED_CODES` (docs/api.md): a log's words are
+    mapped, a cut upload's sentence ("cut after N bytes by an injected fault") is `cut`,
+    anything else `failed`."""
+    reason = REFUSED_REASONS.get(text, text)
+    if reason in REFUSED_CODES:
+        return reason
+    return "cut" if reason.startswith("cut") else "failed"
 
 
 class Announce:
@@ -44,7 +55,7 @@ class Announce:
         """`reason`: "permission" (not where uploads go), "busy" (being uploaded by another
         session), "too_large", "failed" (a write failed: disk full), "cut" (the upload ended
         before it was complete); or one of the log's words, mapped by `REFUSED_REASONS`."""
-        reason = REFUSED_REASONS.get(reason, reason)
+        reason = refused_reason(reason)
         self.publish(UploadRefused(login=login, protocol=self.protocol, name=name, reason=reason))
 
     def renamed(self, login: str, name: str, new_name: str) -> None:

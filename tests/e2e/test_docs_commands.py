@@ -180,12 +180,6 @@ def forced_verdict(session: Session, block: Block, done: Done) -> None:
     assert removed == {"removed": 1}
 
 
-def acme_without_credits(session: Session) -> None:
-    """The state the `POST /api/check` example shows: `acme` exists with 0 credits (the
-    `POST /api/reset` example just above removed it)."""
-    session.api("POST", "/api/accounts", {"login": "acme", "password": "s3cret", "credits": 0})
-
-
 def console_output(session: Session, block: Block, done: Done) -> None:
     assert done.stdout.rstrip("\n") == console_parts(block.text)[1], done.explain()
 
@@ -320,7 +314,6 @@ SPECS: dict[str, list[Run | Exempt]] = {
         Run(
             "'http://127.0.0.1:8021/api/check?name=Promo_20301231120000_HQ.csv&login=acme'",
             like_doc(status="invalid", reason="Not_enough_credits"),
-            before=acme_without_credits,
         ),
         Run("curl -s http://127.0.0.1:8021/api/clock", like_doc(frozen=False)),
         Run("""-d '{"now": "2030-07-16T12:00:00"}'""", exactly_doc),

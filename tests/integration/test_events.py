@@ -313,6 +313,21 @@ def test_streams_are_capped(srv: MockServer, monkeypatch: pytest.MonkeyPatch) ->
             conn.close()
 
 
+def test_a_reader_that_leaves_gives_its_slot_back_at_once(srv: MockServer) -> None:
+    """The cap counts open streams, not streams whose reader left: 30 short readers one after
+    the other (each closing its connection while the stream is idle) under a cap of 2 are
+    all served (a new user's trial got 503s: a gone reader was noticed only at the next
+    keep-alive, 15 s later)."""
+    streams = srv._http.events if srv._http is not None else None
+    assert streams is not None
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(events_api, "MAX_STREAMS", 2)
+        for _ in range(30):
+            with stream(srv.http_port):
+                pass
+            wait_until(lambda: streams.open == 0, timeout=5, what="the slot to come back")
+
+
 def test_a_stalled_reader_never_slows_a_burst(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

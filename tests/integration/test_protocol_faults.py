@@ -21,7 +21,7 @@ import paramiko
 import pytest
 
 from mockserver.app import MockServer
-from mockserver.events import Event, FaultFired
+from mockserver.events import Event, FaultFired, UploadRefused
 from tests.support.harness import ACCOUNTS, connect, paramiko_sftp, running_mock_server
 from tests.support.waiting import wait_until
 
@@ -226,6 +226,14 @@ def test_ftp_truncate_cuts_the_upload_removes_it_and_nothing_is_judged(
     assert srv.files(name=NAME) == []
     assert fired_count(srv, rule) == 1
     assert [e.action for e in fired] == ["truncate"]
+    assert refusals(srv) == [("ftp", "cut")]
+
+
+def refusals(srv: MockServer) -> list[tuple[str, str]]:
+    """The `upload.refused` events so far: their `reason` is one of docs/api.md's codes on
+    both protocols (FTP once gave the whole sentence)."""
+    events, _ = srv.backend.bus.retained(0)
+    return [(e.protocol, e.reason) for e in events if isinstance(e, UploadRefused)]
 
 
 def test_ftp_truncate_longer_than_the_file_lets_it_complete(srv: MockServer) -> None:
@@ -410,6 +418,7 @@ def test_sftp_truncate_cuts_the_connection_removes_the_file_and_nothing_is_judge
     assert srv.files(name=NAME) == []
     assert fired_count(srv, rule) == 1
     assert [e.action for e in fired] == ["truncate"]
+    assert refusals(srv) == [("sftp", "cut")]
 
 
 def test_sftp_times_and_seeded_probability_are_exact(srv: MockServer) -> None:

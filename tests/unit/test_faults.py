@@ -48,6 +48,10 @@ def test_a_rule_with_defaults() -> None:
         ({"on": "upload", "action": "error", "code": 200}, "code"),
         ({"on": "upload", "action": "disconnect", "code": 452}, "code"),
         ({"on": "upload", "action": "error", "times": True}, "times"),
+        # Every field that would be silently ignored is refused (a new user's trial).
+        ({"on": "mail", "action": "fail", "seconds": 3}, "seconds"),
+        ({"on": "upload", "action": "error", "bytes": 3}, "bytes"),
+        ({"on": "upload", "action": "disconnect", "message": "bye"}, "message"),
     ],
 )
 def test_a_bad_rule_names_its_field(data: dict[str, Any], field: str) -> None:
@@ -158,3 +162,40 @@ def test_reset_keeps_the_config_files_rules_only() -> None:
     assert listed[0]["fired"] == 0
     assert listed[0]["source"] == "config"
     assert faults.fire("mail")
+
+
+@pytest.mark.parametrize("how", ["clear", "remove"])
+def test_a_reset_brings_back_the_config_rules_a_test_removed(how: str) -> None:
+    """Contract 9.2: a reset keeps the config file's rules: a test that cleared them must not
+    take them from every later test (the fixture resets between tests; a new user's trial
+    found them gone for good)."""
+    config_rule = parse_rule({"on": "mail", "action": "fail", "times": 1}, from_config=True)
+    faults = Faults(rules=[config_rule])
+    if how == "clear":
+        faults.clear()
+    else:
+        assert faults.remove(faults.rules()[0]["id"])
+    assert faults.rules() == []
+    faults.reset()
+    assert [(r["on"], r["source"], r["fired"]) for r in faults.rules()] == [("mail", "config", 0)]
+    assert faults.fire("mail")
+
+
+def test_a_probability_without_seed_is_seed_zero() -> None:
+    """Contract 9.2: faults are deterministic: a probability with no seed draws as seed 0."""
+    unseeded = parse_rule({"on": "upload", "action": "error", "probability": 0.5})
+    assert unseeded.seed == 0
+    a, b = Faults(), Faults()
+    a.add({"on": "upload", "action": "error", "probability": 0.5})
+    b.add({"on": "upload", "action": "error", "probability": 0.5, "seed": 0})
+    assert [a.fire("upload") is not None for _ in range(64)] == [
+        b.fire("upload") is not None for _ in range(64)
+    ]
+
+
+def test_an_sftp_rule_lists_no_ftp_code() -> None:
+    """Contract 9.2: the `code` is the FTP reply's; an SFTP rule answers SSH_FX_FAILURE."""
+    faults = Faults()
+    faults.add({"on": "upload", "action": "error", "protocol": "sftp"})
+    faults.add({"on": "upload", "action": "error"})
+    assert ["code" in r for r in faults.rules()] == [False, True]

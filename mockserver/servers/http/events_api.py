@@ -36,6 +36,7 @@ from mockserver.servers.http.validation import BadRequest, error_reply, parse_qu
 
 log = logging.getLogger("mockserver.http")
 
+LIVENESS_SECONDS = 0.5  # how soon a stream whose reader left gives its slot back
 KEEPALIVE_SECONDS = 15.0  # contract 9.1: "A comment line every 15 s keeps proxies open"
 QUEUE_EVENTS = 1000  # events a stream may fall behind before it is dropped
 MAX_STREAMS = 64  # open streams; one more is a 503
@@ -172,16 +173,25 @@ class _Stream:
             self.alarm.set()
             return True
         waits = [asyncio.ensure_future(self.ready.wait()), asyncio.ensure_future(self.alarm.wait())]
+        quiet_until = self.loop.time() + KEEPALIVE_SECONDS
         try:
-            done, _ = await asyncio.wait(
-                waits, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
-            )
+            while True:
+                # Look at the connection every LIVENESS_SECONDS: a reader that went away frees
+                # its stream slot within that time, not at the next keep-alive.
+                timeout = min(LIVENESS_SECONDS, quiet_until - self.loop.time())
+                done, _ = await asyncio.wait(
+                    waits, timeout=max(timeout, 0), return_when=asyncio.FIRST_COMPLETED
+                )
+                if done:
+                    return True
+                transport = self.request.transport
+                if transport is None or transport.is_closing():
+                    return False
+                if self.loop.time() >= quiet_until:
+                    return await self.send(b": keep-alive\n\n")
         finally:
             for wait in waits:
                 wait.cancel()
-        if not done:
-            return await self.send(b": keep-alive\n\n")
-        return True
 
     async def send(self, data: bytes, grace: float | None = None) -> bool:
         """Write `data`; False when the reader is gone, or still not reading `grace` seconds
