@@ -63,7 +63,7 @@ class MockServer(PlatformFacade):
         dir (removed at stop). `settings` are dotted overrides, e.g.
         `MockServer(**{"processing.delay_seconds": 1.0})` or `MockServer(delay_seconds=1.0)`
         for the short keys (`config.dotted_key`: `[processing]`, `[limits]`, and the server's
-        `layout`, `host`, `passive_ports`, `masquerade_address`)."""
+        `layout`, `host`, `passive_ports`, `masquerade_address`, `api_token`)."""
         self._tmpdir: str | None = None
         overrides: dict[str, Any] = {}
         if config is None:
