@@ -5,6 +5,7 @@ read with a plain HTTP client (http.client) against a real `MockServer`."""
 from __future__ import annotations
 
 import http.client
+import socket
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -18,6 +19,7 @@ from mockserver.servers.http import page
 from tests.support.harness import running_mock_server
 from tests.support.http import Reply, call
 from tests.support.serve import ftp_drop
+from tests.support.waiting import wait_until
 
 MAX_BYTES = 2000
 ACCOUNTS = [{"login": "demo", "password": "demo", "credits": 100_000}]
@@ -141,7 +143,10 @@ def test_drop_publishes_upload_closed_then_file_renamed_with_protocol_http(
     assert closed["name"].endswith(".tmp")
     assert (renamed["protocol"], renamed["name"]) == ("http", closed["name"])
     assert renamed["new_name"] == f"/SEND_SMS/{NAME}"
-    assert closed["id"] < renamed["id"] < finished["id"]
+    # The rename is published once done: the processor may claim (even finish) the file
+    # first (docs/api.md, GET /api/events: the same holds for FTP and SFTP).
+    assert closed["id"] < renamed["id"]
+    assert closed["id"] < finished["id"]
     assert finished["status"] == "archived"
 
 
@@ -175,6 +180,23 @@ def test_a_file_over_the_size_limit_is_413_and_leaves_nothing(srv: MockServer) -
     assert send_sms(srv) == []
     at_limit = CSV + b"\n" * (MAX_BYTES - len(CSV))
     assert drop(srv, at_limit, name="Full_20301231120000_HQ.csv").json["bytes"] == MAX_BYTES
+
+
+def test_a_body_cut_short_leaves_nothing(srv: MockServer) -> None:
+    """A client gone before its announced body is complete: the partial file is removed,
+    never judged, and `upload.refused` says `cut` (as for an FTP transfer cut)."""
+    mark = srv.last_event_id
+    head = (
+        f"POST /api/files?login=demo&name={NAME} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: text/csv\r\nContent-Length: 1500\r\n\r\n"  # under MAX_BYTES
+    )
+    with socket.create_connection(("127.0.0.1", srv.http_port), timeout=10) as sock:
+        sock.sendall(head.encode() + CSV)
+    refused = srv.wait_for(lambda e: e["type"] == "upload.refused", after=mark)
+    assert (refused["protocol"], refused["reason"]) == ("http", "cut")
+    assert refused["name"].endswith(".tmp")
+    wait_until(lambda: send_sms(srv) == [], what="the partial file removed")
+    assert srv.open_writes.snapshot() == set()
 
 
 @pytest.mark.parametrize(
@@ -225,6 +247,7 @@ def test_octet_stream_and_a_charset_are_taken(srv: MockServer) -> None:
     assert drop(srv, CSV, content_type="application/octet-stream").status == 201
     other = "Autre_20301231120000_HQ.csv"
     assert drop(srv, CSV, name=other, content_type="text/csv; charset=utf-8").status == 201
+    assert verdict_of(srv)["status"] == "archived"
     assert verdict_of(srv, other)["status"] == "archived"
 
 
