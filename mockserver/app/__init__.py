@@ -63,7 +63,7 @@ class MockServer(PlatformFacade):
         dir (removed at stop). `settings` are dotted overrides, e.g.
         `MockServer(**{"processing.delay_seconds": 1.0})` or `MockServer(delay_seconds=1.0)`
         for the short keys (`config.dotted_key`: `[processing]`, `[limits]`, and the server's
-        `layout`, `host`, `passive_ports`, `masquerade_address`)."""
+        `layout`, `host`, `passive_ports`, `masquerade_address`, `api_token`)."""
         self._tmpdir: str | None = None
         overrides: dict[str, Any] = {}
         if config is None:
@@ -193,7 +193,7 @@ class MockServer(PlatformFacade):
             raise StartupError(
                 _port_error("SFTP", cfg.server.host, cfg.server.sftp_port, exc)
             ) from None
-        self._http = HttpApi(backend, self._ports)
+        self._http = HttpApi(backend, self._ports, on_upload=submit)
         try:
             await self._http.start()
         except OSError as exc:

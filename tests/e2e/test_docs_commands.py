@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import subprocess
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,6 +181,15 @@ def forced_verdict(session: Session, block: Block, done: Done) -> None:
     assert removed == {"removed": 1}
 
 
+def http_drop(session: Session, block: Block, done: Done) -> None:
+    """docs/api.md `POST /api/files`: the drop's answer, then the dropped file's verdict."""
+    dropped, verdict = (json.loads(line) for line in done.stdout.splitlines())
+    assert dropped == {"login": "demo", "name": PROMO, "bytes": len(API_FILE)}, done.explain()
+    same_shape(block.output_json(), dropped)
+    found = verdict["files"][-1]
+    assert (found["original_name"], found["status"]) == (PROMO, "archived"), done.explain()
+
+
 def console_output(session: Session, block: Block, done: Done) -> None:
     assert done.stdout.rstrip("\n") == console_parts(block.text)[1], done.explain()
 
@@ -314,6 +324,10 @@ SPECS: dict[str, list[Run | Exempt]] = {
         Run(
             "'http://127.0.0.1:8021/api/check?name=Promo_20301231120000_HQ.csv&login=acme'",
             like_doc(status="invalid", reason="Not_enough_credits"),
+        ),
+        Run(
+            "'http://127.0.0.1:8021/api/files?login=demo&name=Promo_20301231120000_HQ.csv'",
+            http_drop,
         ),
         Run("curl -s http://127.0.0.1:8021/api/clock", like_doc(frozen=False)),
         Run("""-d '{"now": "2030-07-16T12:00:00"}'""", exactly_doc),
@@ -482,7 +496,9 @@ IGNORED = shutil.ignore_patterns(
 def test_readme_install_command_in_a_fresh_venv(tmp_path: Path) -> None:
     """README Set up, command 1, as written in a copy of the checkout: a fresh venv, the
     package installed from the registry, `serve` up on its defaults (ports 0 through the
-    environment, so it cannot collide) until READY, then Ctrl-C (SIGINT) exits 0."""
+    environment, so it cannot collide) until READY, the control room page served from the
+    installed wheel (contract 10: `mockserver/web/` is package data), then Ctrl-C (SIGINT)
+    exits 0."""
     command = setup_commands()[0]
     checkout = tmp_path / "checkout"
     shutil.copytree(REPO, checkout, ignore=IGNORED)
@@ -510,6 +526,12 @@ def test_readme_install_command_in_a_fresh_venv(tmp_path: Path) -> None:
 
         wait_until(ready, 540, interval=0.2, what="pip install then READY")
         assert (checkout / ".venv/bin/allmysms-mock").is_file()
+        lines = out.read_text(errors="replace").splitlines()
+        http_port = next(m for m in map(READY_RE.match, lines) if m).group(3)
+        url = f"http://127.0.0.1:{http_port}/"
+        with urllib.request.urlopen(url, timeout=30) as page:  # nosec B310: loopback
+            assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+            assert page.read() == (REPO / "mockserver/web/index.html").read_bytes()
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as the README says
         assert proc.wait(30) == 0, out.read_text(errors="replace")
     finally:

@@ -576,7 +576,9 @@ def test_short_keys_name_their_section() -> None:
             ],
             "limits",
         ),
-        **dict.fromkeys(["layout", "host", "passive_ports", "masquerade_address"], "server"),
+        **dict.fromkeys(
+            ["layout", "host", "passive_ports", "masquerade_address", "api_token"], "server"
+        ),
     }
     assert dotted_key("delay_seconds") == "processing.delay_seconds"
     assert dotted_key("mail.smtp_port") == "mail.smtp_port"
