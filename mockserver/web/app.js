@@ -57,6 +57,11 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+// replaceChildren, skipping the null / false of optional parts.
+function put(el, ...children) {
+  el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 const nf = new Intl.NumberFormat("en-GB");
 const fmt = (n) => nf.format(n);
 const plural = (n, one, many) => `${fmt(n)} ${n === 1 ? one : many}`;
@@ -238,11 +243,13 @@ function setClock(view) {
 }
 
 function fileEntry(file) {
-  // The fields a lane needs, from a /api/files record or a file.finished event.
+  // The fields a lane needs, from a /api/files record or a file.finished event (whose own
+  // `id` is the event's: the file's is `file_id`).
+  const id = file.type === "file.finished" ? file.file_id : file.id;
   return {
-    key: `f${file.id ?? file.file_id}`,
-    id: file.id ?? file.file_id,
-    name: file.original_name ?? file.name,
+    key: `f${id}`,
+    id,
+    name: file.type === "file.finished" ? file.name : file.original_name,
     final_name: file.final_name,
     status: file.status,
     reason: file.reason,
@@ -448,6 +455,11 @@ function apply(ev) {
         state.smsTotal += ev.sms_count;
         refreshSms();
       }
+      if (ev.cost > 0) {
+        // A charge publishes no account.changed (only API changes do): read the credits.
+        accountWanted.add(login);
+        refreshAccounts();
+      }
       if (state.processing.mode === "manual") refreshProcessing();
       break;
     }
@@ -587,7 +599,7 @@ function drawStructure() {
     }
     host.append(laneDom.get(login).section); // keeps the accounts' order
   }
-  if (!logins.length) host.replaceChildren(h("p", { class: "empty", text: "No account." }));
+  if (!logins.length) put(host, h("p", { class: "empty", text: "No account." }));
   else host.querySelector(":scope > p.empty")?.remove();
   // Login pickers.
   for (const id of ["drop-login", "check-login"]) {
@@ -745,7 +757,7 @@ function drawInvalid(login, el) {
     return;
   }
   el.hidden = false;
-  el.replaceChildren(
+  put(el, 
     h("h3", {}, "Latest invalid file: ", h("code", { text: record.original_name })),
     h("p", {}, h("span", { class: "reason", text: record.reason }), " ", record.detail),
     rejectedTable(record.rejected, 5),
@@ -778,7 +790,7 @@ function drawSms() {
   $("sms-total").textContent = state.smsTotal ? `${plural(state.smsTotal, "SMS", "SMS")}${state.smsTotal > SMS_KEPT ? `, latest ${SMS_KEPT}` : ""}` : "";
   host.dataset.total = String(state.smsTotal);
   if (!state.sms.length) {
-    host.replaceChildren(h("p", { class: "empty", text: "No SMS yet. Drop a file." }));
+    put(host, h("p", { class: "empty", text: "No SMS yet. Drop a file." }));
     return;
   }
   const now = platformNow();
@@ -792,7 +804,7 @@ function drawSms() {
     const list = phones.get(sms.phone);
     if (list.length < PER_PHONE) list.unshift(sms);
   }
-  host.replaceChildren(
+  put(host, 
     ...[...phones].map(([phone, list]) =>
       h(
         "article",
@@ -822,10 +834,10 @@ function drawMail() {
   $("mail-total").textContent = state.mailTotal ? `${fmt(state.mailTotal)}${state.mailTotal > MAIL_SHOWN ? `, latest ${MAIL_SHOWN}` : ""}` : "";
   host.dataset.total = String(state.mailTotal);
   if (!state.mail.length) {
-    host.replaceChildren(h("li", { class: "empty", text: "No recap yet." }));
+    put(host, h("li", { class: "empty", text: "No recap yet." }));
     return;
   }
-  host.replaceChildren(
+  put(host, 
     ...state.mail
       .slice()
       .reverse()
@@ -866,7 +878,7 @@ function tickerLine(ev) {
 
 function drawTicker() {
   dirty.ticker = false;
-  $("ticker").replaceChildren(
+  put($("ticker"), 
     ...state.ticker
       .slice()
       .reverse()
@@ -900,10 +912,10 @@ function drawFaults() {
   badge.textContent = String(state.faults.length);
   const body = $("faults-list");
   if (!state.faults.length) {
-    body.replaceChildren(h("tr", {}, h("td", { colspan: "4", class: "empty", text: "No rule: the platform behaves." })));
+    put(body, h("tr", {}, h("td", { colspan: "4", class: "empty", text: "No rule: the platform behaves." })));
     return;
   }
-  body.replaceChildren(
+  put(body, 
     ...state.faults.map((rule) =>
       h(
         "tr",
@@ -921,7 +933,7 @@ function drawManual() {
   dirty.manual = false;
   const { mode, waiting } = state.processing;
   $("manual").hidden = mode !== "manual";
-  $("manual-list").replaceChildren(
+  put($("manual-list"), 
     ...(waiting.length
       ? waiting.slice(0, 50).map((w) =>
           h(
@@ -968,15 +980,15 @@ async function openFile(login, item) {
   const dialog = $("file-dialog");
   const body = $("file-dialog-body");
   $("file-dialog-title").textContent = item.name;
-  body.replaceChildren(h("p", { class: "muted", text: "Loading…" }));
+  put(body, h("p", { class: "muted", text: "Loading…" }));
   dialog.showModal();
   const data = await act(() => api("GET", `/api/files?${q({ login, name: item.final_name })}`));
   const record = data?.files.find((f) => f.id === item.id);
   if (!record) {
-    body.replaceChildren(h("p", { text: "This file is no longer on the platform." }));
+    put(body, h("p", { text: "This file is no longer on the platform." }));
     return;
   }
-  body.replaceChildren(
+  put(body, 
     h(
       "dl",
       { class: "facts" },
@@ -1093,7 +1105,7 @@ function wire() {
   });
 
   $("check-button").addEventListener("click", () => {
-    $("check-result").replaceChildren();
+    put($("check-result"), );
     $("check-dialog").showModal();
   });
   $("check-form").addEventListener("submit", async (e) => {
@@ -1101,12 +1113,12 @@ function wire() {
     const file = $("check-input").files[0];
     if (!file) return;
     const result = $("check-result");
-    result.replaceChildren(h("p", { class: "muted", text: "Checking…" }));
+    put(result, h("p", { class: "muted", text: "Checking…" }));
     try {
       const verdict = await api("POST", `/api/check?${q({ name: file.name, login: $("check-login").value })}`, { body: file, type: "text/csv" });
-      result.replaceChildren(verdictView(verdict));
+      put(result, verdictView(verdict));
     } catch (err) {
-      result.replaceChildren(h("p", { class: "error", text: err.message }));
+      put(result, h("p", { class: "error", text: err.message }));
     }
   });
 
