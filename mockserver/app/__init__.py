@@ -193,7 +193,7 @@ class MockServer(PlatformFacade):
             raise StartupError(
                 _port_error("SFTP", cfg.server.host, cfg.server.sftp_port, exc)
             ) from None
-        self._http = HttpApi(backend, self._ports)
+        self._http = HttpApi(backend, self._ports, on_upload=submit)
         try:
             await self._http.start()
         except OSError as exc:

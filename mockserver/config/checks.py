@@ -92,6 +92,18 @@ def string(empty_ok: bool) -> Callable[[Any], str]:
     return check
 
 
+MAX_SECRET = 1024
+
+
+def secret(value: Any) -> str:
+    """A token ("" for none): printable ASCII without spaces. The problem never shows the value."""
+    if not isinstance(value, str) or len(value) > MAX_SECRET:
+        raise ValueError(f"must be a string of at most {MAX_SECRET} characters (not shown)")
+    if any(not 33 <= ord(ch) <= 126 for ch in value):
+        raise ValueError("must be printable ASCII characters without spaces (not shown)")
+    return value
+
+
 def choice(*choices: str) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
         if value not in choices:

@@ -134,6 +134,9 @@ class ServerConfig:
         ),
     )
     layout: Layout = field(default="flat", metadata=spec(c.choice("flat", "nested"), short=True))
+    # Contract 11: set, every `/api/` call needs `Authorization: Bearer <token>`. No flag: a
+    # command line is readable by every local user (ps); never in a repr, log or message.
+    api_token: str = field(default="", repr=False, metadata=spec(c.secret, short=True))
 
 
 @dataclass(frozen=True, slots=True)

@@ -242,7 +242,7 @@ def stalled_reader(port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.settimeout(20)
     sock.connect(("127.0.0.1", port))
-    sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # contract 11
     return sock
 
 

@@ -776,7 +776,7 @@ def test_check_body_over_the_size_limit_is_413(srv: MockServer) -> None:
 
 def test_unknown_route_is_404_json(srv: MockServer) -> None:
     """Contract 6: errors are JSON `{"error": "..."}` with 4xx codes."""
-    for path in ("/", "/api", "/api/nothing", "/api/accounts/demo/extra", "/health/x"):
+    for path in ("/api", "/api/nothing", "/api/accounts/demo/extra", "/health/x", "/ui/"):
         reply = call(srv, "GET", path)
         assert reply.status == 404, path
         assert reply.headers["content-type"].startswith("application/json")

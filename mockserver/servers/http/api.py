@@ -18,8 +18,12 @@ from aiohttp import web
 from mockserver import views
 from mockserver.backend import Backend, BadFilter
 from mockserver.events import Event, FileFinished, PlatformReset
+from mockserver.servers.dropbox import OnUpload
+from mockserver.servers.http.drop import DropApi
 from mockserver.servers.http.events_api import EventStreams
 from mockserver.servers.http.faults import FaultsApi
+from mockserver.servers.http.page import Page
+from mockserver.servers.http.safety import Safety, security_headers
 from mockserver.servers.http.steering import Steering
 from mockserver.servers.http.validation import (
     DEFAULT_LIMIT,
@@ -62,11 +66,13 @@ SHUTDOWN_TIMEOUT = 5.0  # seconds aiohttp waits for handlers still running at st
 
 class HttpApi:
     """The control API over one `Backend`; `start()`/`stop()` run on the app's asyncio loop.
-    `ports()` says where FTP and SFTP listen once the platform is ready (None before)."""
+    `ports()` says where FTP and SFTP listen once the platform is ready (None before);
+    `on_upload` is the processor's upload hook, called for a file dropped by `POST /api/files`."""
 
-    def __init__(self, backend: Backend, ports: Ports) -> None:
+    def __init__(self, backend: Backend, ports: Ports, on_upload: OnUpload | None = None) -> None:
         self.backend = backend
         self._ports = ports
+        self._on_upload = on_upload
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._closing: asyncio.Event | None = None
@@ -82,7 +88,12 @@ class HttpApi:
     def _web_app(self) -> web.Application:
         # The check body may be a whole drop file; every other body is read with its own cap.
         limit = self.backend.config.limits.max_file_bytes
-        web_app = web.Application(middlewares=[self._errors], client_max_size=limit + 1)
+        server = self.backend.config.server
+        safety = Safety(server.host, server.api_token)  # contract 11, before any handler
+        web_app = web.Application(
+            middlewares=[safety.middleware, self._errors], client_max_size=limit + 1
+        )
+        web_app.on_response_prepare.append(security_headers)
         r = web_app.router
         r.add_get("/health", self.health, allow_head=True)
         r.add_get("/api/accounts", self.list_accounts)
@@ -97,6 +108,8 @@ class HttpApi:
         r.add_post("/api/check", self.check)
         Steering(self.backend).add_routes(r)  # contract 9.3, 9.4
         FaultsApi(self.backend).add_routes(r)  # contract 9.2
+        DropApi(self.backend, self._on_upload).add_routes(r)  # contract 10: POST /api/files
+        Page().add_routes(r)  # contract 10: GET /, GET /ui/{file}
         return web_app
 
     async def start(self) -> None:
