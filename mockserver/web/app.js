@@ -349,6 +349,7 @@ const refreshAccounts = coalesced(async () => {
     logins.map(async (login) => {
       try {
         const account = await api("GET", `/api/accounts/${encodeURIComponent(login)}`);
+        if (!state.accounts.has(login)) dirty.structure = true; // its files may have come first
         state.accounts.set(login, account);
         lanesOf(login);
         dirty.accounts.add(login);
@@ -490,7 +491,7 @@ function apply(ev) {
         lanes.SEND_SMS.clear();
         lanes.PROCESSING.clear();
       }
-      reload({ keepSessions: false });
+      reload(); // SEND_SMS and PROCESSING were emptied above: what follows the reset stays
       break;
     default:
       break;
@@ -521,7 +522,7 @@ function flush() {
 let source = null;
 
 function connect() {
-  const path = token ? `/api/events?${q({ token })}` : "/api/events";
+  const path = token ? `/api/events?${q({ access_token: token })}` : "/api/events";
   source = new EventSource(path);
   source.onopen = () => {
     stats.connected = true;
@@ -569,6 +570,7 @@ function drawClock() {
   $("clock-dialog-now").textContent = `${clockFormat.format(now)} (Paris)${state.clock.frozen ? ", frozen" : ""}`;
 }
 
+const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 const laneDom = new Map(); // login -> {section, lanes: {folder: {ul, count, more, items: Map}}}
 
 function render() {
@@ -662,9 +664,10 @@ function drawAccount(login) {
   const shown = account.subscription ? "subscription" : fmt(account.credits);
   if (dom.credits.textContent !== shown) {
     dom.credits.textContent = shown;
-    dom.credits.classList.remove("bump");
-    void dom.credits.offsetWidth;
-    dom.credits.classList.add("bump");
+    // The Web Animations API: no forced layout (a class toggled off and on again would be).
+    if (stats.ready && !reducedMotion.matches) {
+      dom.credits.animate([{ color: "#a86400" }, { color: "inherit" }], { duration: 600, easing: "ease-out" });
+    }
   }
   dom.credits.dataset.credits = String(account.credits);
   dom.meta.textContent = `${account.email}${account.subscription ? " · subscription" : ""}${account.configured ? "" : " · created at run time"}`;
