@@ -326,9 +326,11 @@ RAPPEL = b'"0633445566";"Rappel : votre rendez-vous est demain a 14h. STOP au 36
 CODES = b'"+44 7911 123456";"Your code is 482193"\n"0644556677";"Votre code : 271828"\n'
 
 
-def test_screenshot_for_the_readme(room: Room) -> None:
+def test_screenshot_for_the_readme(room: Room, tmp_path: Path) -> None:
     """A small realistic scenario (two logins, a few archived files and one invalid, SMS
-    shown), captured at 1280x800 as docs/img/control-room.png."""
+    shown), captured at 1280x800. It replaces docs/img/control-room.png (the README's) when
+    `ALLMYSMS_UPDATE_SCREENSHOTS=1`; otherwise it goes to a temporary file, so a test run
+    leaves the checkout clean, and the committed one must have the same size in pixels."""
     page = room.open().page
     ftp_upload(room.srv, "demo", "demo", "Noel_20300716120000_HQ.csv", NOEL)
     sftp_upload(room.srv, "demo", "demo", "Rappel_20300715180000_HQ.csv", RAPPEL)
@@ -348,10 +350,20 @@ def test_screenshot_for_the_readme(room: Room) -> None:
         "data-credits", str(15000 - 5 * 15), timeout=WAIT_MS
     )
     page.locator("#toast").evaluate("el => el.classList.remove('shown')")
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
-    assert SCREENSHOT.stat().st_size > 20_000
+    update = os.environ.get("ALLMYSMS_UPDATE_SCREENSHOTS") == "1"
+    target = SCREENSHOT if update else tmp_path / SCREENSHOT.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target))
+    assert target.stat().st_size > 20_000
+    assert png_size(target) == png_size(SCREENSHOT) == (1280, 800)
     assert room.errors == []
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 # -- a burst of 1,000 files ----------------------------------------------------------------------
