@@ -202,7 +202,7 @@ class Backend:
             created = self.store.add_account(acc)
             self.spool.ensure(login)
             self._credentials.add(acc)
-        self.publish(AccountChanged(login=login, change="created"))
+        self.publish(AccountChanged(login=login, change="created", credits=created.credits))
         return created
 
     def update_account(
@@ -233,7 +233,7 @@ class Backend:
                             email=changed.email,
                         )
                     )
-        self.publish(AccountChanged(login=login, change="updated"))
+        self.publish(AccountChanged(login=login, change="updated", credits=changed.credits))
         return changed
 
     # -- files, SMS, mail --------------------------------------------------------------------

@@ -66,10 +66,13 @@ class MailWritten(Event):
 
 @dataclass(frozen=True)
 class AccountChanged(Event):
-    """An account was created, updated (credits, password, ...) or removed."""
+    """An account was created, updated (credits, password, ...), charged for a file, or
+    removed (contract 9.1: "credits included": its credits after the change; None once
+    removed)."""
 
     login: str
-    change: str  # "created", "updated" or "removed"
+    change: str  # "created", "updated", "charged" or "removed"
+    credits: int | None = None
 
 
 @dataclass(frozen=True)

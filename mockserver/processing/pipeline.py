@@ -28,6 +28,7 @@ from mockserver.faults import Faults
 from mockserver.mailbox import Mailbox, RecapContext, message_id
 from mockserver.processing.faulting import Crashed, Stalled, StepFaults, forced
 from mockserver.processing.gcpause import GC_PAUSE, GC_PAUSE_BYTES
+from mockserver.processing.notices import announce_charge
 from mockserver.spool import Claim, FileKey, Spool
 from mockserver.store import FileRecord, InsufficientCredits, Store
 
@@ -294,6 +295,7 @@ class Pipeline:
             except InsufficientCredits:
                 continue
             self._after(Step.RECORD, ctx)
+            announce_charge(self.store, self.bus, ctx.record)
             return
         raise RuntimeError("credits keep changing; giving up on this file for now")
 

@@ -456,11 +456,6 @@ function apply(ev) {
         state.smsTotal += ev.sms_count;
         refreshSms();
       }
-      if (ev.cost > 0) {
-        // A charge publishes no account.changed (only API changes do): read the credits.
-        accountWanted.add(login);
-        refreshAccounts();
-      }
       if (state.processing.mode === "manual") refreshProcessing();
       break;
     }

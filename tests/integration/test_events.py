@@ -400,3 +400,22 @@ def test_ftp_and_sftp_publish_the_same_events(tmp_path: Path) -> None:
         *[("session.login_failed", "demo", None, None, None, "credentials")] * 2,
         ("session.login_failed", "demo", None, None, None, "locked_out"),
     ]
+
+
+def test_a_charge_is_an_account_change_with_its_credits(tmp_path: Path) -> None:
+    """Contract 9.1: `account.changed` (credits included): an archived file debits its
+    account, and the event says so with the credits left; a subscription's file debits
+    nothing and changes nothing (the control room used to re-read every account)."""
+    accounts = [*ACCOUNTS, {"login": "sub", "password": "sub", "credits": 0, "subscription": True}]
+    with running_mock_server(tmp_path / "data", accounts, FAST) as srv:
+        mark = srv.last_event_id
+        ftp_drop(srv.ftp_port, "Promo_20301231120000_HQ.csv", CSV)
+        charged = srv.wait_for(lambda e: e["type"] == "account.changed", timeout=10, after=mark)
+        assert (charged["login"], charged["change"], charged["credits"]) == ("demo", "charged", 985)
+        assert srv.account("demo")["credits"] == 985
+        mark = srv.last_event_id
+        ftp_drop(srv.ftp_port, "Sub_20301231120000_HQ.csv", CSV, login="sub", password="sub")
+        srv.wait_for_file("Sub_20301231120000_HQ.csv")
+        seen = [e["type"] for e in srv.events(after=mark, timeout=0.2)]
+        assert "file.finished" in seen
+        assert "account.changed" not in seen
