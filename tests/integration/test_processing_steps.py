@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from mockserver.events import EventBus, FileClaimed, FileFinished, MailWritten
+from mockserver.events import AccountChanged, EventBus, FileClaimed, FileFinished, MailWritten
 from mockserver.processing import FileContext, Step, resume_at
 from mockserver.processing.scheduler import Scheduler
 from mockserver.spool import FileKey
@@ -43,8 +43,12 @@ def test_the_hook_sees_every_step_in_order_with_its_context(
     assert [s[0] for s in seen] == list(Step)
     assert all(s[1:4] == ("alice", NAME, True) for s in seen)
     assert [s[4] for s in seen] == [False, False, False, True, True, True]
-    claimed, mailed, finished = events
+    claimed, charged, mailed, finished = events
     assert isinstance(claimed, FileClaimed)
+    # Recorded and debited: contract 9.1's account.changed, "credits included".
+    assert isinstance(charged, AccountChanged)
+    assert (charged.login, charged.change) == ("alice", "charged")
+    assert charged.credits == p.backend.account("alice").credits
     assert (claimed.login, claimed.name) == ("alice", NAME)
     assert isinstance(finished, FileFinished)
     assert (finished.status, finished.final_name) == ("archived", "TreatedByMSI_" + NAME)
