@@ -120,10 +120,16 @@ class OpenWrites:
         with self._lock:
             if key in self._open:
                 return False
-            if durable:
-                self._mark(key)
             self._open[key] = 1
-            return True
+        if durable:
+            # Outside the lock (other claims need not wait for the disk): the name is already
+            # this caller's, and its marker is removed under the lock only once it is released.
+            try:
+                self._mark(key)
+            except BaseException:
+                self.closed(key)
+                raise
+        return True
 
     def opened(self, path: str | os.PathLike[str]) -> None:
         """Register `path` whether or not it already is (kept for callers that checked)."""
