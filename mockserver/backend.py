@@ -113,7 +113,11 @@ class Backend:
         store.seed_accounts(self.config.accounts)
         for acc in store.runtime_accounts():
             self._credentials.add(acc)
-        self._spool = Spool(data_dir, self.config.server.layout)
+        self._spool = Spool(data_dir, self.config.server.layout, self.open_writes)
+        # docs/spec.md 4.3: an upload cut by a crash (kill -9) was never complete: its remains
+        # are removed before the processor's start-up scan could judge them.
+        self.open_writes.journal(data_dir / "uploads")
+        self.open_writes.recover(self._spool.accounts_dir)
         for row in store.accounts():
             self._spool.ensure(row.login)
         self._mailbox = Mailbox(data_dir / "mailbox", self.config.mail)

@@ -19,6 +19,7 @@ from pathlib import Path
 from mockserver.core.models import PREFIX, Reason, Status
 from mockserver.core.text import printable_name
 from mockserver.tree import FOLDERS, Folder, Layout, folder_path, login_root, make_tree
+from mockserver.writes import Busy, OpenWrites
 
 log = logging.getLogger("mockserver.spool")
 
@@ -195,9 +196,13 @@ class Claim:
 class Spool:
     """The per-login folders under `<data_dir>/accounts` (contract 4)."""
 
-    def __init__(self, data_dir: Path, layout: Layout = "flat") -> None:
+    def __init__(
+        self, data_dir: Path, layout: Layout = "flat", writes: OpenWrites | None = None
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.layout: Layout = layout
+        # The servers' open uploads: CLAIM never moves a file a session is writing.
+        self.writes = writes
         self.accounts_dir = self.data_dir / "accounts"
 
     # -- where things are ----------------------------------------------------------------
@@ -258,7 +263,8 @@ class Spool:
         """Move a file from SEND_SMS into PROCESSING under the same name (manual 4.3: "Un
         fichier en cours de traitement … sera déplacé du dossier SEND_SMS vers le dossier
         PROCESSING"). None when it is gone (another trigger claimed it: harmless), is not a
-        regular file, or `PROCESSING/<name>` is taken (an earlier file of that name is still
+        regular file, is open for writing by an FTP or SFTP session (its close submits it
+        again), or `PROCESSING/<name>` is taken (an earlier file of that name is still
         being processed: this one waits in SEND_SMS for its turn, so nothing is overwritten
         and the name in PROCESSING is always the user's own)."""
         name = path.name
@@ -267,9 +273,15 @@ class Spool:
             return None
         dst = self.folder(login, Folder.PROCESSING) / name
         try:
-            if not move_noreplace(path, dst):
-                return None
-        except FileNotFoundError:
+            if self.writes is None:
+                moved_in = move_noreplace(path, dst)
+            else:
+                # Checked and moved in one step under the registry's lock: no upload can
+                # open the name in between (docs/spec.md 5.2.1).
+                moved_in = self.writes.unless_open(lambda: move_noreplace(path, dst), path)
+        except (FileNotFoundError, Busy):
+            return None
+        if not moved_in:
             return None
         # The inode moved with the file; re-stat in case the source was swapped meanwhile.
         moved = os.lstat(dst)

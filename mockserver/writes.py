@@ -1,39 +1,161 @@
-"""Which files are open for writing by an FTP or SFTP session right now.
+"""Which files are open for writing by an FTP or SFTP session right now, and which uploads a
+crash cut (the journal of `<data_dir>/uploads/`).
 
 Shared by both servers and the processor: a file still being written is never renamed to its
-final name by another connection, and never judged (docs/spec.md 5.2.1).
+final name by another connection, never written by a second session, never removed by another,
+and never judged (docs/spec.md 5.2.1). `claim` registers a path *before* the file is opened or
+created, under the registry's lock, and `unless_open` runs a removal, a rename or the
+processor's CLAIM move under that same lock: check and act are one step for both protocols.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
 import os
 import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+from mockserver.core.text import printable_name
+
+log = logging.getLogger("mockserver.writes")
+
+T = TypeVar("T")
+
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+class Busy(Exception):
+    """The path is registered as open for writing by a session."""
 
 
 class OpenWrites:
-    """A thread-safe multiset of absolute paths currently open for writing."""
+    """A thread-safe multiset of absolute paths currently open for writing.
+
+    With a journal folder (`journal`, `<data_dir>/uploads/`), each upload also leaves a marker
+    file there from its claim to its close: a process killed with `kill -9` mid-upload leaves
+    the marker, and the next start removes the remains (`recover`) before the processor looks.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._open: Counter[str] = Counter()
+        self._journal: Path | None = None
 
     @staticmethod
     def _key(path: str | os.PathLike[str]) -> str:
         return os.path.abspath(os.fspath(path))
 
-    def opened(self, path: str | os.PathLike[str]) -> None:
+    # -- the durable journal --------------------------------------------------------------
+
+    def journal(self, folder: Path) -> None:
+        """Keep a marker per open upload in `folder` from now on (made if missing)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self._journal = folder
+
+    def _marker(self, key: str) -> Path | None:
+        if self._journal is None:
+            return None
+        digest = hashlib.sha256(os.fsencode(key)).hexdigest()[:32]
+        return self._journal / f"{digest}.upload"
+
+    def _mark(self, key: str) -> None:
+        marker = self._marker(key)
+        if marker is None:
+            return
+        # Written before the upload's first byte; no fsync: it only has to survive the death
+        # of this process (the kernel keeps it), not a power cut.
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | _CLOEXEC, 0o600)
+        try:
+            os.write(fd, os.fsencode(key))
+        finally:
+            os.close(fd)
+
+    def _unmark(self, key: str) -> None:
+        marker = self._marker(key)
+        if marker is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(marker)
+
+    def recover(self, within: Path) -> list[Path]:
+        """At start, before anything serves or processes: remove what uploads cut by a crash
+        left (a marker still in the journal: its upload never closed) under `within`; the
+        paths removed. A partial file is never complete, so never judged (docs/spec.md 4.3)."""
+        removed: list[Path] = []
+        if self._journal is None:
+            return removed
+        root = os.path.abspath(within) + os.sep
+        for marker in sorted(self._journal.glob("*.upload")):
+            try:
+                key = os.fsdecode(marker.read_bytes())
+            except OSError:
+                continue
+            # Only a regular file of the accounts tree, never through a link.
+            if key.startswith(root) and not os.path.islink(key) and os.path.isfile(key):
+                try:
+                    os.unlink(key)
+                except OSError as exc:
+                    log.warning("cannot remove the remains of a cut upload %s: %s", key, exc)
+                    continue
+                removed.append(Path(key))
+                log.warning(
+                    "removed %s: its upload was cut short by a crash, so it was never complete",
+                    printable_name(os.path.basename(key)),
+                )
+            with contextlib.suppress(FileNotFoundError):
+                marker.unlink()
+        return removed
+
+    # -- registration ---------------------------------------------------------------------
+
+    def claim(self, path: str | os.PathLike[str], *, durable: bool = True) -> bool:
+        """Register `path` as open for writing unless it already is (then False): call before
+        the file is opened or created, `closed` when done. `durable`: journal it too."""
+        key = self._key(path)
         with self._lock:
-            self._open[self._key(path)] += 1
+            if key in self._open:
+                return False
+            self._open[key] = 1
+        if durable:
+            # Outside the lock (other claims need not wait for the disk): the name is already
+            # this caller's, and its marker is removed under the lock only once it is released.
+            try:
+                self._mark(key)
+            except BaseException:
+                self.closed(key)
+                raise
+        return True
+
+    def opened(self, path: str | os.PathLike[str]) -> None:
+        """Register `path` whether or not it already is (kept for callers that checked)."""
+        key = self._key(path)
+        with self._lock:
+            if key not in self._open:
+                self._mark(key)
+            self._open[key] += 1
 
     def closed(self, path: str | os.PathLike[str]) -> None:
         key = self._key(path)
         with self._lock:
             if self._open[key] <= 1:
                 self._open.pop(key, None)
+                self._unmark(key)
             else:
                 self._open[key] -= 1
+
+    def unless_open(self, action: Callable[[], T], *paths: str | os.PathLike[str]) -> T:
+        """Run `action` (one removal, rename or move) under the lock, unless one of `paths` is
+        registered: then raise Busy. No upload can be claimed between the check and the act."""
+        keys = [self._key(p) for p in paths]
+        with self._lock:
+            if any(k in self._open for k in keys):
+                raise Busy("the file is being uploaded by a session")
+            return action()
 
     def moved(self, src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
         """A file open for writing was renamed (allowed only when no other session writes it)."""
@@ -41,6 +163,9 @@ class OpenWrites:
         with self._lock:
             count = self._open.pop(skey, 0)
             if count:
+                self._unmark(skey)
+                if dkey not in self._open:
+                    self._mark(dkey)
                 self._open[dkey] += count
 
     def is_open(self, path: str | os.PathLike[str]) -> bool:

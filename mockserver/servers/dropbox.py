@@ -1,6 +1,8 @@
-"""The upload rules FTP and SFTP share: the safe open of a file of a login's tree, the size limit
-checked on every write, the open-writes registration, rename without overwrite, the removal of a
-partial upload, and the upload-complete hook. Each server only words the refusals its own way.
+"""The file rules FTP and SFTP share: the safe open of a file of a login's tree (by descriptor:
+O_NOFOLLOW, a regular file with no other hard link), the size limit checked on every write, the
+open-writes claim made before a file is opened for writing, rename without overwrite
+(`renameat2(RENAME_NOREPLACE)`), removal, size and times changed through a checked descriptor,
+and the upload-complete hook. Each server only words the refusals its own way.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mockserver.events import Event
-from mockserver.writes import OpenWrites
+from mockserver.spool import move_noreplace
+from mockserver.writes import Busy, OpenWrites
+
+__all__ = ["Busy"]  # re-exported: the servers catch `dropbox.Busy`
 
 OnUpload = Callable[[str, Path], None]
 # Contract 9.1: how a server publishes its session and upload events (`Backend.publish`).
@@ -32,7 +37,8 @@ class NotARegularFile(Exception):
 
 
 class HasOtherLinks(Exception):
-    """A file with other hard links: one planted on disk could point outside the tree."""
+    """A file with other hard links: one planted on disk could point outside the tree (or into
+    another login's), so it is neither read, written, truncated, touched nor renamed."""
 
 
 class FileTooLarge(OSError):
@@ -48,8 +54,9 @@ def open_file(
 ) -> tuple[int, os.stat_result]:
     """Open `path` with `flags` (O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_APPEND; never
     O_TRUNC): a blocking descriptor of a regular file and its stat at open, or NotARegularFile,
-    HasOtherLinks (`writing` only) or OSError. `truncate` empties the file once it is known
-    to be an ordinary one: O_TRUNC would have cut a file before the checks."""
+    HasOtherLinks (reading too: a planted hard link may lead to another login's file) or
+    OSError. `truncate` empties the file once it is known to be an ordinary one: O_TRUNC
+    would have cut a file before the checks. `writing` is kept for the callers' clarity."""
     # O_NOFOLLOW: a link swapped in after the path checks is still not followed;
     # O_NONBLOCK: a FIFO planted on disk cannot freeze a server's loop (refused just below).
     fd = os.open(path, flags | _NOFOLLOW | _CLOEXEC | os.O_NONBLOCK, 0o644)
@@ -57,7 +64,7 @@ def open_file(
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise NotARegularFile("not a regular file")
-        if writing and st.st_nlink > 1:
+        if st.st_nlink > 1:
             raise HasOtherLinks("the file has other links")
         os.set_blocking(fd, True)
         if truncate:
@@ -68,15 +75,40 @@ def open_file(
     return fd, st
 
 
-def create_unique(folder: StrPath, prefix: str = "", suffix: str = "") -> tuple[str, int]:
+def open_upload(
+    path: StrPath, flags: int, registry: OpenWrites, limit: int, *, truncate: bool
+) -> tuple[int, os.stat_result, Upload]:
+    """Claim `path` in `registry` (Busy if a session of either protocol has it open for
+    writing), then `open_file` it for writing: its descriptor, stat and registered Upload.
+    The claim comes first, so two writers of one name can never both be accepted."""
+    if not registry.claim(path):
+        raise Busy("the file is being uploaded by another session")
+    try:
+        fd, st = open_file(path, flags, writing=True, truncate=truncate)
+    except BaseException:
+        registry.closed(path)
+        raise
+    return fd, st, Upload(path, registry, limit, (st.st_dev, st.st_ino), claimed=True)
+
+
+def create_unique(
+    folder: StrPath, prefix: str = "", suffix: str = "", registry: OpenWrites | None = None
+) -> tuple[str, int]:
     """A new file of `folder` with a random name, created exclusively (never through a link):
-    its path and a write-only descriptor."""
+    its path and a write-only descriptor. With `registry`, the name is claimed before it is
+    created (the caller makes its Upload with `claimed=True`)."""
     for _ in range(_UNIQUE_TRIES):
         name = os.path.join(folder, f"{prefix}{secrets.token_hex(4)}{suffix}")
+        if registry is not None and not registry.claim(name):
+            continue
         try:
             fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC)
-        except FileExistsError:
-            continue
+        except BaseException as exc:
+            if registry is not None:
+                registry.closed(name)
+            if isinstance(exc, FileExistsError):
+                continue
+            raise
         return name, fd
     raise OSError(errno.EEXIST, "No usable unique file name found")
 
@@ -94,8 +126,9 @@ def write_all(fd: int, data: bytes, offset: int | None = None) -> None:
 
 class Upload:
     """One file open for writing by one session: registered in `OpenWrites` until `release`
-    (so it is neither renamed by another session nor judged meanwhile), and held under the size
-    limit on every write."""
+    (so it is neither written, removed nor renamed by another session nor judged meanwhile),
+    and held under the size limit on every write. `claimed`: the path was claimed already
+    (`open_upload`, `create_unique`); else it is registered here."""
 
     def __init__(
         self,
@@ -103,6 +136,8 @@ class Upload:
         registry: OpenWrites,
         limit: int,
         ident: tuple[int, int] | None = None,
+        *,
+        claimed: bool = False,
     ) -> None:
         self.path = path
         self.limit = limit
@@ -111,7 +146,8 @@ class Upload:
         self.too_large = False  # a write was refused for the size limit
         self.failed = False  # a write failed (disk full, I/O error): the file has a hole
         self._registry = registry
-        registry.opened(path)
+        if not claimed:
+            registry.opened(path)
         self._registered = True
 
     def admit(self, offset: int, length: int) -> None:
@@ -142,18 +178,86 @@ class Upload:
 def remove_partial(path: StrPath, registry: OpenWrites) -> None:
     """Remove an upload that never completed (aborted, cut, oversized), unless a session has it
     open for writing again; OSError other than a missing file is raised."""
-    if registry.is_open(path):
-        return
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(path)
+
+    def remove() -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+    with contextlib.suppress(Busy):
+        registry.unless_open(remove, path)
 
 
-def rename_no_replace(src: StrPath, dst: StrPath) -> None:
+def _plain_file(path: StrPath) -> None:
+    """NotARegularFile or HasOtherLinks unless `path` names (without following a link) a
+    regular file with no other hard link."""
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise NotARegularFile("not a regular file")
+    if st.st_nlink > 1:
+        raise HasOtherLinks("the file has other links")
+
+
+def remove_file(path: StrPath, registry: OpenWrites, *, own: bool = False) -> None:
+    """Delete a regular file (a link planted on disk is removed, never followed): Busy while a
+    session has it open for writing, checked and removed in one step under the registry's
+    lock. `own`: the caller's session holds that registration itself (it may remove it)."""
+
+    def remove() -> None:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise NotARegularFile("not a regular file")
+        os.unlink(path)
+
+    if own:
+        remove()
+    else:
+        registry.unless_open(remove, path)
+
+
+def rename_no_replace(src: StrPath, dst: StrPath, registry: OpenWrites | None = None) -> None:
     """Contract 4: "A rename never overwrites an existing file": TargetExists if `dst` is taken
-    (a link included)."""
-    if os.path.lexists(dst):
-        raise TargetExists(errno.EEXIST, "the target exists")
-    os.rename(src, dst)
+    (a link included), atomically (`renameat2(RENAME_NOREPLACE)`, else `link` + `unlink`).
+    With `registry`: Busy if either name is open for writing (or claimed for an upload about
+    to create it), checked under its lock; and the source must be a regular file with no
+    other hard link."""
+
+    def rename() -> None:
+        if registry is not None:
+            _plain_file(src)
+        if not move_noreplace(Path(src), Path(dst)):
+            raise TargetExists(errno.EEXIST, "the target exists")
+
+    if registry is None:
+        rename()
+    else:
+        registry.unless_open(rename, src, dst)
+
+
+def set_size(path: StrPath, size: int, registry: OpenWrites) -> None:
+    """Truncate or extend a file by path through a descriptor `open_file` checked (no link
+    followed, a regular file, no other hard link), while it is claimed: Busy if a session of
+    either protocol is writing it."""
+    if not registry.claim(path, durable=False):
+        raise Busy("the file is being uploaded by another session")
+    try:
+        fd, _ = open_file(path, os.O_WRONLY, writing=True, truncate=False)
+        try:
+            os.ftruncate(fd, size)
+        finally:
+            os.close(fd)
+    finally:
+        registry.closed(path)
+
+
+def set_times(path: StrPath, atime_ns: int | None, mtime_ns: int | None) -> None:
+    """Set a file's times by path through a descriptor `open_file` checked (as `set_size`);
+    a time left None keeps its value."""
+    fd, st = open_file(path, os.O_RDONLY, writing=False, truncate=False)
+    try:
+        atime = st.st_atime_ns if atime_ns is None else atime_ns
+        mtime = st.st_mtime_ns if mtime_ns is None else mtime_ns
+        os.utime(fd, ns=(atime, mtime))
+    finally:
+        os.close(fd)
 
 
 def no_events(event: Event) -> None:

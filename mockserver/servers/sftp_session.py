@@ -86,11 +86,6 @@ class ConfinedSftp(ConfinedTree):
         else:
             self._require(policy.may_read(virtual, self._layout, self._login), "read", virtual)
         real = self._real(virtual)
-        if writing and self._owner.open_writes.is_open(real):
-            self._owner.announce.upload_refused(self._login, virtual, "busy")
-            if self._writing(real):
-                raise SFTPFailure("this file is already open for writing in this session")
-            raise SFTPFailure("this file is being uploaded by another session")
         if writing:
             flags = os.O_RDWR if pflags & FXF_READ else os.O_WRONLY
             flags |= os.O_CREAT if pflags & FXF_CREAT else 0
@@ -98,18 +93,26 @@ class ConfinedSftp(ConfinedTree):
         else:
             flags = os.O_RDONLY
         truncate = writing and bool(pflags & FXF_TRUNC)
+        upload = None
         try:
-            fd, st = dropbox.open_file(real, flags, writing=writing, truncate=truncate)
+            if writing:
+                # Claimed before the open (docs/spec.md 4.3): one writer of a name, whichever
+                # protocol; registered until close, so it is neither removed nor renamed by
+                # another session nor judged meanwhile.
+                fd, _, upload = dropbox.open_upload(
+                    real, flags, self._owner.open_writes, self._limit, truncate=truncate
+                )
+            else:
+                fd, _ = dropbox.open_file(real, flags, writing=False, truncate=False)
+        except dropbox.Busy:
+            self._owner.announce.upload_refused(self._login, virtual, "busy")
+            if self._writing(real):
+                raise SFTPFailure("this file is already open for writing in this session") from None
+            raise SFTPFailure("this file is being uploaded by another session") from None
         except dropbox.NotARegularFile:
             raise SFTPFailure("not a regular file") from None
         except dropbox.HasOtherLinks:
             raise SFTPPermissionDenied("access denied: the file has other links") from None
-        upload = None
-        if writing:
-            # Registered until close: its rename is refused and the processor never judges it.
-            upload = dropbox.Upload(
-                real, self._owner.open_writes, self._limit, (st.st_dev, st.st_ino)
-            )
         handle = _Handle(
             fd=fd, virtual=virtual, real=real, append=bool(pflags & FXF_APPEND), upload=upload
         )
@@ -257,6 +260,9 @@ class ConfinedSftp(ConfinedTree):
         upload (`put -p`, rclone, WinSCP), are applied where uploads are allowed, size within
         the limit; anything else is a permission error and nothing is changed."""
         st = os.fstat(handle.fd) if handle else self._entry_stat(real)
+        if st.st_nlink > 1:
+            # A hard link planted on disk may lead outside the tree: never changed through it.
+            raise SFTPPermissionDenied("access denied: the file has other links")
         if attrs.permissions is not None and stat.S_IMODE(attrs.permissions) != stat.S_IMODE(
             st.st_mode
         ):
@@ -273,24 +279,32 @@ class ConfinedSftp(ConfinedTree):
             self._require(policy.may_write(virtual, self._layout, self._login), "truncate", virtual)
             if new_size > self._limit:
                 raise SFTPFailure(f"file too large: limit {self._limit} bytes")
-            if handle is None and self._owner.open_writes.is_open(real):
-                raise SFTPFailure("this file is being uploaded by another session")
         if times:
             self._require(
                 policy.may_set_times(virtual, self._layout, self._login), "set times", virtual
             )
-        if new_size is not None:
+        atime_ns = _ns(attrs.atime, attrs.atime_ns)
+        mtime_ns = _ns(attrs.mtime, attrs.mtime_ns)
+        try:
             if handle is not None:
-                os.ftruncate(handle.fd, new_size)
-            else:
-                os.truncate(real, new_size)
-        if times:
-            atime_ns = _ns(attrs.atime, attrs.atime_ns, st.st_atime_ns)
-            mtime_ns = _ns(attrs.mtime, attrs.mtime_ns, st.st_mtime_ns)
-            if handle is not None:
-                os.utime(handle.fd, ns=(atime_ns, mtime_ns))
-            else:
-                os.utime(real, ns=(atime_ns, mtime_ns), follow_symlinks=False)
+                if new_size is not None:
+                    os.ftruncate(handle.fd, new_size)
+                if times:
+                    atime = st.st_atime_ns if atime_ns is None else atime_ns
+                    mtime = st.st_mtime_ns if mtime_ns is None else mtime_ns
+                    os.utime(handle.fd, ns=(atime, mtime))
+                return
+            # By path: through a descriptor opened with `open`'s checks (docs/spec.md 4.3).
+            if new_size is not None:
+                dropbox.set_size(real, new_size, self._owner.open_writes)
+            if times:
+                dropbox.set_times(real, atime_ns, mtime_ns)
+        except dropbox.Busy:
+            raise SFTPFailure("this file is being uploaded by another session") from None
+        except dropbox.NotARegularFile:
+            raise SFTPPermissionDenied("access denied: not a regular file") from None
+        except dropbox.HasOtherLinks:
+            raise SFTPPermissionDenied("access denied: the file has other links") from None
 
     # -- names ----------------------------------------------------------------------------
 
@@ -303,10 +317,14 @@ class ConfinedSftp(ConfinedTree):
         if not stat.S_ISREG(self._entry_stat(real).st_mode):
             raise SFTPPermissionDenied("only files can be deleted")
         own = self._writing(real)
-        if not own and self._owner.open_writes.is_open(real):
-            # docs/spec.md 4.3: a file another session is writing cannot be deleted.
-            raise SFTPFailure("this file is being uploaded by another session")
-        os.unlink(real)
+        try:
+            # docs/spec.md 4.3: a file another session is writing cannot be deleted (checked
+            # and removed in one step).
+            dropbox.remove_file(real, self._owner.open_writes, own=bool(own))
+        except dropbox.Busy:
+            raise SFTPFailure("this file is being uploaded by another session") from None
+        except dropbox.NotARegularFile:
+            raise SFTPPermissionDenied("only files can be deleted") from None
         log.info("login=%s SFTP deleted %s", self._login, virtual)
         self._owner.announce.deleted(self._login, virtual)
         # A file this session is still writing (rclone removes it after a failed write,
@@ -334,13 +352,20 @@ class ConfinedSftp(ConfinedTree):
         src, dst = self._real(src_virtual), self._real(dst_virtual)
         if not stat.S_ISREG(self._entry_stat(src).st_mode):
             raise SFTPPermissionDenied("only files can be renamed")
-        if self._owner.open_writes.is_open(src):
-            # Never hand a half-written file to the processor (docs/spec.md 5.2.1).
-            raise SFTPFailure("the file is still being uploaded; close it before renaming")
         try:
-            dropbox.rename_no_replace(src, dst)
+            # Never hand a half-written file to the processor, never rename onto a name being
+            # uploaded, never overwrite (docs/spec.md 4.3, 5.2.1): one step under the registry.
+            dropbox.rename_no_replace(src, dst, self._owner.open_writes)
+        except dropbox.Busy:
+            raise SFTPFailure(
+                "the file or the target is still being uploaded; close it before renaming"
+            ) from None
         except dropbox.TargetExists:
             raise SFTPFailure("the target exists: a rename never overwrites a file") from None
+        except dropbox.NotARegularFile:
+            raise SFTPPermissionDenied("only files can be renamed") from None
+        except dropbox.HasOtherLinks:
+            raise SFTPPermissionDenied("access denied: the file has other links") from None
         log.info("login=%s SFTP %s %s -> %s", self._login, what, src_virtual, dst_virtual)
         self._owner.announce.renamed(self._login, src_virtual, dst_virtual)
         self._notify(dst)
@@ -371,7 +396,7 @@ class ConfinedSftp(ConfinedTree):
         raise SFTPOpUnsupported("links are not supported")
 
 
-def _ns(seconds: int | None, nanos: int | None, current: int) -> int:
+def _ns(seconds: int | None, nanos: int | None) -> int | None:
     if seconds is None:
-        return current
+        return None
     return seconds * 1_000_000_000 + (nanos or 0)

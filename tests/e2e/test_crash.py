@@ -1,8 +1,8 @@
 """Exactly-once across a real `kill -9` of `allmysms-mock serve` (contract 5.2): killed in the
-middle of a file's MOVE step (a step hook installed by `tests.support.crashing`) or idle, then
-restarted on the same data dir; and the `crash` fault of contract 9.2, from the config file,
-recovered while the real `serve` keeps running. The per-step matrix of the `crash` fault is
-tests/integration/test_crash.py.
+middle of a file's MOVE step (a step hook installed by `tests.support.crashing`), idle, or in
+the middle of an upload (docs/spec.md 4.3), then restarted on the same data dir; and the
+`crash` fault of contract 9.2, from the config file, recovered while the real `serve` keeps
+running. The per-step matrix of the `crash` fault is tests/integration/test_crash.py.
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ import pytest
 from tests.support import serve as support
 from tests.support.billing import DEMO_CREDITS, SMS_CREDITS
 from tests.support.crashing import CRASH_POINTS
+from tests.support.harness import paramiko_sftp
 from tests.support.serve import (
+    DEMO_LOGIN,
+    DEMO_PASSWORD,
     Serve,
     api_get,
     api_verdict,
@@ -31,6 +34,7 @@ from tests.support.serve import (
     mobile,
     stored,
 )
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -156,3 +160,60 @@ def test_crash_fault_from_the_config_file_while_serve_runs(
     assert len(maildir_files(data)) == 1
     assert api_get(running.http_url, "/api/faults")["faults"][0]["fired"] == 1
     assert running.stop() == 0, running.stderr()
+
+
+@pytest.mark.parametrize("protocol", ["ftp", "sftp"])
+def test_kill_9_mid_upload_under_the_final_name_is_never_judged(
+    spawn_serve: Callable[..., Serve], tmp_path: Path, protocol: str
+) -> None:
+    """docs/spec.md 4.3: an upload cut by a crash was never complete. A `kill -9` of `serve`
+    in the middle of an upload made straight under its final `.csv` name leaves its marker in
+    `<data_dir>/uploads/`; the restart removes the partial file before the processor looks, so
+    nothing of it is judged, charged or mailed (issue 16, finding 5: it was judged and
+    charged). A file dropped after the restart is processed as usual."""
+    data = tmp_path / "data"
+    first = spawn_serve(data, name="first").start()
+    name = campaign("CutByKill")
+    body = csv_rows(2000)
+    half = body[: len(body) // 2]
+    target = first.folder("SEND_SMS") / name
+    remote = f"/SEND_SMS/{name}"
+
+    def written() -> bool:
+        return target.exists() and target.stat().st_size >= len(half)
+
+    assert first.proc is not None
+    if protocol == "ftp":
+        with ftplib.FTP() as ftp:
+            ftp.connect("127.0.0.1", first.ftp_port, timeout=15)
+            ftp.login(DEMO_LOGIN, DEMO_PASSWORD)
+            ftp.voidcmd("TYPE I")
+            with ftp.transfercmd(f"STOR {remote}") as conn:
+                conn.sendall(half)
+                wait_until(written, 15, what="the first half on disk")
+                os.kill(first.proc.pid, signal.SIGKILL)
+                assert first.wait_exit(30) == -signal.SIGKILL
+    else:
+        with paramiko_sftp(first.sftp_port, DEMO_LOGIN, DEMO_PASSWORD) as sftp:
+            handle = sftp.open(remote, "w")
+            handle.write(half)
+            wait_until(written, 15, what="the first half on disk")
+            os.kill(first.proc.pid, signal.SIGKILL)
+            assert first.wait_exit(30) == -signal.SIGKILL
+    assert len(list((data / "uploads").glob("*.upload"))) == 1  # the durable mark
+    assert target.stat().st_size < len(body)
+
+    second = spawn_serve(data, name="second").start()
+    # Removed before READY, so before the processor's start-up scan.
+    assert not target.exists()
+    assert list((data / "uploads").iterdir()) == []
+    assert "upload was cut short by a crash" in second.stderr()
+    after = campaign("AfterCut")
+    ftp_drop(second.ftp_port, after, csv_rows(SMS))
+    assert api_verdict(second.http_url, after, wait=20)["status"] == "archived"
+    files = api_get(second.http_url, "/api/files")["files"]
+    assert [f["original_name"] for f in files] == [after]
+    assert api_get(second.http_url, "/api/messages")["count"] == SMS
+    assert second.account()["credits"] == DEMO_CREDITS - SMS * SMS_CREDITS
+    assert entries(second.folder("INVALIDS")) == []
+    assert second.stop() == 0, second.stderr()

@@ -172,6 +172,27 @@ def test_links_planted_on_disk_are_not_followed(env: FtpHarness, ftp: ftplib.FTP
     assert _outside_alice(env) == before
 
 
+def test_planted_hard_link_is_never_touched_read_or_renamed(
+    env: FtpHarness, ftp: ftplib.FTP
+) -> None:
+    """Contract 4: "A path can never reach outside the login's tree, whatever `..`, absolute
+    path, backslash, NUL byte or link it uses": a hard link put on disk to a file outside the
+    tree gets no new times (MFMT acted by path without the check `open` makes: issue 16), is
+    not read, and is not renamed into a name the processor would judge; the outside file keeps
+    its bytes and times. Deleting the planted name removes only that name."""
+    os.link(env.canary, env.folder("SEND_SMS") / "hard.tmp")
+    before = _outside_alice(env)
+    assert _refused(ftp, "MFMT 20000101000000 SEND_SMS/hard.tmp") == "550"
+    with pytest.raises(ftplib.error_perm, match="other links"):
+        ftp.retrbinary("RETR SEND_SMS/hard.tmp", lambda _b: None)
+    ftp.sendcmd("RNFR SEND_SMS/hard.tmp")
+    assert _refused(ftp, "RNTO SEND_SMS/hard.csv") == "550"
+    assert _outside_alice(env) == before
+    ftp.delete("SEND_SMS/hard.tmp")
+    assert _outside_alice(env) == before
+    assert not (env.folder("SEND_SMS") / "hard.tmp").exists()
+
+
 def test_a_folder_replaced_by_a_link_is_refused(env: FtpHarness, ftp: ftplib.FTP) -> None:
     """Contract 4: even one of the four folders, if it is a link on disk, is not followed."""
     invalids = env.folder("INVALIDS")

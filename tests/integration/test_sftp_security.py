@@ -351,3 +351,36 @@ def test_planted_hard_link_is_never_written_through(sftp: SftpHarness) -> None:
     run(main())
     assert outside_alice(sftp) == before
     assert sftp.uploads == []
+
+
+def test_planted_hard_link_is_never_truncated_touched_or_read(sftp: SftpHarness) -> None:
+    """Contract 4: "A path can never reach outside the login's tree, whatever `..`, absolute
+    path, backslash, NUL byte or link it uses": a hard link put on disk to a file outside the
+    tree cannot be truncated, extended, touched (setstat by path: size, times) nor read over
+    SFTP (issue 16: setstat acted by path and skipped the check `open` makes); the outside
+    file keeps its bytes and times."""
+    os.link(sftp.canary, sftp.folder("SEND_SMS") / "hard.csv")
+    before = outside_alice(sftp)
+    path = "/SEND_SMS/hard.csv"
+
+    with paramiko_sftp(sftp.port) as client:
+        for size in (0, 4096):
+            with pytest.raises(PermissionError, match="other links"):
+                client.truncate(path, size)
+        with pytest.raises(PermissionError, match="other links"):
+            client.utime(path, (0, 0))
+        with pytest.raises(PermissionError, match="other links"):
+            client.open(path, "r")
+        assert client.listdir("/SEND_SMS") == ["hard.csv"]  # the session is still usable
+
+    async def main() -> None:
+        async with connect(sftp.port) as conn, conn.start_sftp_client() as client:
+            for attrs in (asyncssh.SFTPAttrs(size=0), asyncssh.SFTPAttrs(atime=0, mtime=0)):
+                with pytest.raises(asyncssh.SFTPPermissionDenied):
+                    await client.setstat(path, attrs)
+            with pytest.raises(asyncssh.SFTPPermissionDenied):
+                await client.rename(path, "/SEND_SMS/renamed.csv")
+
+    run(main())
+    assert outside_alice(sftp) == before
+    assert sftp.uploads == []

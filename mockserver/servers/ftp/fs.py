@@ -12,10 +12,13 @@ from typing import IO, Any
 
 from mockserver.core.faults import FaultRule
 from mockserver.servers import dropbox, policy
+from mockserver.servers.ftp import decisions
 from mockserver.servers.ftp.compat import AbstractedFS, FilesystemError
 from mockserver.servers.ftp.context import Context
 
 log = logging.getLogger("mockserver.ftp")
+
+_OTHER_LINKS = "access denied: the file has other links"
 
 _WRITE_FLAGS = {
     "wb": os.O_WRONLY | os.O_CREAT,  # truncated after the checks in `open`
@@ -123,23 +126,46 @@ class Filesystem(AbstractedFS):  # type: ignore[misc]
         if mode != "rb" and mode not in _WRITE_FLAGS:
             raise FilesystemError(f"unsupported open mode {mode!r}")
         writing = mode != "rb"
-        flags = _WRITE_FLAGS[mode] if writing else os.O_RDONLY
+        upload = None
         try:
-            fd, _ = dropbox.open_file(filename, flags, writing=writing, truncate=mode == "wb")
+            if writing:
+                # Claimed before the open (docs/spec.md 4.3): one writer of a name, whichever
+                # protocol; registered until closed.
+                fd, _, upload = dropbox.open_upload(
+                    filename,
+                    _WRITE_FLAGS[mode],
+                    self.ctx.open_writes,
+                    self.ctx.max_file_bytes,
+                    truncate=mode == "wb",
+                )
+            else:
+                fd, _ = dropbox.open_file(filename, os.O_RDONLY, writing=False, truncate=False)
+        except dropbox.Busy:
+            self.ctx.announce.upload_refused(
+                self.cmd_channel.username, self.fs2ftp(filename), "busy"
+            )
+            raise self._busy() from None
         except dropbox.NotARegularFile:
             raise FilesystemError("not a regular file") from None
         except dropbox.HasOtherLinks:
-            raise FilesystemError("cannot write a file that has other links") from None
+            raise FilesystemError(_OTHER_LINKS) from None
         try:
             raw = os.fdopen(fd, mode, buffering=0 if writing else -1)
         except BaseException:
             os.close(fd)
+            if upload is not None:
+                upload.release()
             raise
-        if not writing:
+        if upload is None:
             return raw
-        upload = dropbox.Upload(filename, self.ctx.open_writes, self.ctx.max_file_bytes)
         self._started(filename)
         return UploadFile(raw, upload, fresh=mode == "wb", cut=self._take_cut())
+
+    def _busy(self) -> FilesystemError:
+        """The refusal of a file another session is writing: the session answers it with 450
+        (RFC 959 "file busy"), like `decisions.BUSY`, instead of pyftpdlib's 550."""
+        self.cmd_channel.busy_refusal = True
+        return FilesystemError(decisions.BUSY.reason)
 
     def _take_cut(self) -> FaultRule | None:
         """The `truncate` fault fired on this upload's command, if any (servers.ftp.faults)."""
@@ -155,9 +181,15 @@ class Filesystem(AbstractedFS):  # type: ignore[misc]
     ) -> Any:
         """STOU: a new unique name in `dir` (created exclusively, never following a link)."""
         base = dir if dir is not None else self.ftp2fs(self.cwd)
-        name, fd = dropbox.create_unique(base, prefix, suffix)
-        raw = os.fdopen(fd, "wb", buffering=0)
-        upload = dropbox.Upload(name, self.ctx.open_writes, self.ctx.max_file_bytes)
+        writes = self.ctx.open_writes
+        name, fd = dropbox.create_unique(base, prefix, suffix, writes)
+        upload = dropbox.Upload(name, writes, self.ctx.max_file_bytes, claimed=True)
+        try:
+            raw = os.fdopen(fd, "wb", buffering=0)
+        except BaseException:
+            os.close(fd)
+            upload.release()
+            raise
         self._started(name)
         return UploadFile(raw, upload, fresh=True, cut=self._take_cut())
 
@@ -170,17 +202,40 @@ class Filesystem(AbstractedFS):  # type: ignore[misc]
         return self.listdir(path)
 
     def remove(self, path: str) -> None:
-        if self.ctx.open_writes.is_open(path):
-            raise FilesystemError("the file is being uploaded by another session")
-        os.remove(path)
+        try:
+            # Checked and removed in one step (docs/spec.md 4.3).
+            dropbox.remove_file(path, self.ctx.open_writes)
+        except dropbox.Busy:
+            raise self._busy() from None
+        except dropbox.NotARegularFile:
+            raise FilesystemError("only files can be deleted") from None
 
     def rename(self, src: str, dst: str) -> None:
         try:
-            dropbox.rename_no_replace(src, dst)
+            # Contract 4: "A rename never overwrites an existing file" (renameat2 NOREPLACE);
+            # neither name may be open for writing, checked in the same step.
+            dropbox.rename_no_replace(src, dst, self.ctx.open_writes)
+        except dropbox.Busy:
+            raise self._busy() from None
         except dropbox.TargetExists:
             raise FilesystemError(
                 "the target name already exists; a rename never overwrites"
             ) from None
+        except dropbox.NotARegularFile:
+            raise FilesystemError("only files can be renamed") from None
+        except dropbox.HasOtherLinks:
+            raise FilesystemError(_OTHER_LINKS) from None
+
+    def utime(self, path: str, timeval: float) -> None:
+        """MFMT: through a descriptor opened with `open`'s checks, never by path (a hard link
+        planted on disk is refused, docs/spec.md 4.3)."""
+        ns = int(timeval * 1_000_000_000)
+        try:
+            dropbox.set_times(path, ns, ns)
+        except dropbox.NotARegularFile:
+            raise FilesystemError("not a regular file") from None
+        except dropbox.HasOtherLinks:
+            raise FilesystemError(_OTHER_LINKS) from None
 
     def mkdir(self, path: str) -> None:
         raise FilesystemError(str(policy.may_mkdir("/", self.ctx.layout, "").reason))

@@ -258,7 +258,12 @@ class Session(HandlerBase):
 
     # -- command checks --------------------------------------------------------------------
 
+    # Set by the filesystem when a file turned out busy (claimed by an upload of either
+    # protocol) inside pyftpdlib's command: its 550 reply goes out as 450 (see `respond`).
+    busy_refusal = False
+
     def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
+        self.busy_refusal = False
         try:
             self._checked_command(line, cmd, arg)
         except Exception:  # the connection must survive anything a command triggers
@@ -360,6 +365,10 @@ class Session(HandlerBase):
         # understood.'): a CR or LF in it would split the reply and desynchronise the client
         # (found by tests/integration/test_fuzz_ftp.py). One reply, one line.
         safe = _CONTROL.sub("?", resp)
+        if self.busy_refusal and safe.startswith("550 "):
+            # RFC 959 450 "file unavailable (e.g., file busy)": the client may retry.
+            self.busy_refusal = False
+            safe = "450 " + safe[4:]
         if logfun is None:
             super().respond(safe)
         else:
