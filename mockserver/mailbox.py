@@ -78,6 +78,7 @@ def recap_facts(record: FileRecord, context: RecapContext) -> RecapFacts:
         warnings=context.warnings,
         warnings_total=context.warnings_total,
         hints=tuple(replace(h, file_name=header_text(h.file_name)) for h in record.hints),
+        rejected_more=record.rejected_more,
     )
 
 

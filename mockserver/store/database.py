@@ -15,7 +15,7 @@ from typing import Self
 
 log = logging.getLogger("mockserver.store")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS files (
     sms_last INTEGER,
     debited INTEGER,
     sha256 TEXT,
-    hints TEXT NOT NULL DEFAULT '[]'
+    hints TEXT NOT NULL DEFAULT '[]',
+    rejected_more TEXT NOT NULL DEFAULT '[]'
 );
 CREATE UNIQUE INDEX IF NOT EXISTS files_open_claim
     ON files (login, claim_key) WHERE stored_name IS NULL;
@@ -101,6 +102,10 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE files ADD COLUMN sha256 TEXT",
         "ALTER TABLE files ADD COLUMN hints TEXT NOT NULL DEFAULT '[]'",
     ),
+    # Version 4 (issue 16) keeps a file's first rejected rows in `rejected` and counts the
+    # others by error here, a JSON list of [error, count]: memory and stored detail no longer
+    # grow with the number of bad rows. Older files kept every row: nothing is counted.
+    4: ("ALTER TABLE files ADD COLUMN rejected_more TEXT NOT NULL DEFAULT '[]'",),
 }
 
 # Indexes on columns a migration adds: made once the schema is current.
