@@ -125,7 +125,10 @@ class Backend:
         self._spool = Spool(data_dir, self.config.server.layout)
         for row in store.accounts():
             self._spool.ensure(row.login)
-        self._mailbox = Mailbox(data_dir / "mailbox", self.config.mail)
+        try:
+            self._mailbox = Mailbox(data_dir / "mailbox", self.config.mail)
+        except OSError as exc:
+            raise BackendError(str(exc.strerror or exc)) from None
 
     def close(self) -> None:
         if self._store is not None:
