@@ -35,7 +35,14 @@ from mockserver.limits import Guard
 from mockserver.mailbox import Mailbox
 from mockserver.manual import Waiting, WaitingFile
 from mockserver.spool import Spool
-from mockserver.store import AccountExists, AccountRow, FileRecord, SmsRecord, Store
+from mockserver.store import (
+    AccountExists,
+    AccountRow,
+    FileRecord,
+    ForeignDatabase,
+    SmsRecord,
+    Store,
+)
 from mockserver.tree import FOLDERS, Folder, folder_path, make_tree, valid_login
 from mockserver.writes import OpenWrites
 
@@ -107,6 +114,8 @@ class Backend:
         path = data_dir / "state.sqlite3"
         try:
             store = Store(path)
+        except ForeignDatabase as exc:
+            raise BackendError(str(exc)) from None  # issue 16: one line naming the file
         except (OSError, sqlite3.Error) as exc:
             raise BackendError(f"cannot open {path}: {exc}") from None
         self._store = store
@@ -120,7 +129,10 @@ class Backend:
         self.open_writes.recover(self._spool.accounts_dir)
         for row in store.accounts():
             self._spool.ensure(row.login)
-        self._mailbox = Mailbox(data_dir / "mailbox", self.config.mail)
+        try:
+            self._mailbox = Mailbox(data_dir / "mailbox", self.config.mail)
+        except OSError as exc:
+            raise BackendError(str(exc.strerror or exc)) from None
 
     def close(self) -> None:
         if self._store is not None:

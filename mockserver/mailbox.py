@@ -78,6 +78,7 @@ def recap_facts(record: FileRecord, context: RecapContext) -> RecapFacts:
         warnings=context.warnings,
         warnings_total=context.warnings_total,
         hints=tuple(replace(h, file_name=header_text(h.file_name)) for h in record.hints),
+        rejected_more=record.rejected_more,
     )
 
 
@@ -99,17 +100,36 @@ def compose(record: FileRecord, to: str, context: RecapContext | None = None) ->
     return msg
 
 
+MAILDIR_FOLDERS = ("tmp", "new", "cur")
+
+
 class Mailbox:
-    """The Maildir of recap e-mails (thread-safe)."""
+    """The Maildir of recap e-mails (thread-safe).
+
+    Issue 16 (finding 7): the Maildir is repaired whenever it is used: an existing folder
+    without `tmp`, `new` or `cur` (made by hand, emptied by a clean-up) gets them back, so a
+    recap is delivered and `GET /api/mail` and `POST /api/reset` answer instead of failing
+    for good. A path that cannot be a folder raises `OSError` naming it."""
 
     def __init__(self, path: str | Path, mail: MailSettings | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.repair()
         self._maildir = mailbox.Maildir(self.path, create=True)
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
         self._smtp_host = mail.smtp_host if mail is not None else ""
         self._smtp_port = mail.smtp_port if mail is not None else 25
+
+    def repair(self) -> None:
+        """Make the Maildir's folders that are missing (idempotent, a few system calls)."""
+        for sub in MAILDIR_FOLDERS:
+            try:
+                (self.path / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OSError(
+                    exc.errno, f"the recap Maildir {self.path} is unusable: {exc.strerror}"
+                ) from None
 
     def send_recap(
         self,
@@ -135,6 +155,7 @@ class Mailbox:
         a power cut), so the write is done directly; the result is an ordinary Maildir.
         """
         data = msg.as_bytes(policy=msg.policy.clone(linesep="\n"))
+        self.repair()
         now = time.time()
         key = f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(self._counter)}.{_HOST}"
         tmp = self.path / "tmp" / key
@@ -162,6 +183,7 @@ class Mailbox:
 
     def has(self, msg_id: str) -> bool:
         """Whether a message with this Message-ID is already in the Maildir."""
+        self.repair()
         with self._lock:
             for key in self._maildir.iterkeys():
                 with contextlib.suppress(KeyError, OSError):
@@ -180,6 +202,7 @@ class Mailbox:
     def messages(self) -> list[dict[str, Any]]:
         """Every recap, in processing order: to, from, subject, date, body, message_id."""
         out: list[tuple[str, str, dict[str, Any]]] = []
+        self.repair()
         with self._lock:
             for key in list(self._maildir.iterkeys()):
                 try:
@@ -210,12 +233,14 @@ class Mailbox:
 
     def clear(self) -> None:
         """Remove every message (`POST /api/reset`)."""
+        self.repair()
         with self._lock:
             for key in list(self._maildir.iterkeys()):
                 with contextlib.suppress(KeyError, FileNotFoundError):
                     self._maildir.discard(key)
 
     def __len__(self) -> int:
+        self.repair()
         with self._lock:
             return len(self._maildir)
 

@@ -42,6 +42,9 @@ def file_view(record: FileRecord) -> dict[str, Any]:
             {"line": r.line, "error": r.error, "detail": r.detail, "value": r.value}
             for r in record.rejected
         ],
+        # Issue 16: `rejected` lists the first rows only; every row is counted here.
+        "rejected_total": record.rejected_total,
+        "rejected_counts": record.rejected_counts,
         "received_at": record.received_at,
         "processed_at": record.processed_at,
         "processing_ms": record.processing_ms,
@@ -112,6 +115,8 @@ def ignored_check(name: str) -> dict[str, Any]:
         "cost": 0,
         "sms": [],
         "rejected": [],
+        "rejected_total": 0,
+        "rejected_counts": {},
         "hints": [],
     }
 

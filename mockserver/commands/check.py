@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from mockserver.core.bounded import KEPT_ROWS
 from mockserver.core.filename import DEFAULT_QUALITIES, is_temporary
 from mockserver.core.models import DEFAULT_SENDER, Account, Verdict
 from mockserver.core.pricing import DEFAULT_PRICES, PriceTable
@@ -40,8 +41,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="judge CSV files offline, exactly as the platform would",
         description=(
             "Apply the platform's rules to each FILE and print the verdict: the name it would "
-            "get in ARCHIVES or INVALIDS, the SMS it would send, every rejected row with its "
-            "line. A .tmp name is reported as ignored (the server never touches it). Exit 0 when "
+            "get in ARCHIVES or INVALIDS, the SMS it would send, its rejected rows with their "
+            f"lines (the first {KEPT_ROWS}, the others counted by error). A .tmp name is "
+            "reported as ignored (the server never touches it). Exit 0 when "
             "every file would be archived or is ignored, 1 otherwise, 2 on usage errors."
         ),
     )
@@ -107,7 +109,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help=f"lines listed per section (default {DEFAULT_LIMIT})",
     )
     p.add_argument(
-        "--all", action="store_true", dest="show_all", help="list every SMS, row and warning"
+        "--all",
+        action="store_true",
+        dest="show_all",
+        help=(
+            f"list every SMS, warning and kept rejected row (the first {KEPT_ROWS}: "
+            "more are only counted)"
+        ),
     )
     p.set_defaults(run=run)
 
@@ -285,7 +293,7 @@ def _describe(path: str, size: int, v: Verdict, args: argparse.Namespace, now: d
             f"Europe/Paris ({when.tzname()}, {state}), MULT {'yes' if v.campaign.mult else 'no'}"
         )
     out.append(
-        f"  counts    {v.rows:,} rows read, {len(v.sms):,} SMS, {len(v.rejected):,} rejected"
+        f"  counts    {v.rows:,} rows read, {len(v.sms):,} SMS, {v.rejected_total:,} rejected"
     )
     out.append(f"  cost      {_cost(v, args)}")
     limit = None if args.show_all else args.limit
@@ -294,8 +302,8 @@ def _describe(path: str, size: int, v: Verdict, args: argparse.Namespace, now: d
         out.append(f"  hints ({len(v.hints)})")
         out += [f"    {h.code}: {escape_terminal(h.message)}" for h in v.hints]
 
-    if v.rejected:
-        out.append(f"  rejected rows ({len(v.rejected):,})")
+    if v.rejected or v.rejected_more:
+        out.append(f"  rejected rows ({v.rejected_total:,})")
         out += _capped(
             (
                 f"    line {r.line}: {r.error}"
@@ -305,6 +313,7 @@ def _describe(path: str, size: int, v: Verdict, args: argparse.Namespace, now: d
             len(v.rejected),
             limit,
         )
+        out += _counted_only(v.rejected_more)
     warned = [(s, w) for s in v.sms for w in s.warnings]
     if warned:
         out.append(f"  warnings ({len(warned):,})")
@@ -349,6 +358,19 @@ def _cost(v: Verdict, args: argparse.Namespace) -> str:
             + (f"{args.credits - v.cost:,}")
         )
     return text
+
+
+def _counted_only(more: tuple[tuple[str, int], ...]) -> list[str]:
+    """Issue 16: the rejected rows past the first KEPT_ROWS, which no verdict keeps (not even
+    for --all), counted by error."""
+    if not more:
+        return []
+    total = sum(n for _, n in more)
+    counts = ", ".join(f"{error} {n:,}" for error, n in sorted(more, key=lambda m: -m[1]))
+    return [
+        f"    … and {total:,} more, only counted (the first {KEPT_ROWS} rejected rows are "
+        f"kept): {counts}"
+    ]
 
 
 def _capped(lines: Iterable[str], total: int, limit: int | None) -> list[str]:

@@ -48,8 +48,12 @@ def separator_hints(data: bytes, verdict: Verdict) -> list[Hint]:
     quoting reason and their line holds no `;` but splits in 2 or more columns on `,` (or a
     tab). Returns that hint, with a header-row hint when the first such line splits into
     column titles (a header row the reader could not see as one)."""
+    # Issue 16: the kept rejected rows (the first ones) are the sample whose lines are
+    # looked at; "most rows" is judged on every rejected row, counted ones included.
     suspects = [r.line for r in verdict.rejected if r.error in _SEPARATOR_ERRORS]
-    if not suspects or 2 * len(suspects) <= verdict.rows:
+    counts = verdict.rejected_counts if verdict.rejected_more else {}
+    total = sum(n for e, n in counts.items() if e in _SEPARATOR_ERRORS) or len(suspects)
+    if not suspects or 2 * total <= verdict.rows:
         return []  # a valid file stops here: nothing to decode again
     text, _ = decode(data)
     physical = text.split("\n", suspects[-1])
@@ -70,12 +74,20 @@ def separator_hints(data: bytes, verdict: Verdict) -> list[Hint]:
         if 2 * len(lines) <= len(suspects):
             continue  # not most of them: another cause
         count = len(lines)
+        # Issue 16: only the kept rows were looked at; say so when more were rejected alike.
+        sample = (
+            f" (of the first {len(suspects):,} rows rejected for their columns or quoting, "
+            f"{total:,} in all)"
+            if total > len(suspects)
+            else ""
+        )
         found.append(
             Hint(
                 code.value,
                 f"{_rows(count, 'hold')} no ; but {'splits' if count == 1 else 'split'} into "
                 f"columns on a {word} "
-                f"({_lines_text(lines[:MAX_LINES], count)}): the file looks {word}-separated, "
+                f"({_lines_text(lines[:MAX_LINES], count)}){sample}: the file looks "
+                f"{word}-separated, "
                 "and the platform separates columns with ; only (save it as CSV with ; as "
                 "the separator)",
                 count,

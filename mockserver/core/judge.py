@@ -9,6 +9,7 @@ import re
 from collections.abc import Collection
 from datetime import datetime
 
+from mockserver.core.bounded import RejectedLog
 from mockserver.core.filename import DEFAULT_QUALITIES, check_filename, final_name
 from mockserver.core.hints import with_hints
 from mockserver.core.length import DOUBLE_CHARS, MAX_SEPTETS, PLAIN_GSM, SPECIAL_RE
@@ -46,7 +47,6 @@ from mockserver.core.rejections import (
     header_detail,
     invalid,
     legacy_text,
-    line_of,
     number_detail,
     sender_rejection,
 )
@@ -139,7 +139,7 @@ def judge_rules(
     campaign = checked
     text, check_utf8 = decode(data)
 
-    rejected: list[RejectedRow] = []
+    rejected = RejectedLog()  # issue 16: the first rows in full, the others counted
     bad_senders: list[tuple[int, str]] = []
     kept: dict[str, Sms] = {}  # without _MULT: normalised number -> the SMS that wins so far
     every: list[Sms] = []  # with _MULT
@@ -165,7 +165,7 @@ def judge_rules(
     special_findall = SPECIAL_RE.findall
     doubles = DOUBLE_CHARS
     new_sms = tuple.__new__
-    append_rejected = rejected.append
+    append_rejected = rejected.add
     spaces = SPACES
     n = len(text)
     pos = 0
@@ -386,14 +386,9 @@ def judge_rules(
         kept[phone] = sms
 
     # The decoded text is no longer needed: free it before building the result (the peak
-    # memory of an 8 MB file is reached here).
+    # memory of an 8 MB file is reached here). Values are kept printable (core.bounded).
     del text
-    rejected.sort(key=line_of)
-    # A value holding bytes that are not UTF-8 (a Windows-1252 header row, say) is kept in its
-    # printable form: the store, the API and the recap all need text (core.text).
-    rejected_rows = tuple(
-        r if r.value.isprintable() else r._replace(value=printable_name(r.value)) for r in rejected
-    )
+    rejected_rows, counted = rejected.result()
 
     all_sms = tuple(every) if mult else tuple(kept.values())
     if bad_senders:
@@ -414,13 +409,16 @@ def judge_rules(
             f"Line {first_line} asks for sender {quote_detail(first_sender)}{more}, which breaks"
             f" the sender rules: {SENDER_RULE}.",
             now,
+            counted,
         )
     if not all_sms:
         if rows == 0:
             why = "The file holds no row (it is empty or only blank lines)."
         else:
             why = f"None of the {rows} rows yields a valid SMS; see the rejected rows."
-        return invalid(file_name, Reason.EMPTY_FILE, campaign, rejected_rows, rows, why, now)
+        return invalid(
+            file_name, Reason.EMPTY_FILE, campaign, rejected_rows, rows, why, now, counted
+        )
     count = len(all_sms)
     cost = sum(s.price for s in all_sms)
     if not account.subscription and account.credits < cost:
@@ -434,6 +432,7 @@ def judge_rules(
             f"The file would send {count} SMS costing {cost} credits but account "
             f"'{account.login}' has {account.credits} credits and no subscription.",
             now,
+            counted,
         )
     return Verdict(
         original_name=file_name,
@@ -447,4 +446,5 @@ def judge_rules(
         rows=rows,
         detail="",
         judged_at=now,
+        rejected_more=counted,
     )

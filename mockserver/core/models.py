@@ -159,10 +159,23 @@ class Verdict:
     detail: str = ""  # one sentence explaining an invalid verdict
     judged_at: datetime | None = None
     hints: tuple[Hint, ...] = ()  # contract 5.12: never a cause of the rest
+    # Issue 16: `rejected` holds the first core.bounded.KEPT_ROWS rejected rows (by line);
+    # the others are only counted here, by error (sorted, no zero).
+    rejected_more: tuple[tuple[str, int], ...] = ()
 
     @property
     def archived(self) -> bool:
         return self.status is Status.ARCHIVED
+
+    @property
+    def rejected_total(self) -> int:
+        """Every rejected row, kept in `rejected` or only counted."""
+        return rejected_total(self.rejected, self.rejected_more)
+
+    @property
+    def rejected_counts(self) -> dict[str, int]:
+        """Every rejected row counted by error, kept or not."""
+        return rejected_counts(self.rejected, self.rejected_more)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view, used by `check --json`, the HTTP API and the store."""
@@ -196,5 +209,24 @@ class Verdict:
                 {"line": r.line, "error": r.error, "detail": r.detail, "value": r.value}
                 for r in self.rejected
             ],
+            "rejected_total": self.rejected_total,
+            "rejected_counts": self.rejected_counts,
             "hints": [h.to_dict() for h in self.hints],
         }
+
+
+def rejected_total(kept: tuple[RejectedRow, ...], more: tuple[tuple[str, int], ...]) -> int:
+    """Issue 16: the rejected rows kept in full plus those only counted."""
+    return len(kept) + sum(n for _, n in more)
+
+
+def rejected_counts(
+    kept: tuple[RejectedRow, ...], more: tuple[tuple[str, int], ...]
+) -> dict[str, int]:
+    """Issue 16: every rejected row by error (kept in full or only counted), sorted by error."""
+    counts: dict[str, int] = {}
+    for row in kept:
+        counts[row.error] = counts.get(row.error, 0) + 1
+    for error, n in more:
+        counts[error] = counts.get(error, 0) + n
+    return dict(sorted(counts.items()))

@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from mockserver.core.models import Hint, HintCode, Reason, RejectedRow, RowError, Status, Warning_
+from mockserver.core.models import (
+    Hint,
+    HintCode,
+    Reason,
+    RejectedRow,
+    RowError,
+    Status,
+    Warning_,
+    rejected_counts,
+)
 
 PARIS = ZoneInfo("Europe/Paris")
 MAX_ROWS = 100  # rejected rows listed in one recap; the rest are counted
@@ -148,6 +157,8 @@ class RecapFacts:
     warnings: tuple[SmsWarning, ...] = ()  # at most MAX_ROWS of them
     warnings_total: int = 0
     hints: tuple[Hint, ...] = ()  # contract 5.12, at most one of each kind
+    # Issue 16: the rejected rows not kept in `rejected`, counted by error.
+    rejected_more: tuple[tuple[str, int], ...] = ()
 
     @property
     def archived(self) -> bool:
@@ -232,6 +243,23 @@ def hint_line(hint: Hint) -> str:
     return f"{label} ({hint.count} lignes : {shown}{more})"
 
 
+def number_fr(n: int) -> str:
+    """`149 990`: thousands separated by a space, as French writes them."""
+    return f"{n:,}".replace(",", " ")
+
+
+def more_rejected_line(rows: tuple[RejectedRow, ...], more: tuple[tuple[str, int], ...]) -> str:
+    """Issue 16: `… et 149 990 autres lignes rejetées : 149 980 numéro invalide, 10 message
+    vide`: the rejected rows past the listed ones (`rows`, those not listed but kept; `more`,
+    those only counted), by error, the most frequent first."""
+    counts = rejected_counts(rows, more)
+    total = sum(counts.values())
+    by_count = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    parts = ", ".join(f"{number_fr(n)} {row_error_label(error)}" for error, n in by_count)
+    word = "autre ligne rejetée" if total == 1 else "autres lignes rejetées"
+    return f"  … et {number_fr(total)} {word} : {parts}"
+
+
 def recap_body(facts: RecapFacts) -> str:
     """Manual 4.4: "Un mail récapitulatif sera envoyé au client … dans lequel seront indiqués
     les fichiers traités, le nombre de SMS envoyés, la date d'envoi ainsi que les raisons
@@ -273,11 +301,12 @@ def recap_body(facts: RecapFacts) -> str:
         lines.append("Nombre de SMS envoyés : 0")
         lines.append("Coût : aucun crédit débité")
     rejected = facts.rejected
-    if rejected:
-        lines += ["", f"Lignes rejetées : {len(rejected)}"]
+    if rejected or facts.rejected_more:
+        total = len(rejected) + sum(n for _, n in facts.rejected_more)
+        lines += ["", f"Lignes rejetées : {number_fr(total)}"]
         lines += [f"  - {rejected_line(row)}" for row in rejected[:MAX_ROWS]]
-        if len(rejected) > MAX_ROWS:
-            lines.append(f"  … et {len(rejected) - MAX_ROWS} autres")
+        if total > min(len(rejected), MAX_ROWS):
+            lines.append(more_rejected_line(rejected[MAX_ROWS:], facts.rejected_more))
     if facts.warnings_total:
         lines += ["", f"Avertissements (SMS envoyés malgré tout) : {facts.warnings_total}"]
         lines += [

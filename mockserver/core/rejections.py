@@ -43,10 +43,6 @@ def sender_rejection(line: int, given: str) -> RejectedRow:
     )
 
 
-def line_of(row: RejectedRow) -> int:
-    return row.line
-
-
 def invalid(
     file_name: str,
     reason: Reason,
@@ -55,6 +51,7 @@ def invalid(
     rows: int,
     detail: str,
     now: datetime,
+    more: tuple[tuple[str, int], ...] = (),
 ) -> Verdict:
     return Verdict(
         original_name=file_name,
@@ -68,6 +65,7 @@ def invalid(
         rows=rows,
         detail=detail,
         judged_at=now,
+        rejected_more=more,
     )
 
 

@@ -130,3 +130,10 @@ def one_line(text: str) -> str:
     """`text` on one line with every run of whitespace (line breaks included) one space, and no
     space at either end: a server's reply or an exception's message for a one-line error."""
     return " ".join(text.split())
+
+
+def cause_of(exc: BaseException) -> str:
+    """An exception as a log line's cause: its message on one line, or its type's name when
+    it has none (a `MemoryError` says nothing: issue 16 saw "processing failed: " and no
+    cause)."""
+    return one_line(str(exc)) or type(exc).__name__

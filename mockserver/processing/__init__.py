@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mockserver.core.text import printable_name
+from mockserver.core.text import cause_of, printable_name
 from mockserver.events import EventBus
 from mockserver.mailbox import Mailbox
 from mockserver.manual import Waiting, WaitingFile
@@ -397,7 +397,7 @@ class Processor:
             " next scan)",
             login,
             printable_name(name),
-            exc,
+            cause_of(exc),
             exc_info=log.isEnabledFor(logging.DEBUG),
         )
 

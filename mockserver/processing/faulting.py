@@ -93,5 +93,6 @@ def forced(verdict: Verdict, rule: FaultRule, now: datetime) -> Verdict:
         verdict.rows,
         f"Forced by fault rule {rule.id} (action verdict, reason {reason.value}).",
         now,
+        verdict.rejected_more,
     )
     return dataclasses.replace(made, hints=verdict.hints)

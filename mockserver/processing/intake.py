@@ -17,7 +17,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from mockserver.core.text import printable_name
+from mockserver.core.text import cause_of, printable_name
 from mockserver.processing.scheduler import Job, Scheduler
 from mockserver.spool import Spool
 from mockserver.store import Store
@@ -67,7 +67,7 @@ def guarded(login: str, path: Path | None, job: Job) -> Job:
                 "login=%s file=%s processing failed: %s (left in place, retried at the next scan)",
                 login,
                 printable_name(path.name) if path else "-",
-                exc,
+                cause_of(exc),
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
 

@@ -22,7 +22,7 @@ from mockserver.core.models import Account, Verdict
 from mockserver.core.pricing import PriceTable
 from mockserver.core.recap import MAX_ROWS as RECAP_MAX_ROWS
 from mockserver.core.recap import SmsWarning
-from mockserver.core.text import printable_name
+from mockserver.core.text import cause_of, printable_name
 from mockserver.events import EventBus, FileClaimed, FileFinished, MailWritten
 from mockserver.faults import Faults
 from mockserver.mailbox import Mailbox, RecapContext, message_id
@@ -403,7 +403,7 @@ class Pipeline:
                 "login=%s file=%s recap not delivered: %s",
                 record.login,
                 printable_name(record.name),
-                exc,
+                cause_of(exc),
             )
             return "failed", None
         if fail:

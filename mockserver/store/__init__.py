@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from mockserver.store.accounts import AccountExists, Accounts, UnknownAccount
-from mockserver.store.database import SCHEMA_VERSION, StoreError, iso
+from mockserver.store.database import SCHEMA_VERSION, ForeignDatabase, StoreError, iso
 from mockserver.store.ledger import FILE_ID_FLOOR, InsufficientCredits, Ledger
 from mockserver.store.queries import Queries
 from mockserver.store.rows import (
@@ -27,6 +27,7 @@ __all__ = [
     "AccountLike",
     "AccountRow",
     "FileRecord",
+    "ForeignDatabase",
     "InsufficientCredits",
     "SmsRecord",
     "Store",

@@ -15,7 +15,7 @@ from typing import Self
 
 log = logging.getLogger("mockserver.store")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS files (
     sms_last INTEGER,
     debited INTEGER,
     sha256 TEXT,
-    hints TEXT NOT NULL DEFAULT '[]'
+    hints TEXT NOT NULL DEFAULT '[]',
+    rejected_more TEXT NOT NULL DEFAULT '[]'
 );
 CREATE UNIQUE INDEX IF NOT EXISTS files_open_claim
     ON files (login, claim_key) WHERE stored_name IS NULL;
@@ -101,6 +102,10 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE files ADD COLUMN sha256 TEXT",
         "ALTER TABLE files ADD COLUMN hints TEXT NOT NULL DEFAULT '[]'",
     ),
+    # Version 4 (issue 16) keeps a file's first rejected rows in `rejected` and counts the
+    # others by error here, a JSON list of [error, count]: memory and stored detail no longer
+    # grow with the number of bad rows. Older files kept every row: nothing is counted.
+    4: ("ALTER TABLE files ADD COLUMN rejected_more TEXT NOT NULL DEFAULT '[]'",),
 }
 
 # Indexes on columns a migration adds: made once the schema is current.
@@ -111,6 +116,79 @@ CREATE INDEX IF NOT EXISTS files_sha256 ON files (login, sha256) WHERE sha256 IS
 
 class StoreError(Exception):
     """Base of the store's own errors (each message is one line a user can act on)."""
+
+
+class ForeignDatabase(StoreError):
+    """Issue 16: the file is not this program's database (not SQLite, another application's
+    tables, our table names with other columns, a newer schema): never touched, one line."""
+
+
+# The tables this program makes, and the columns each migration added (by the version it
+# leads to): a database at version v must have every column but those added after v.
+OUR_TABLES = ("meta", "accounts", "files", "sms")
+_ADDED_COLUMNS: dict[int, tuple[tuple[str, str], ...]] = {
+    2: (("sms", "price"), ("files", "debited")),
+    3: (("files", "sha256"), ("files", "hints")),
+    4: (("files", "rejected_more"),),
+}
+_MOVE_AWAY = "move it away or set another server.data_dir"
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _expected_columns() -> dict[str, set[str]]:
+    """Every column of our tables at SCHEMA_VERSION, as `_SCHEMA` makes them."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript(_SCHEMA)
+        return {table: _columns(conn, table) for table in OUR_TABLES}
+    finally:
+        conn.close()
+
+
+def foreign_reason(conn: sqlite3.Connection) -> str | None:
+    """Why the database behind `conn` is not one this program may use, or None (ours, at
+    this version or an older one, or empty). Raises sqlite3.DatabaseError when the file is
+    not SQLite at all."""
+    tables = {
+        str(r[0])
+        for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        if not str(r[0]).startswith("sqlite_")
+    }
+    if not tables:
+        return None  # a new database
+    ours = [t for t in OUR_TABLES if t in tables]
+    if not ours:
+        shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+        return f"it holds none of this program's tables (it has {shown}): another application's?"
+    if "meta" not in tables:
+        return f"it has tables named like this program's ({', '.join(ours)}) but no meta table"
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    try:
+        version = int(row[0]) if row is not None else None
+    except (TypeError, ValueError):
+        version = None
+    if version is None or version < 1:
+        return "its meta table names no schema version this program knows"
+    if version > SCHEMA_VERSION:
+        return (
+            f"it was written by a newer allmysms-mockserver (schema {version}; this one knows "
+            f"up to {SCHEMA_VERSION}): upgrade, or {_MOVE_AWAY}"
+        )
+    later = {c for v, cols in _ADDED_COLUMNS.items() if v > version for c in cols}
+    for table, columns in _expected_columns().items():
+        if table not in tables:
+            continue
+        missing = sorted(c for c in columns if (table, c) not in later)
+        missing = [c for c in missing if c not in _columns(conn, table)]
+        if missing:
+            return (
+                f"its table {table} lacks the columns {', '.join(missing)} "
+                f"(schema {version}): another application's table of the same name?"
+            )
+    return None
 
 
 def iso(moment: datetime) -> str:
@@ -135,7 +213,19 @@ class Database:
         self._local = threading.local()
         self._write_lock = threading.RLock()
         self._closed = False
-        self._writer = self._connect()
+        try:
+            self._writer = self._connect()
+            reason = foreign_reason(self._writer)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):
+                raise  # cannot open or read it (permissions, a lock): not a verdict on it
+            reason = f"it is not a SQLite database ({exc})"
+        if reason is not None:
+            self.close()
+            message = f"{self.path} is not this program's database: {reason}"
+            if _MOVE_AWAY not in message:
+                message += f"; {_MOVE_AWAY}"
+            raise ForeignDatabase(message)
         self._writer.execute("PRAGMA journal_mode=WAL")
         with self._write_lock:
             self._writer.executescript(_SCHEMA)

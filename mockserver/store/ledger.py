@@ -15,7 +15,14 @@ from mockserver.core.models import Hint, Sms, Verdict
 from mockserver.core.text import printable_name
 from mockserver.store.accounts import UnknownAccount
 from mockserver.store.database import Database, StoreError, iso
-from mockserver.store.rows import FILE_COLUMNS, MAIL_STATES, FileRecord, file_record, hints_json
+from mockserver.store.rows import (
+    FILE_COLUMNS,
+    MAIL_STATES,
+    FileRecord,
+    file_record,
+    hints_json,
+    more_json,
+)
 
 
 class InsufficientCredits(StoreError):
@@ -180,8 +187,9 @@ class Ledger(Database):
                 "INSERT INTO files (id, login, claim_key, original_name, final_name, status,"
                 " reason, detail, campaign, send_at, send_ts, mult, rows, sms_count, cost,"
                 " rejected, received_at, processed_at, processing_ms, sms_first, sms_last,"
-                " debited, sha256, hints)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " debited, sha256, hints, rejected_more)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " ?)",
                 (
                     file_id,
                     login,
@@ -207,6 +215,7 @@ class Ledger(Database):
                     0 if subscription else cost,
                     sha256,
                     hints_json(hints),
+                    more_json(verdict.rejected_more),
                 ),
             )
             if first is not None:

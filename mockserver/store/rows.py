@@ -8,7 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mockserver.core.models import Hint, HintCode, RejectedRow, Status
+from mockserver.core.models import (
+    Hint,
+    HintCode,
+    RejectedRow,
+    Status,
+    rejected_counts,
+    rejected_total,
+)
 
 # "forward_failed": in the Maildir, its SMTP forward failed (a contract 9.2 `fail` fault).
 MAIL_STATES = ("pending", "sent", "skipped", "failed", "forward_failed")
@@ -69,11 +76,21 @@ class FileRecord:
     done: bool
     debited: int | None = None  # credits taken from the account; None: recorded before v2
     hints: tuple[Hint, ...] = ()  # contract 5.12; none on files recorded before v3
+    # Issue 16: `rejected` keeps the first rows in full, the others are counted here by error.
+    rejected_more: tuple[tuple[str, int], ...] = ()
 
     @property
     def name(self) -> str:
         """The file's name in ARCHIVES or INVALIDS."""
         return self.stored_name or self.final_name
+
+    @property
+    def rejected_total(self) -> int:
+        return rejected_total(self.rejected, self.rejected_more)
+
+    @property
+    def rejected_counts(self) -> dict[str, int]:
+        return rejected_counts(self.rejected, self.rejected_more)
 
     @property
     def folder(self) -> str:
@@ -114,7 +131,7 @@ class SmsRecord:
 FILE_COLUMNS = (
     "id, login, claim_key, original_name, final_name, stored_name, status, reason, detail, "
     "campaign, send_at, mult, rows, sms_count, cost, rejected, received_at, processed_at, "
-    "processing_ms, mail, done, debited, hints"
+    "processing_ms, mail, done, debited, hints, rejected_more"
 )
 ACCOUNT_COLUMNS = "login, credits, subscription, email, configured"
 SMS_COLUMNS = (
@@ -154,7 +171,18 @@ def file_record(row: Sequence[Any]) -> FileRecord:
         done=bool(row[20]),
         debited=row[21],
         hints=hints_of(row[22]),
+        rejected_more=more_of(row[23]),
     )
+
+
+def more_json(more: Sequence[tuple[str, int]]) -> str:
+    """The stored form of the rejected rows only counted (issue 16): [[error, count], ...]."""
+    return json.dumps([[error, n] for error, n in more], ensure_ascii=False)
+
+
+def more_of(text: str | None) -> tuple[tuple[str, int], ...]:
+    """The counts `more_json` stored."""
+    return tuple((str(e), int(n)) for e, n in json.loads(text or "[]"))
 
 
 def hints_json(hints: Sequence[Hint]) -> str:

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 from collections.abc import Callable, Iterator
@@ -271,6 +272,41 @@ def test_a_data_dir_that_cannot_hold_the_state_stops_start_up_with_one_line(
     (data / "state.sqlite3").write_text("not a database", encoding="utf-8")
     done = run_serve(tmp_path, ["--data-dir", str(data)])
     assert error_lines(done.stderr) == [assert_one_line_error(done, "state.sqlite3")]
+
+
+FOREIGN_DATABASES = {
+    "another application": ("CREATE TABLE moz_places (id INTEGER, url TEXT);", "moz_places"),
+    "our names, other columns": (
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
+        "INSERT INTO meta VALUES ('schema', '4');"
+        "CREATE TABLE files (id INTEGER PRIMARY KEY, path TEXT);",
+        "table files lacks",
+    ),
+    "a newer schema": (
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
+        "INSERT INTO meta VALUES ('schema', '999');",
+        "schema 999",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FOREIGN_DATABASES))
+def test_a_foreign_state_database_stops_start_up_with_one_line(tmp_path: Path, kind: str) -> None:
+    """Issue 16 (finding 9): a `state.sqlite3` of another application, or of ours with other
+    columns, or of a newer version, is one line naming the file and what is wrong; exit
+    non-zero, no traceback, the file left as it was."""
+    script, needle = FOREIGN_DATABASES[kind]
+    data = tmp_path / "data"
+    data.mkdir()
+    state = data / "state.sqlite3"
+    conn = sqlite3.connect(state)
+    conn.executescript(script)
+    conn.close()
+    before = state.read_bytes()
+    done = run_serve(tmp_path, ["--data-dir", str(data)])
+    line = assert_one_line_error(done, "state.sqlite3", needle)
+    assert error_lines(done.stderr) == [line]
+    assert state.read_bytes() == before
 
 
 # -- the SSH host key -----------------------------------------------------------------------------

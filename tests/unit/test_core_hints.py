@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mockserver.core.bounded import KEPT_ROWS
 from mockserver.core.hints import (
     DUPLICATE_WINDOW,
     MAX_LINES,
@@ -114,7 +115,10 @@ def test_hints_are_bounded_whatever_the_size_of_the_file() -> None:
     assert "1995 more" in hint.message
     commas = b"".join(b"06%08d,Bonjour\n" % i for i in range(2000))
     (sep,) = run(commas).hints
-    assert (sep.count, len(sep.lines)) == (2000, MAX_LINES)
+    # Issue 16: the separator hint looks at the kept rejected rows (the first KEPT_ROWS) and
+    # says how many were rejected alike in all.
+    assert (sep.count, len(sep.lines)) == (KEPT_ROWS, MAX_LINES)
+    assert "2,000 in all" in sep.message
 
 
 def test_a_valid_file_has_no_hint() -> None:

@@ -346,3 +346,51 @@ def test_smtp_failure_is_a_warning_not_an_error(
     box.send_recap(record(), "alice@example.com")
     assert len(box.messages()) == 1
     assert "recap not forwarded" in caplog.text
+
+
+@pytest.mark.parametrize("made", ["empty", "without_tmp", "removed_while_running"])
+def test_a_broken_maildir_is_repaired_and_recaps_are_delivered(tmp_path: Path, made: str) -> None:
+    """Issue 16 (finding 7): an existing but empty `mailbox/` folder made every recap fail and
+    the listing and the clearing raise for good; the Maildir's folders are made again."""
+    path = tmp_path / "mailbox"
+    if made == "empty":
+        path.mkdir()
+    elif made == "without_tmp":
+        Mailbox(path)
+        (path / "tmp").rmdir()
+    box = Mailbox(path)
+    if made == "removed_while_running":
+        for sub in ("tmp", "new", "cur"):
+            (path / sub).rmdir()
+    assert box.messages() == []
+    box.send_recap(record(), "alice@example.com")
+    assert {p.name for p in path.iterdir()} == {"cur", "new", "tmp"}
+    assert [m["file"] for m in box.messages()] == ["Promo_20300716120000_HQ.csv"]
+    for sub in ("tmp", "new", "cur"):
+        for f in (path / sub).iterdir():
+            f.unlink()
+        (path / sub).rmdir()
+    box.clear()
+    assert len(box) == 0
+
+
+def test_a_maildir_path_that_cannot_be_a_folder_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "mailbox"
+    path.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(OSError, match=r"recap Maildir .*mailbox is unusable"):
+        Mailbox(path)
+
+
+def test_the_recap_counts_rows_the_record_only_counted() -> None:
+    """Issue 16: a record keeps its first rejected rows and counts the others by error: the
+    recap lists the kept ones and counts the rest in French."""
+    kept = tuple(RejectedRow(n, "bad_number", "x", "x") for n in range(1, 101))
+    msg = compose(
+        record(rejected=kept, rejected_more=(("bad_number", 149_890), ("empty_number", 10))),
+        "a@b.test",
+    )
+    body = msg.get_content()
+    assert "Lignes rejetées : 150 000" in body
+    assert "  … et 149 900 autres lignes rejetées : 149 890 numéro invalide, 10 numéro absent" in (
+        body
+    )
