@@ -579,3 +579,18 @@ def test_ftp_password_check_does_not_freeze_other_sessions(tmp_path: Path) -> No
             release.set()
             assert busy.reply()[:3] == "230"
             assert busy.reply() == '257 "/" is the current directory.'
+
+
+@pytest.mark.parametrize("size", [2049, 3000, 10_000, 100_000])
+def test_ftp_overlong_line_gets_exactly_one_reply(tmp_path: Path, size: int) -> None:
+    """Issue 16: a command line over 2,048 bytes is answered `500 Command too long.` once,
+    whatever its length (pyftpdlib alone answered it, then ran its tail as a second command);
+    the next command is answered in turn, also pipelined behind it."""
+    with ftp_harness(tmp_path) as ftp, raw_ftp(ftp.port) as client:
+        client.sock.sendall(b"NOOP " + b"x" * size + b"\r\nSYST\r\nNOOP\r\n")
+        assert client.reply() == "500 Command too long."
+        assert client.reply().startswith("215")  # SYST: the next line, not the tail
+        assert client.reply().startswith("200")
+        # Under the limit: read whole (NOOP takes no argument), and answered once.
+        assert client.cmd("NOOP " + "y" * 2000).startswith("501")
+        assert client.cmd("NOOP").startswith("200")

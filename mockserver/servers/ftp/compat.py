@@ -78,6 +78,14 @@ PRIVATE: tuple[tuple[type[Any], str], ...] = (
 PassiveDTP: type[Any] = FTPHandler.passive_dtp
 
 
+# RFC 959 lets a server answer 500 to a line it will not read; pyftpdlib's own limit is 2,048
+# bytes but it then reads the rest of the line as a second command (two replies, issue 16).
+MAX_COMMAND_BYTES = 2048
+# What an over-long line is kept as until its end: longer than the limit, so no line read
+# whole can equal it.
+_OVERLONG = b"\x00" * (MAX_COMMAND_BYTES + 1)
+
+
 class IncompatiblePyftpdlib(RuntimeError):
     """The installed pyftpdlib lacks a private attribute this server relies on."""
 
@@ -140,6 +148,30 @@ class HandlerBase(FTPHandler):  # type: ignore[misc]
     _in_buffer_len: int
     _dtp_acceptor: Any
 
+    _overlong = False  # reading the rest of a line over MAX_COMMAND_BYTES, to drop it
+
+    def collect_incoming_data(self, data: bytes) -> None:
+        """Buffer a command line; one over MAX_COMMAND_BYTES is dropped to its end, then
+        answered once (`found_terminator`), whatever its length."""
+        if self._overlong:
+            return
+        if self._in_buffer_len + len(data) > MAX_COMMAND_BYTES:
+            self._overlong = True
+            self._in_buffer = [_OVERLONG]
+            self._in_buffer_len = len(_OVERLONG)
+            return
+        self._in_buffer.append(data)
+        self._in_buffer_len += len(data)
+
+    def found_terminator(self) -> None:
+        self._overlong = False
+        if self._in_buffer_len == len(_OVERLONG) and b"".join(self._in_buffer) == _OVERLONG:
+            self._in_buffer = []
+            self._in_buffer_len = 0
+            self.respond_w_warning("500 Command too long.")
+            return
+        super().found_terminator()
+
     @property
     def is_closed(self) -> bool:
         return bool(self._closed)
@@ -181,6 +213,7 @@ class HandlerBase(FTPHandler):  # type: ignore[misc]
         line = b"".join(self._in_buffer)
         self._in_buffer = []
         self._in_buffer_len = 0
+        self._overlong = False  # the line ended: the next one is read again
         return line
 
     def run_line(self, line: bytes) -> None:
