@@ -168,8 +168,9 @@ class LimitsConfig:
     max_login_attempts: int = field(
         default=3, metadata=spec(c.integer(1, 100, "an integer 1-100"), short=True)
     )
-    # `login_lockout_failures` failed logins from one address within `login_lockout_seconds`
-    # refuse every login from it (both protocols) for `login_lockout_seconds`; 0: no lockout.
+    # `login_lockout_failures` failed logins from one address, or for one login from any
+    # addresses, within `login_lockout_seconds` refuse every login from that address, or of
+    # that login (both protocols), for `login_lockout_seconds`; 0: no lockout.
     login_lockout_failures: int = field(
         default=10,
         metadata=spec(c.integer(0, 1_000_000, "an integer >= 0 (0: no lockout)"), short=True),

@@ -99,15 +99,17 @@ class Session(HandlerBase):
         self.ctx.announce.login(username, self.peer)
 
     def _locked_out(self, username: str) -> bool:
-        remaining = self.ctx.guard.lockout.remaining(self.remote_ip)
-        if not remaining:
+        lock = self.ctx.guard.lockout.refusal(self.remote_ip, username)
+        if lock is None:
             return False
-        log.info("FTP login from %s refused: locked out for %d s", self.peer, round(remaining))
-        self.ctx.announce.login_failed(username, self.peer, "locked_out")
-        self.respond(
-            "421 Too many failed logins from your address;"
-            f" try again in {max(1, round(remaining))} s."
+        log.info(
+            "FTP login from %s refused: %s locked out for %d s",
+            self.peer,
+            lock.scope,
+            round(lock.seconds),
         )
+        self.ctx.announce.login_failed(username, self.peer, "locked_out")
+        self.respond(f"421 {lock.reason[:1].upper()}{lock.reason[1:]}.")
         self.close_when_done()
         return True
 
