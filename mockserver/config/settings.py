@@ -178,6 +178,12 @@ class LimitsConfig:
     login_lockout_seconds: float = field(
         default=60.0, metadata=spec(c.number(0.0, True, c.MAX_SECONDS), short=True)
     )
+    # HTTP API connections open at once (never more than a quarter of the open-files limit);
+    # one more is answered 503 and closed. A connection has `login_timeout_seconds` to send
+    # its first request, and 15 s between requests once kept alive.
+    max_http_connections: int = field(
+        default=512, metadata=spec(c.integer(1, 100_000, "an integer 1-100000"), short=True)
+    )
 
 
 @dataclass(frozen=True, slots=True)

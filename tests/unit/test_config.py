@@ -573,6 +573,7 @@ def test_short_keys_name_their_section() -> None:
                 "max_login_attempts",
                 "login_lockout_failures",
                 "login_lockout_seconds",
+                "max_http_connections",
             ],
             "limits",
         ),

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mockserver.core.faults import FaultRule
+from mockserver.health import DATA_DIR
 from mockserver.servers import dropbox, policy
 from mockserver.servers.ftp import decisions
 from mockserver.servers.ftp import faults as ftp_faults
@@ -315,6 +316,10 @@ class Session(HandlerBase):
         real = policy.confine(root, virtual)
         if real is None:
             self._refuse("550", "Path not available", what, virtual)
+            return
+        if what in ("upload", "rename") and self.ctx.health.problem(DATA_DIR) is not None:
+            # Issue 16: the data dir is gone; whatever lands now would be lost at restart.
+            self._refuse("451", "platform storage unavailable", what, virtual)
             return
         go = partial(self._go, line, cmd, prefix, virtual, real, pending, code, what)
         name = (pending and self.virtual_of(pending)) if cmd == "RNTO" else virtual
