@@ -31,6 +31,7 @@ from mockserver.events import (
     PlatformReset,
 )
 from mockserver.faults import Faults
+from mockserver.health import Health
 from mockserver.limits import Guard
 from mockserver.mailbox import Mailbox
 from mockserver.manual import Waiting, WaitingFile
@@ -96,6 +97,7 @@ class Backend:
         self.open_writes = OpenWrites()
         # One login lockout for both protocols, and per-protocol connection caps.
         self.guard = Guard.from_limits(config.limits)
+        self.health = Health()  # issue 16: what `/health` reports as degraded
         # The credentials the servers check logins against: configured accounts from the
         # config, run-time ones from the store. Only this class changes them, always
         # together with the store, under `_accounts_lock`.

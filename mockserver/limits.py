@@ -1,6 +1,6 @@
-"""Per-address protection shared by the FTP and SFTP servers: the login lockout after repeated
-failures, and the total and per-address connection caps. Thread-safe (FTP runs in its own
-thread, SFTP on the asyncio loop).
+"""Per-address and per-login protection shared by the FTP and SFTP servers: the login lockout
+after repeated failures, and the total and per-address connection caps. Thread-safe (FTP runs
+in its own thread, SFTP on the asyncio loop).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from mockserver.config import LimitsConfig
 
 Clock = Callable[[], float]
 
-# Addresses remembered at most (failures and lockouts); the oldest are forgotten first, so a
-# flood from many addresses cannot grow the tables without bound.
+# Addresses (and logins) remembered at most (failures and lockouts); the oldest are forgotten
+# first, so a flood from many addresses cannot grow the tables without bound.
 MAX_TRACKED_ADDRESSES = 10_000
 
 
@@ -78,72 +78,51 @@ class ConnectionLimiter:
             return self._open.get(address_key(address), 0)
 
 
-class LoginLockout:
-    """`failures` failed logins from one address within `window` seconds lock it out for
-    `window` seconds: every login from it is refused meanwhile, right password or not.
+# A login is remembered under at most this many characters (an unknown login may be long).
+MAX_LOGIN_KEY = 256
 
-    `failures = 0` turns the lockout off. A success does not clear the count: a guesser
-    who knows one password must not earn fresh attempts at the others with it.
-    """
 
-    def __init__(self, failures: int, window: float, clock: Clock = time.monotonic) -> None:
-        self._lock = threading.Lock()
+class _FailureTable:
+    """Failures per key within a window, and the keys locked out (see `LoginLockout`)."""
+
+    def __init__(self, failures: int, window: float) -> None:
         self._failures = failures
         self._window = window
-        self._clock = clock
         self._recent: dict[str, deque[float]] = {}
         self._locked_until: dict[str, float] = {}
 
-    @property
-    def enabled(self) -> bool:
-        return self._failures > 0
-
-    def remaining(self, address: str) -> float:
-        """Seconds left of the address's lockout (0.0 when it may log in)."""
-        if not self.enabled:
+    def remaining(self, key: str, now: float) -> float:
+        until = self._locked_until.get(key)
+        if until is None:
             return 0.0
-        key = address_key(address)
-        now = self._clock()
-        with self._lock:
-            until = self._locked_until.get(key)
-            if until is None:
-                return 0.0
-            if until <= now:
-                del self._locked_until[key]
-                return 0.0
-            return until - now
+        if until <= now:
+            del self._locked_until[key]
+            return 0.0
+        return until - now
 
-    def failed(self, address: str) -> bool:
-        """Record a failed login; True when the address is (now) locked out."""
-        if not self.enabled:
-            return False
-        key = address_key(address)
-        now = self._clock()
-        with self._lock:
-            until = self._locked_until.get(key)
-            if until is not None and until > now:
-                return True
-            recent = self._recent.pop(key, None) or deque()
-            self._recent[key] = recent  # re-inserted last: the table is kept oldest first
-            recent.append(now)
-            while recent and recent[0] <= now - self._window:
-                recent.popleft()
-            # Bounded: the deque never holds more than `failures` stamps.
-            while len(recent) > self._failures:
-                recent.popleft()
-            locked = len(recent) >= self._failures
-            if locked:
-                self._locked_until.pop(key, None)
-                self._locked_until[key] = now + self._window
-                del self._recent[key]
-            self._trim(now)
-            return locked
+    def failed(self, key: str, now: float) -> bool:
+        until = self._locked_until.get(key)
+        if until is not None and until > now:
+            return True  # not counted: a lockout is never extended by attempts during it
+        recent = self._recent.pop(key, None) or deque()
+        self._recent[key] = recent  # re-inserted last: the table is kept oldest first
+        recent.append(now)
+        while recent and recent[0] <= now - self._window:
+            recent.popleft()
+        # Bounded: the deque never holds more than `failures` stamps.
+        while len(recent) > self._failures:
+            recent.popleft()
+        locked = len(recent) >= self._failures
+        if locked:
+            self._locked_until.pop(key, None)
+            self._locked_until[key] = now + self._window
+            del self._recent[key]
+        self._trim(now)
+        return locked
 
     def clear(self) -> None:
-        """Forget every failure and lockout (e.g. on `POST /api/reset` between tests)."""
-        with self._lock:
-            self._recent.clear()
-            self._locked_until.clear()
+        self._recent.clear()
+        self._locked_until.clear()
 
     def _trim(self, now: float) -> None:
         for table in (self._recent, self._locked_until):
@@ -152,6 +131,91 @@ class LoginLockout:
         expired = [k for k, until in self._locked_until.items() if until <= now]
         for key in expired[:64]:  # amortised: a few at a time
             del self._locked_until[key]
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    """A refused login: for how long, and whether the address or the login is locked."""
+
+    seconds: float
+    scope: str  # "address" or "login"
+
+    @property
+    def reason(self) -> str:
+        """The sentence both protocols send (FTP after `421 `), with whole seconds."""
+        whose = "from your address" if self.scope == "address" else "for this login"
+        return f"too many failed logins {whose}; try again in {max(1, round(self.seconds))} s"
+
+
+class LoginLockout:
+    """Two counters of failed logins (issue 16: an address alone is too little):
+
+    - per address: `failures` failed logins from one address within `window` seconds lock the
+      address out for `window` seconds: every login from it is refused meanwhile, right
+      password or not;
+    - per login: `failures` failed logins *for one login* within `window` seconds, from any
+      addresses (rotating 127.0.0.x changes nothing), lock that login out for `window` seconds,
+      from every address.
+
+    A lockout lasts exactly `window` seconds from the failure that started it: attempts during
+    it are refused and not counted, so they never extend it; a guesser keeps a login locked
+    only by guessing again after each lockout, at `failures` guesses a window at most, and the
+    real user waits at most `window` seconds after the last lockout began.
+
+    `failures = 0` turns both off. A success does not clear a count: a guesser who knows one
+    password must not earn fresh attempts at the others with it.
+    """
+
+    def __init__(self, failures: int, window: float, clock: Clock = time.monotonic) -> None:
+        self._lock = threading.Lock()
+        self._failures = failures
+        self._clock = clock
+        self._addresses = _FailureTable(failures, window)
+        self._logins = _FailureTable(failures, window)
+
+    @property
+    def enabled(self) -> bool:
+        return self._failures > 0
+
+    def refusal(self, address: str, login: str | None = None) -> Lock | None:
+        """The lockout that refuses a login of `login` from `address` now, or None."""
+        if not self.enabled:
+            return None
+        now = self._clock()
+        with self._lock:
+            by_address = self._addresses.remaining(address_key(address), now)
+            by_login = 0.0 if login is None else self._logins.remaining(_login_key(login), now)
+        if not by_address and not by_login:
+            return None
+        if by_address >= by_login:
+            return Lock(by_address, "address")
+        return Lock(by_login, "login")
+
+    def remaining(self, address: str, login: str | None = None) -> float:
+        """Seconds left before `login` may log in from `address` (0.0: now)."""
+        lock = self.refusal(address, login)
+        return 0.0 if lock is None else lock.seconds
+
+    def failed(self, address: str, login: str | None = None) -> bool:
+        """Record a failed login; True when the address or the login is (now) locked out."""
+        if not self.enabled:
+            return False
+        now = self._clock()
+        with self._lock:
+            locked = self._addresses.failed(address_key(address), now)
+            if login is not None and self._logins.failed(_login_key(login), now):
+                locked = True
+            return locked
+
+    def clear(self) -> None:
+        """Forget every failure and lockout (e.g. on `POST /api/reset` between tests)."""
+        with self._lock:
+            self._addresses.clear()
+            self._logins.clear()
+
+
+def _login_key(login: str) -> str:
+    return login[:MAX_LOGIN_KEY]
 
 
 @dataclass(eq=False)

@@ -18,7 +18,7 @@ from typing import Literal
 Layout = Literal["flat", "nested"]
 
 # Logins become folder names: a strict pattern keeps them inert on every file system.
-LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+LOGIN_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class Folder(StrEnum):
@@ -32,7 +32,7 @@ FOLDERS: tuple[Folder, ...] = tuple(Folder)
 
 
 def valid_login(login: str) -> bool:
-    return bool(LOGIN_PATTERN.match(login)) and login not in {".", ".."} and ".." not in login
+    return bool(LOGIN_PATTERN.fullmatch(login)) and login not in {".", ".."} and ".." not in login
 
 
 def accounts_dir(data_dir: Path) -> Path:

@@ -8,6 +8,7 @@ delegate to it and render its typed rows as the contract's JSON shapes (`mockser
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -23,6 +24,13 @@ from typing import Any, TypeVar
 from mockserver.app.facade import PlatformFacade
 from mockserver.backend import Backend, BackendError
 from mockserver.config import Config, dotted_key, load_config
+from mockserver.health import (
+    HTTP,
+    SFTP,
+    DataDirWatch,
+    loop_exception_handler,
+    raise_open_files_limit,
+)
 from mockserver.limits import Guard
 from mockserver.mailbox import Mailbox
 from mockserver.processing import Processor, ProcessorError
@@ -90,6 +98,8 @@ class MockServer(PlatformFacade):
         self._ftp: FtpServer | None = None
         self._sftp: SftpServer | None = None
         self._http: HttpApi | None = None
+        self._watch: DataDirWatch | None = None
+        self._lost = contextlib.ExitStack()  # the processor's pause once the data dir is lost
         self.backend = Backend(config)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -112,6 +122,7 @@ class MockServer(PlatformFacade):
     def _start(self, timeout: float) -> None:
         cfg = self.config
         data_dir = cfg.server.data_dir
+        raise_open_files_limit()  # issue 16: the hard limit, not the often low soft one
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -127,6 +138,11 @@ class MockServer(PlatformFacade):
             self._processor.start()
         except ProcessorError as exc:
             raise StartupError(str(exc)) from None
+        # Issue 16: the data dir or its database removed or replaced while running.
+        self._watch = DataDirWatch(
+            data_dir, data_dir / "state.sqlite3", backend.health, self._data_dir_lost
+        )
+        self._watch.start()
         submit = self._processor.submit
         self._ftp = FtpServer(
             cfg,
@@ -136,6 +152,7 @@ class MockServer(PlatformFacade):
             guard=backend.guard,
             faults=backend.faults,
             publish=backend.publish,
+            health=backend.health,
         )
         try:
             self._ftp.start()
@@ -184,6 +201,7 @@ class MockServer(PlatformFacade):
             guard=backend.guard,
             faults=backend.faults,
             publish=backend.publish,
+            health=backend.health,
         )
         try:
             await self._sftp.start()
@@ -200,6 +218,15 @@ class MockServer(PlatformFacade):
             raise StartupError(
                 _port_error("HTTP", cfg.server.host, cfg.server.http_port, exc)
             ) from None
+        parts = {self._sftp.port: SFTP, self._http.port: HTTP}
+        asyncio.get_running_loop().set_exception_handler(
+            loop_exception_handler(backend.health, lambda: parts)
+        )
+
+    def _data_dir_lost(self) -> None:
+        """The watch's thread: no file is processed any more (its verdict would be lost)."""
+        if self._processor is not None:
+            self._lost.enter_context(self._processor.paused())
 
     async def _astop(self) -> None:
         if self._http is not None:
@@ -235,12 +262,16 @@ class MockServer(PlatformFacade):
             self._loop.close()
         if self._ftp is not None:
             attempt(self._ftp.stop)
+        if self._watch is not None:
+            attempt(self._watch.stop)
+        attempt(self._lost.close)
         if self._processor is not None:
             attempt(lambda: self._processor.stop(timeout) if self._processor else None)
         attempt(self.backend.close)
         if self._lock_fd is not None:
             os.close(self._lock_fd)
         self._loop = self._loop_thread = None
+        self._watch = None
         self._ftp = self._sftp = self._http = None
         self._processor = None
         self._lock_fd = None

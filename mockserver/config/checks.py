@@ -28,8 +28,8 @@ def config_error(where: str, problem: str) -> ConfigError:
     return ConfigError(f"config error: {where}: {problem}")
 
 
-_SENDER = re.compile(r"^(?:[A-Za-z][A-Za-z0-9 ]{2,10}|[0-9]{3,11})$")
-_PORTS = re.compile(r"^\s*(\d{1,5})\s*-\s*(\d{1,5})\s*$")
+_SENDER = re.compile(r"(?:[A-Za-z][A-Za-z0-9 ]{2,10}|[0-9]{3,11})")
+_PORTS = re.compile(r"\s*(\d{1,5})\s*-\s*(\d{1,5})\s*")
 # Upper bound of the durations: a day (a larger value is surely a unit mistake).
 MAX_SECONDS = 86_400.0
 
@@ -118,7 +118,7 @@ def passive(value: Any) -> tuple[int, int]:
     lo: Any
     hi: Any
     if isinstance(value, str):
-        match = _PORTS.match(value)
+        match = _PORTS.fullmatch(value)
         if not match:
             raise ValueError(f"must be {what}, got {show(value)}")
         lo, hi = int(match[1]), int(match[2])
@@ -160,7 +160,7 @@ def directory(value: Any) -> Path:
 
 
 def sender(value: Any) -> str:
-    if not isinstance(value, str) or not _SENDER.match(value):
+    if not isinstance(value, str) or not _SENDER.fullmatch(value):
         raise ValueError(
             "must be 3-11 characters, a letter then letters/digits/spaces, or all digits"
             f" (like 36180), got {show(value)}"

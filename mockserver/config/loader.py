@@ -41,7 +41,7 @@ ENV_CONFIG_FILE = "ALLMYSMS_MOCK_CONFIG"
 # Variables read by other parts than the settings (none is a typo).
 ENV_RESERVED = frozenset({ENV_CONFIG_FILE})
 
-_EMAIL = re.compile(r"^[^@\s<>\"']+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+_EMAIL = re.compile(r"[^@\s<>\"']+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -112,7 +112,7 @@ def _account(entry: Any, where: str) -> AccountConfig:
     except ValueError as exc:
         raise _error(f"{where}.subscription", str(exc)) from None
     email = entry.get("email", f"{login}@example.com")
-    if not isinstance(email, str) or not _EMAIL.match(email):
+    if not isinstance(email, str) or not _EMAIL.fullmatch(email):
         raise _error(f"{where}.email", f"must be an e-mail address, got {show(email)}")
     return AccountConfig(
         login=login,

@@ -171,14 +171,21 @@ class LimitsConfig:
     max_login_attempts: int = field(
         default=3, metadata=spec(c.integer(1, 100, "an integer 1-100"), short=True)
     )
-    # `login_lockout_failures` failed logins from one address within `login_lockout_seconds`
-    # refuse every login from it (both protocols) for `login_lockout_seconds`; 0: no lockout.
+    # `login_lockout_failures` failed logins from one address, or for one login from any
+    # addresses, within `login_lockout_seconds` refuse every login from that address, or of
+    # that login (both protocols), for `login_lockout_seconds`; 0: no lockout.
     login_lockout_failures: int = field(
         default=10,
         metadata=spec(c.integer(0, 1_000_000, "an integer >= 0 (0: no lockout)"), short=True),
     )
     login_lockout_seconds: float = field(
         default=60.0, metadata=spec(c.number(0.0, True, c.MAX_SECONDS), short=True)
+    )
+    # HTTP API connections open at once (never more than a quarter of the open-files limit);
+    # one more is answered 503 and closed. A connection has `login_timeout_seconds` to send
+    # its first request, and 15 s between requests once kept alive.
+    max_http_connections: int = field(
+        default=512, metadata=spec(c.integer(1, 100_000, "an integer 1-100000"), short=True)
     )
 
 

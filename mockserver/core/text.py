@@ -3,6 +3,7 @@ messages. Pure functions of the standard library; every variant lives here, each
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +27,13 @@ def _escaped(text: str, escapes: Callable[[str], bool], spell: Callable[[str], s
 
 def _name_escapes(ch: str) -> bool:
     code = ord(ch)
-    return 0xD800 <= code <= 0xDFFF or ch in LINE_BREAKS or code < 32 or 127 <= code < 160
+    return (
+        0xD800 <= code <= 0xDFFF
+        or ch in LINE_BREAKS
+        or code < 32
+        or 127 <= code < 160
+        or unicodedata.category(ch) == "Cf"
+    )
 
 
 def _name_spelling(ch: str) -> str:
@@ -43,7 +50,8 @@ def printable_name(name: str) -> str:
     SQLite and e-mail refuse) or characters that break a line (U+2028, ...), which no header
     may contain. Each byte that is not UTF-8 becomes `\\xNN` (as
     `name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")` writes it),
-    each other surrogate, C0/C1 control or line-breaking character `\\xNN` / `\\uNNNN`; every
+    each other surrogate, C0/C1 control, line-breaking or invisible formatting character
+    (category Cf: U+202E would reverse the rest of a log line) `\\xNN` / `\\uNNNN`; every
     other character, a backslash included, is kept, so every name the FTP/SFTP servers accept
     is returned unchanged (the form is for display and storage, not reversible).
     """

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
+import unicodedata
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -141,15 +142,30 @@ _TOO_LONG = _deny(
 _NOT_UTF8 = _deny("invalid name: not UTF-8")
 
 
+def _format_char(name: str) -> str | None:
+    """The first invisible formatting character of `name` (Unicode category Cf: bidi overrides
+    and isolates U+202A-U+202E, U+2066-U+2069, marks U+200E/U+200F, U+FEFF, zero-width
+    joiners...), or None. Such a name shows differently from what it is: `x\u202evsc.tmp`
+    reads as `xpmt.csv` (issue 16)."""
+    for ch in name:
+        if unicodedata.category(ch) == "Cf":
+            return ch
+    return None
+
+
 def _creatable(name: str) -> Decision:
     """Whether an upload or a rename may create `name` in SEND_SMS.
 
-    It must be UTF-8 (the store, the recap and the logs carry it as text), and the platform
+    It must be UTF-8 (the store, the recap and the logs carry it as text), hold no invisible
+    formatting character (`_format_char`: a name must read as what it is), and the platform
     must be able to give it its final name (contract 5.3) on disk: at most 219 bytes in UTF-8;
     a `.tmp` name (never processed, contract 5.1) may add its 4 characters.
     """
     if _not_utf8(name):
         return _NOT_UTF8
+    hidden = _format_char(name)
+    if hidden is not None:
+        return _deny(f"invalid name: invisible formatting character U+{ord(hidden):04X}")
     limit = MAX_NAME_BYTES + (len(_TEMPORARY) if name.endswith(_TEMPORARY) else 0)
     return ALLOW if len(name.encode("utf-8")) <= limit else _TOO_LONG
 

@@ -14,6 +14,7 @@ import asyncssh
 from mockserver.auth import Authenticator
 from mockserver.config import Config
 from mockserver.faults import Faults
+from mockserver.health import SFTP, Health
 from mockserver.limits import Guard, guard_for
 from mockserver.servers import sftp_compat
 from mockserver.servers.announce import Announce
@@ -72,6 +73,7 @@ class SftpServer:
         guard: Guard | None = None,
         faults: Faults | None = None,
         publish: Publish = no_events,
+        health: Health | None = None,
     ) -> None:
         """`guard` (the lockout and connection counters) defaults to the one shared by every
         server of the same data dir, so the FTP server's failures count here too; `faults`:
@@ -83,6 +85,7 @@ class SftpServer:
         self.announce = Announce(publish, "sftp")  # contract 9.1's session events
         self.guard = guard or guard_for(config.server.data_dir, config.limits)
         self.faults = Faults() if faults is None else faults
+        self.health = Health() if health is None else health  # issue 16
         limits = config.limits
         # Failed logins cost this much (slows guessing); the connection drops after
         # `max_auth_attempts` failures, like OpenSSH's MaxAuthTries.
@@ -122,7 +125,7 @@ class SftpServer:
         self._acceptor = await asyncssh.listen(
             server.host,
             server.sftp_port,
-            server_factory=lambda: SshConnection(self),
+            server_factory=self._accepted,
             server_host_keys=[self._key],
             server_version="AllMySMSMock",
             # Password logins only (manual 4.1: "login", "pass"); no "none", keys, kbd-interactive.
@@ -160,6 +163,12 @@ class SftpServer:
             except TimeoutError:
                 log.warning("some SFTP connections did not close within %.0f s", timeout)
         self.connections.clear()
+
+    def _accepted(self) -> SshConnection:
+        """A new connection: accepting works (again, after running out of descriptors)."""
+        if self.health.problem(SFTP) is not None:
+            self.health.clear(SFTP)
+        return SshConnection(self)
 
     def _open_session(self, chan: asyncssh.SSHServerChannel[bytes]) -> FaultedSftp:
         login = str(chan.get_extra_info("username"))

@@ -26,6 +26,7 @@ from asyncssh import (
     SFTPPermissionDenied,
 )
 
+from mockserver.health import DATA_DIR
 from mockserver.servers import dropbox, policy
 from mockserver.servers.sftp_tree import ConfinedTree, guarded
 from mockserver.tree import Layout
@@ -39,6 +40,9 @@ log = logging.getLogger("mockserver.sftp")
 _WRITE_FLAGS = FXF_WRITE | FXF_APPEND | FXF_CREAT | FXF_TRUNC | FXF_EXCL
 _MAX_READ = 256 * 1024
 _MAX_OFFSET = 2**63 - 1  # off_t
+# Open files a session may hold (issue 16: one session with 1,004 handles exhausted the
+# descriptors of the whole mock); the next open is refused until one is closed.
+MAX_HANDLES = 64
 
 
 @dataclass(eq=False, slots=True)
@@ -85,6 +89,10 @@ class ConfinedSftp(ConfinedTree):
             self._require(policy.may_write(virtual, self._layout, self._login), "upload", virtual)
         else:
             self._require(policy.may_read(virtual, self._layout, self._login), "read", virtual)
+        if len(self._handles) >= MAX_HANDLES:
+            raise SFTPFailure("too many open files in this session")
+        if writing and self._owner.health.problem(DATA_DIR) is not None:
+            raise SFTPFailure("platform storage unavailable")  # issue 16: the data dir is gone
         real = self._real(virtual)
         if writing:
             flags = os.O_RDWR if pflags & FXF_READ else os.O_WRONLY
@@ -349,6 +357,8 @@ class ConfinedSftp(ConfinedTree):
         src_virtual, dst_virtual = self._virtual(oldpath), self._virtual(newpath)
         decision = policy.may_rename(src_virtual, dst_virtual, self._layout, self._login)
         self._require(decision, what, f"{src_virtual} -> {dst_virtual}")
+        if self._owner.health.problem(DATA_DIR) is not None:
+            raise SFTPFailure("platform storage unavailable")  # issue 16: the data dir is gone
         src, dst = self._real(src_virtual), self._real(dst_virtual)
         if not stat.S_ISREG(self._entry_stat(src).st_mode):
             raise SFTPPermissionDenied("only files can be renamed")

@@ -104,18 +104,20 @@ class SshConnection(asyncssh.SSHServer):
 
     # -- authentication ------------------------------------------------------------------------
 
-    def _refuse_if_locked_out(self, username: str | None) -> None:
-        """`username` None: this very attempt's failure was already announced."""
-        remaining = self._owner.guard.lockout.remaining(self._address)
-        if remaining:
-            seconds = round(remaining)
-            log.info("SFTP login from %s refused: locked out for %d s", self._peer(), seconds)
-            if username is not None:
-                self._owner.announce.login_failed(username, self._peer(), "locked_out")
-            raise asyncssh.PermissionDenied(
-                "too many failed logins from your address;"
-                f" try again in {max(1, round(remaining))} s"
+    def _refuse_if_locked_out(self, username: str, *, announce: bool = True) -> None:
+        """`announce` False: this very attempt's failure was already announced."""
+        lock = self._owner.guard.lockout.refusal(self._address, username)
+        if lock is not None:
+            seconds = round(lock.seconds)
+            log.info(
+                "SFTP login from %s refused: %s locked out for %d s",
+                self._peer(),
+                lock.scope,
+                seconds,
             )
+            if announce:
+                self._owner.announce.login_failed(username, self._peer(), "locked_out")
+            raise asyncssh.PermissionDenied(lock.reason)
 
     def begin_auth(self, username: str) -> bool:
         self._refuse_if_locked_out(username)
@@ -145,12 +147,16 @@ class SshConnection(asyncssh.SSHServer):
         log.warning("SFTP login failed for %r from %s (%d)", username[:64], peer, self._failures)
         self._owner.announce.login_failed(username, peer, "credentials")
         # Counted at once (not after the delay): parallel guessers are counted too.
-        locked = self._owner.guard.lockout.failed(self._address)
+        locked = self._owner.guard.lockout.failed(self._address, username)
         if locked:
-            log.warning("SFTP logins from %s locked out after repeated failures", self._address)
+            log.warning(
+                "SFTP logins from %s (or for %r) locked out after repeated failures",
+                self._address,
+                username[:64],
+            )
         await asyncio.sleep(self._owner.failed_login_delay)
         if locked:
-            self._refuse_if_locked_out(None)
+            self._refuse_if_locked_out(username, announce=False)
         if self._failures >= self._owner.max_auth_attempts:
             raise asyncssh.PermissionDenied("too many authentication failures")
         return False

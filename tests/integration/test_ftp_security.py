@@ -323,3 +323,23 @@ def test_sibling_account_cannot_see_alice(env: FtpHarness) -> None:
         with pytest.raises(ftplib.error_perm):
             other.retrbinary(f"RETR {path}", lambda _b: None)
     assert other.voidcmd("NOOP").startswith("200")
+
+
+@pytest.mark.parametrize("ch", ["\u202e", "\u200f", "\ufeff", "\u2066"])
+def test_names_with_formatting_characters_refused(
+    env: FtpHarness, ftp: ftplib.FTP, ch: str
+) -> None:
+    """Issue 16: a bidi override, a direction mark or a BOM in a new name (upload or rename
+    target) is refused with 553 naming the character, by the shared policy; nothing is written."""
+    (env.folder("SEND_SMS") / "a.tmp").write_bytes(b"a")
+    before = tree_snapshot(env.base)
+    with pytest.raises(ftplib.error_perm) as exc:
+        ftp.storbinary(f"STOR SEND_SMS/x{ch}vsc.tmp", io.BytesIO(b"x"))
+    assert str(exc.value)[:3] == "553"
+    assert f"U+{ord(ch):04X}" in str(exc.value)
+    ftp.sendcmd("RNFR SEND_SMS/a.tmp")
+    with pytest.raises(ftplib.error_perm) as exc:
+        ftp.sendcmd(f"RNTO SEND_SMS/x{ch}.csv")
+    assert str(exc.value)[:3] == "553"
+    assert ftp.voidcmd("NOOP").startswith("200")
+    assert tree_snapshot(env.base) == before

@@ -10,6 +10,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -928,3 +929,76 @@ def test_check_reports_a_tmp_name_as_ignored(srv: MockServer) -> None:
     assert (verdict["sms"], verdict["rejected"]) == ([], [])
     assert verdict["bytes"] == len(GOOD_ROWS)
     assert srv.files() == []
+
+
+def test_connections_past_the_cap_get_503_and_idle_ones_are_closed(tmp_path: Path) -> None:
+    """Issue 16: the API's connections are capped (`limits.max_http_connections`): one more
+    is answered 503 naming the limit and closed; a connection that sends no request within
+    `login_timeout_seconds` is closed (aiohttp alone kept both forever)."""
+    import socket
+
+    settings = {"limits.max_http_connections": 8, "limits.login_timeout_seconds": 1.0}
+    with MockServer(data_dir=tmp_path / "d", **settings) as srv:
+        idle = [socket.create_connection(("127.0.0.1", srv.http_port), 10) for _ in range(8)]
+        try:
+            assert srv._http is not None
+            wait_until(
+                lambda: (
+                    srv._http is not None
+                    and srv._http.gate is not None
+                    and srv._http.gate.open == 8
+                ),
+                what="8 connections counted",
+            )
+            with socket.create_connection(("127.0.0.1", srv.http_port), 10) as extra:
+                extra.settimeout(10)
+                answer = extra.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 503")
+            assert b"too many HTTP connections (limit 8)" in answer
+            for sock in idle:  # closed by the server after the first-request time
+                sock.settimeout(10)
+                assert sock.recv(4096) == b""
+            assert call(srv, "GET", "/health").status == 200
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def test_data_dir_replaced_while_running_is_degraded_and_refuses_uploads(tmp_path: Path) -> None:
+    """Issue 16, finding 8: the database replaced under the running mock (its inode changed):
+    `/health` answers 503 `degraded` naming the data dir, FTP uploads get 451 "platform
+    storage unavailable" (whatever lands now would be lost at restart), logged once."""
+    import ftplib
+    import io
+    import shutil
+
+    with MockServer(data_dir=tmp_path / "d") as srv:
+        db = srv.data_dir / "state.sqlite3"
+        shutil.copy(db, tmp_path / "copy")
+        os.replace(tmp_path / "copy", db)  # same name, another inode
+        wait_until(lambda: call(srv, "GET", "/health").status == 503, what="health 503")
+        body = call(srv, "GET", "/health").json
+        assert body["status"] == "degraded"
+        assert "replaced while running; restart the mock" in body["problems"]["data_dir"]
+        with ftplib.FTP() as ftp:
+            ftp.connect("127.0.0.1", srv.ftp_port, timeout=10)
+            ftp.login("demo", "demo")
+            with pytest.raises(ftplib.error_temp) as exc:
+                ftp.storbinary("STOR /SEND_SMS/a.tmp", io.BytesIO(b"x"))
+            assert str(exc.value) == "451 Platform storage unavailable."
+
+
+def test_long_polls_past_the_cap_get_503() -> None:
+    """Issue 16: long polls are capped (`MAX_LONG_POLLS`); one more is refused at once."""
+    from mockserver.events import EventBus
+    from mockserver.servers.http.connections import LongPolls, TooManyWaiters
+
+    async def main() -> None:
+        polls = LongPolls(EventBus(), cap=2)
+        with polls.waiter("a"), polls.waiter("b"):
+            assert polls.waiting == 2
+            with pytest.raises(TooManyWaiters), polls.waiter("c"):
+                pass
+        assert polls.waiting == 0
+
+    asyncio.run(main())

@@ -131,7 +131,7 @@ def test_lockout_zero_is_off_and_tables_stay_bounded() -> None:
     lockout = LoginLockout(5, 60.0, clock)
     for i in range(12_000):
         lockout.failed(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}")
-    assert len(lockout._recent) <= 10_000
+    assert len(lockout._addresses._recent) <= 10_000
 
 
 def test_connection_limiter_counts_total_and_per_address() -> None:
@@ -579,3 +579,82 @@ def test_ftp_password_check_does_not_freeze_other_sessions(tmp_path: Path) -> No
             release.set()
             assert busy.reply()[:3] == "230"
             assert busy.reply() == '257 "/" is the current directory.'
+
+
+@pytest.mark.parametrize("size", [2049, 3000, 10_000, 100_000])
+def test_ftp_overlong_line_gets_exactly_one_reply(tmp_path: Path, size: int) -> None:
+    """Issue 16: a command line over 2,048 bytes is answered `500 Command too long.` once,
+    whatever its length (pyftpdlib alone answered it, then ran its tail as a second command);
+    the next command is answered in turn, also pipelined behind it."""
+    with ftp_harness(tmp_path) as ftp, raw_ftp(ftp.port) as client:
+        client.sock.sendall(b"NOOP " + b"x" * size + b"\r\nSYST\r\nNOOP\r\n")
+        assert client.reply() == "500 Command too long."
+        assert client.reply().startswith("215")  # SYST: the next line, not the tail
+        assert client.reply().startswith("200")
+        # Under the limit: read whole (NOOP takes no argument), and answered once.
+        assert client.cmd("NOOP " + "y" * 2000).startswith("501")
+        assert client.cmd("NOOP").startswith("200")
+
+
+# -- issue 16: the lockout per login as well as per address --------------------------------------
+
+
+def test_rotating_addresses_meets_the_per_login_lockout() -> None:
+    """Issue 16: failures for one login count whatever address they come from (rotating
+    127.0.0.x no longer gets around the lockout); the login is refused from every address,
+    and other logins from those addresses are not."""
+    clock = FakeClock()
+    lockout = LoginLockout(3, 60.0, clock)
+    assert not lockout.failed("127.0.0.2", "demo")
+    assert not lockout.failed("127.0.0.3", "demo")
+    assert lockout.failed("127.0.0.4", "demo")
+    lock = lockout.refusal("127.0.0.9", "demo")
+    assert lock is not None
+    assert lock.scope == "login"
+    assert lock.seconds == pytest.approx(60.0)
+    assert lock.reason == "too many failed logins for this login; try again in 60 s"
+    assert lockout.refusal("127.0.0.9", "alice") is None
+    assert lockout.refusal("127.0.0.2", "alice") is None  # 1 failure from that address
+
+
+def test_the_per_login_lockout_never_outlasts_its_window() -> None:
+    """Issue 16 (documented rule): attempts during a lockout are refused but not counted, so
+    a guesser never keeps the real user out longer than `login_lockout_seconds` after the
+    lockout began; counting starts afresh after it."""
+    clock = FakeClock()
+    lockout = LoginLockout(2, 60.0, clock)
+    lockout.failed("10.0.0.1", "demo")
+    assert lockout.failed("10.0.0.2", "demo")
+    for i in range(50):  # a guesser keeps trying during the lockout, from many addresses
+        clock.now += 1.0
+        assert lockout.failed(f"10.1.0.{i}", "demo")
+    clock.now += 10.0  # 60 s after the lockout began
+    assert lockout.refusal("10.9.9.9", "demo") is None
+    assert not lockout.failed("10.0.0.3", "demo")  # a fresh count: one failure is not enough
+
+
+def test_ftp_login_locked_out_from_another_address(tmp_path: Path) -> None:
+    """Issue 16: failures for `alice` lock `alice` out on FTP, also for a client at another
+    loopback address, with a reason naming the login, while `alice2` still logs in there."""
+    with ftp_harness(tmp_path, login_lockout_failures=2, login_lockout_seconds=60) as ftp:
+        ftp.server.guard.lockout.failed("127.0.0.5", "alice")
+        ftp.server.guard.lockout.failed("127.0.0.6", "alice")
+        with raw_ftp(ftp.port) as client:
+            assert client.cmd("USER alice").startswith(
+                "421 Too many failed logins for this login; try again in"
+            )
+        with raw_ftp(ftp.port) as client:
+            assert client.cmd("USER alice2").startswith("331")
+            assert client.cmd("PASS pw-alice2").startswith("230")
+
+
+def test_sftp_login_locked_out_from_another_address(tmp_path: Path) -> None:
+    """Issue 16: the per-login lockout on SFTP: even the right password is refused, with a
+    reason naming the login; another login from the same address is not."""
+    with sftp_harness(tmp_path, login_lockout_failures=2, login_lockout_seconds=60) as sftp:
+        sftp.server.guard.lockout.failed("127.0.0.5", "alice")
+        sftp.server.guard.lockout.failed("127.0.0.6", "alice")
+
+        reason = run(_sftp_login(sftp.port, "pw-alice", "alice"))
+        assert reason.startswith("too many failed logins for this login; try again in")
+        assert run(_sftp_login(sftp.port, "pw-alice2", "alice2")) == "ok"

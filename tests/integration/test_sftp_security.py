@@ -384,3 +384,23 @@ def test_planted_hard_link_is_never_truncated_touched_or_read(sftp: SftpHarness)
     run(main())
     assert outside_alice(sftp) == before
     assert sftp.uploads == []
+
+
+@pytest.mark.parametrize("ch", ["\u202e", "\u200f", "\ufeff", "\u2066"])
+def test_names_with_formatting_characters_refused(sftp: SftpHarness, ch: str) -> None:
+    """Issue 16: a bidi override, a direction mark or a BOM in a new name (open for writing,
+    rename target) is refused with a permission error naming the character (the shared
+    policy); nothing is written and the session goes on."""
+    (sftp.folder("SEND_SMS") / "a.tmp").write_bytes(b"a")
+
+    async def main() -> None:
+        async with connect(sftp.port) as conn, conn.start_sftp_client() as client:
+            with pytest.raises(asyncssh.SFTPPermissionDenied) as exc:
+                await client.open(f"/SEND_SMS/x{ch}vsc.tmp", "wb")
+            assert f"U+{ord(ch):04X}" in str(exc.value.reason)
+            with pytest.raises(asyncssh.SFTPPermissionDenied):
+                await client.rename("/SEND_SMS/a.tmp", f"/SEND_SMS/x{ch}.csv")
+            assert sorted(await client.listdir("/SEND_SMS")) == [".", "..", "a.tmp"]
+
+    run(main())
+    assert sorted(os.listdir(sftp.folder("SEND_SMS"))) == ["a.tmp"]

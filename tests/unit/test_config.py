@@ -573,6 +573,7 @@ def test_short_keys_name_their_section() -> None:
                 "max_login_attempts",
                 "login_lockout_failures",
                 "login_lockout_seconds",
+                "max_http_connections",
             ],
             "limits",
         ),
@@ -618,3 +619,33 @@ def test_flag_overrides_follow_the_flags_order_so_the_first_bad_one_is_reported(
     assert list(overrides) == ["server.data_dir", "server.ftp_port", "log.level"]
     with pytest.raises(ConfigError, match=r"server\.data_dir"):
         load_config(None, env={}, overrides=overrides)
+
+
+@pytest.mark.parametrize(
+    "toml",
+    [
+        '[[accounts]]\nlogin = "demo\\n"\npassword = "y"\n',
+        '[[accounts]]\nlogin = "demo"\npassword = "y"\nemail = "a@example.com\\n"\n',
+        '[processing]\ndefault_sender = "ACME\\n"\n',
+    ],
+    ids=["login", "email", "sender"],
+)
+def test_a_value_ending_in_a_newline_is_refused(tmp_path: Path, toml: str) -> None:
+    """Issue 16: the patterns match the whole value (`re.fullmatch`): a `$` would accept a
+    trailing `\\n`, which then splits log lines and headers."""
+    with pytest.raises(ConfigError):
+        load_config(_write(tmp_path, toml), env={})
+
+
+def test_a_login_ending_in_a_newline_is_not_a_login() -> None:
+    """Issue 16: `valid_login` (the HTTP API, the FTP/SFTP authorizers and the store) refuses
+    `demo\\n`, and the HTTP API's login field with it."""
+    from mockserver.servers.http.validation import BadRequest, email_field, login_field
+    from mockserver.tree import valid_login
+
+    assert valid_login("demo")
+    assert not valid_login("demo\n")
+    with pytest.raises(BadRequest):
+        login_field("demo\n")
+    with pytest.raises(BadRequest):
+        email_field("a@example.com\n")

@@ -166,3 +166,34 @@ def test_a_recap_header_never_holds_a_line_break(ch: str) -> None:
     for key, value in msg.items():
         assert str(value).splitlines() == [str(value)], key
     assert b"camp\\" in data
+
+
+# Issue 16, finding 9: invisible formatting characters (Unicode category Cf).
+FORMAT_CHARS = ["\u202e", "\u202a", "\u200f", "\u200e", "\ufeff", "\u2066", "\u2069", "\u200d"]
+
+
+@pytest.mark.parametrize("ch", FORMAT_CHARS, ids=[f"U+{ord(c):04X}" for c in FORMAT_CHARS])
+def test_names_with_formatting_characters_cannot_be_created(ch: str) -> None:
+    """Issue 16: a bidi override or a BOM makes a name read as another (`x\\u202evsc.tmp`
+    shows as `xpmt.csv`): the shared policy refuses to create one, by upload or rename, and
+    names the character; a file already on disk under such a name may still be listed,
+    read and deleted (contract 4: never stuck)."""
+    path = f"/SEND_SMS/camp{ch}vsc.tmp"
+    decision = policy.may_write(path, "flat", "alice")
+    assert not decision
+    assert decision.reason == f"invalid name: invisible formatting character U+{ord(ch):04X}"
+    assert not policy.may_rename("/SEND_SMS/a.tmp", path, "flat", "alice")
+    assert policy.may_list(path, "flat", "alice")
+    assert policy.may_read(path, "flat", "alice")
+    assert policy.may_delete(path, "flat", "alice")
+
+
+def test_a_name_with_a_formatting_character_planted_on_disk_is_incorrect() -> None:
+    """Issue 16: the processor's side of a planted `…\\u202e…` name: it fails the name grammar
+    (Incorrect_FileName) and its printable form spells the character out."""
+    from mockserver.core.filename import check_filename
+
+    name = "camp\u202e_20301231120000_HQ.csv"
+    assert isinstance(check_filename(name), str)
+    assert "\u202e" not in printable_name(name)
+    assert "\\u202e" in printable_name(name)

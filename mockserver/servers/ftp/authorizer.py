@@ -37,8 +37,12 @@ class Authorizer:
             log.warning("FTP login failed for %r from %s (%d)", username[:64], peer, failures)
             self._ctx.announce.login_failed(username, peer, "credentials")
             # Counted at once (not after the delay): parallel guessers are counted too.
-            if self._ctx.guard.lockout.failed(address):
-                log.warning("FTP logins from %s locked out after repeated failures", address)
+            if self._ctx.guard.lockout.failed(address, username):
+                log.warning(
+                    "FTP logins from %s (or for %r) locked out after repeated failures",
+                    address,
+                    username[:64],
+                )
             # An empty message lets pyftpdlib answer "Anonymous access not allowed." or
             # "Authentication failed." (530), after its failed-login delay.
             raise AuthenticationFailed("")

@@ -5,6 +5,7 @@ installed pyftpdlib still has each of them.
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
 import logging
@@ -39,6 +40,7 @@ __all__ = [
     "HandlerBase",
     "IOLoop",
     "IncompatiblePyftpdlib",
+    "ListenerBase",
     "NoPassivePort",
     "PassiveDTP",
     "missing",
@@ -76,6 +78,14 @@ PRIVATE: tuple[tuple[type[Any], str], ...] = (
 
 # Where the class lives moved between pyftpdlib versions; the handler attribute did not.
 PassiveDTP: type[Any] = FTPHandler.passive_dtp
+
+
+# RFC 959 lets a server answer 500 to a line it will not read; pyftpdlib's own limit is 2,048
+# bytes but it then reads the rest of the line as a second command (two replies, issue 16).
+MAX_COMMAND_BYTES = 2048
+# What an over-long line is kept as until its end: longer than the limit, so no line read
+# whole can equal it.
+_OVERLONG = b"\x00" * (MAX_COMMAND_BYTES + 1)
 
 
 class IncompatiblePyftpdlib(RuntimeError):
@@ -140,6 +150,30 @@ class HandlerBase(FTPHandler):  # type: ignore[misc]
     _in_buffer_len: int
     _dtp_acceptor: Any
 
+    _overlong = False  # reading the rest of a line over MAX_COMMAND_BYTES, to drop it
+
+    def collect_incoming_data(self, data: bytes) -> None:
+        """Buffer a command line; one over MAX_COMMAND_BYTES is dropped to its end, then
+        answered once (`found_terminator`), whatever its length."""
+        if self._overlong:
+            return
+        if self._in_buffer_len + len(data) > MAX_COMMAND_BYTES:
+            self._overlong = True
+            self._in_buffer = [_OVERLONG]
+            self._in_buffer_len = len(_OVERLONG)
+            return
+        self._in_buffer.append(data)
+        self._in_buffer_len += len(data)
+
+    def found_terminator(self) -> None:
+        self._overlong = False
+        if self._in_buffer_len == len(_OVERLONG) and b"".join(self._in_buffer) == _OVERLONG:
+            self._in_buffer = []
+            self._in_buffer_len = 0
+            self.respond_w_warning("500 Command too long.")
+            return
+        super().found_terminator()
+
     @property
     def is_closed(self) -> bool:
         return bool(self._closed)
@@ -181,6 +215,7 @@ class HandlerBase(FTPHandler):  # type: ignore[misc]
         line = b"".join(self._in_buffer)
         self._in_buffer = []
         self._in_buffer_len = 0
+        self._overlong = False  # the line ended: the next one is read again
         return line
 
     def run_line(self, line: bytes) -> None:
@@ -209,3 +244,64 @@ class DataChannelBase(DTPHandler):  # type: ignore[misc]
     def set_closing_reply(self, reply: str, logfun: Callable[[str], None]) -> None:
         """The reply the control connection gets when this transfer closes."""
         self._resp = (reply, logfun)
+
+
+class ListenerBase(FTPServer):  # type: ignore[misc]
+    """pyftpdlib's listener, which never dies of a failed accept: pyftpdlib re-raises any
+    error but ECONNABORTED and its `handle_error` then closes the listener for good (out of
+    descriptors, FTP was gone until a restart: issue 16). Here a failed accept pauses the
+    listener for `accept_pause` seconds (the connection waits in the backlog) and tells
+    `accept_failed`; the next accept that works tells `accept_worked`."""
+
+    accept_pause = 1.0
+    _retry: Any = None
+
+    def handle_accept(self) -> None:
+        try:
+            pair = self.accept()  # None: nothing to accept after all (EAGAIN, ECONNABORTED)
+        except OSError as exc:
+            if exc.errno == errno.ECONNABORTED:
+                return
+            self._pause()
+            self.accept_failed(exc)
+            return
+        if pair is None:
+            return
+        sock, addr = pair
+        self.accept_worked()
+        if addr is not None:
+            self.handle_accepted(sock, addr)
+
+    def _pause(self) -> None:
+        if self._retry is not None:
+            return
+        self.del_channel()
+        self._retry = self.ioloop.call_later(
+            self.accept_pause, self._resume, _errback=self._resume_failed
+        )
+
+    def _resume(self) -> None:
+        self._retry = None
+        if self.socket is not None:
+            self.add_channel()
+
+    def _resume_failed(self) -> None:
+        self._retry = None
+        log.exception("cannot resume accepting FTP connections")
+
+    @property
+    def paused(self) -> bool:
+        """Off the loop's map until the retry: the loop's `close` would not close it."""
+        return self._retry is not None
+
+    def close(self) -> None:
+        retry, self._retry = self._retry, None
+        if retry is not None:
+            retry.cancel()
+        super().close()
+
+    def accept_failed(self, exc: OSError) -> None:
+        """An accept failed (the listener is paused, then retried)."""
+
+    def accept_worked(self) -> None:
+        """An accept worked."""

@@ -16,6 +16,7 @@ from typing import Any
 from mockserver.auth import Authenticator
 from mockserver.config import LimitsConfig
 from mockserver.faults import Faults
+from mockserver.health import Health
 from mockserver.limits import Guard
 from mockserver.servers.announce import Announce
 from mockserver.servers.dropbox import OnUpload
@@ -87,6 +88,8 @@ class Context:
     # Contract 9.2: the fault rules fired on protocol operations (`servers.ftp.faults`).
     faults: Faults = field(default_factory=Faults)
     announce: Announce = field(default_factory=Announce)  # contract 9.1's session events
+    # Issue 16: the platform's problems (a listener that cannot accept, the data dir lost).
+    health: Health = field(default_factory=Health)
     # Open sessions (loop thread only): pyftpdlib takes a session off its map while a login
     # is checked or a failed one is delayed, so `close_all` alone would not close it.
     sessions: set[Any] = field(default_factory=set)

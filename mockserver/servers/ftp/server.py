@@ -12,12 +12,13 @@ from mockserver import __version__
 from mockserver.auth import Authenticator
 from mockserver.config import Config
 from mockserver.faults import Faults
+from mockserver.health import FTP, Health, accept_problem
 from mockserver.limits import Guard, guard_for
 from mockserver.servers.announce import Announce
 from mockserver.servers.dropbox import OnUpload, Publish, no_events
 from mockserver.servers.ftp import compat
 from mockserver.servers.ftp.authorizer import Authorizer
-from mockserver.servers.ftp.compat import FTPHandler, FTPServer, IOLoop
+from mockserver.servers.ftp.compat import FTPHandler, IOLoop, ListenerBase
 from mockserver.servers.ftp.context import Context
 from mockserver.servers.ftp.fs import Filesystem
 from mockserver.servers.ftp.session import Session
@@ -53,6 +54,20 @@ def route_pyftpdlib_log() -> None:
     if lib.level == logging.NOTSET:
         lib.setLevel(logging.WARNING)
     lib.propagate = False  # the root logger's handlers would print it a second time
+
+
+class Listener(ListenerBase):
+    """The FTP listener: a failed accept (out of descriptors) pauses it and is reported to
+    `health` (once, by `Health`), the next accept that works clears it (issue 16)."""
+
+    health: Health
+
+    def accept_failed(self, exc: OSError) -> None:
+        self.health.report(FTP, accept_problem(exc))
+
+    def accept_worked(self) -> None:
+        if self.health.problem(FTP) is not None:
+            self.health.clear(FTP)
 
 
 def handler_class(
@@ -100,6 +115,7 @@ class FtpServer:
         guard: Guard | None = None,
         faults: Faults | None = None,
         publish: Publish = no_events,
+        health: Health | None = None,
     ) -> None:
         """`auth_failed_delay` overrides `limits.login_failure_delay_seconds`; `guard` (the
         lockout and connection counters) defaults to the one shared by every server of the
@@ -118,6 +134,7 @@ class FtpServer:
             guard=self.guard,
             faults=Faults() if faults is None else faults,
             announce=Announce(publish, "ftp"),
+            health=Health() if health is None else health,
         )
         self._auth_failed_delay = (
             config.limits.login_failure_delay_seconds
@@ -145,7 +162,8 @@ class FtpServer:
         handler = handler_class(self._config, self._ctx, self._auth_failed_delay, self._banner)
         ioloop = IOLoop()
         try:
-            server = FTPServer(
+            listener = type("AllMySmsFtpListener", (Listener,), {"health": self._ctx.health})
+            server = listener(
                 (self._config.server.host, self._config.server.ftp_port),
                 handler,
                 ioloop=ioloop,
@@ -184,6 +202,8 @@ class FtpServer:
                     session.close()
                 except Exception:
                     log.exception("cannot close an FTP session")
+            if server.paused:  # off the loop's map: close_all would miss it
+                server.close()
             server.close_all()
             background.shutdown()
 

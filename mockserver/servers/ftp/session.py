@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mockserver.core.faults import FaultRule
+from mockserver.health import DATA_DIR
 from mockserver.servers import dropbox, policy
 from mockserver.servers.ftp import decisions
 from mockserver.servers.ftp import faults as ftp_faults
@@ -99,15 +100,17 @@ class Session(HandlerBase):
         self.ctx.announce.login(username, self.peer)
 
     def _locked_out(self, username: str) -> bool:
-        remaining = self.ctx.guard.lockout.remaining(self.remote_ip)
-        if not remaining:
+        lock = self.ctx.guard.lockout.refusal(self.remote_ip, username)
+        if lock is None:
             return False
-        log.info("FTP login from %s refused: locked out for %d s", self.peer, round(remaining))
-        self.ctx.announce.login_failed(username, self.peer, "locked_out")
-        self.respond(
-            "421 Too many failed logins from your address;"
-            f" try again in {max(1, round(remaining))} s."
+        log.info(
+            "FTP login from %s refused: %s locked out for %d s",
+            self.peer,
+            lock.scope,
+            round(lock.seconds),
         )
+        self.ctx.announce.login_failed(username, self.peer, "locked_out")
+        self.respond(f"421 {lock.reason[:1].upper()}{lock.reason[1:]}.")
         self.close_when_done()
         return True
 
@@ -318,6 +321,10 @@ class Session(HandlerBase):
         real = policy.confine(root, virtual)
         if real is None:
             self._refuse("550", "Path not available", what, virtual)
+            return
+        if what in ("upload", "rename") and self.ctx.health.problem(DATA_DIR) is not None:
+            # Issue 16: the data dir is gone; whatever lands now would be lost at restart.
+            self._refuse("451", "platform storage unavailable", what, virtual)
             return
         go = partial(self._go, line, cmd, prefix, virtual, real, pending, code, what)
         name = (pending and self.virtual_of(pending)) if cmd == "RNTO" else virtual

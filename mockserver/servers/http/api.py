@@ -17,8 +17,16 @@ from aiohttp import web
 
 from mockserver import views
 from mockserver.backend import Backend, BadFilter
-from mockserver.events import Event, FileFinished, PlatformReset
+from mockserver.health import open_files_limit
 from mockserver.servers.dropbox import OnUpload
+from mockserver.servers.http.connections import (
+    KEEPALIVE_SECONDS,
+    CappedSite,
+    Gate,
+    LongPolls,
+    TooManyWaiters,
+    connection_cap,
+)
 from mockserver.servers.http.drop import DropApi
 from mockserver.servers.http.events_api import EventStreams
 from mockserver.servers.http.faults import FaultsApi
@@ -76,8 +84,9 @@ class HttpApi:
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._closing: asyncio.Event | None = None
-        self._waiters: set[asyncio.Event] = set()
+        self.long_polls = LongPolls(backend.bus)  # GET /api/files?wait= (issue 16: cheap)
         self.events = EventStreams(backend.bus)  # GET /api/events (contract 9.1)
+        self.gate: Gate | None = None
 
     @property
     def port(self) -> int:
@@ -124,10 +133,14 @@ class HttpApi:
             access_log=None,
             handle_signals=False,
             shutdown_timeout=SHUTDOWN_TIMEOUT,
+            keepalive_timeout=KEEPALIVE_SECONDS,
         )
         await runner.setup()
+        limits = self.backend.config.limits
+        cap = connection_cap(limits.max_http_connections, open_files_limit())
+        self.gate = Gate(cap, limits.login_timeout_seconds, self.backend.health)
         try:
-            site = web.TCPSite(runner, host=server.host or None, port=server.http_port)
+            site = CappedSite(runner, self.gate, host=server.host or None, port=server.http_port)
             await site.start()
             addresses = runner.addresses
             if not addresses:
@@ -144,8 +157,7 @@ class HttpApi:
         runner, self._runner = self._runner, None
         if self._closing is not None:
             self._closing.set()
-        for event in list(self._waiters):
-            event.set()
+        self.long_polls.close()
         self.events.close()
         if runner is not None:
             await runner.cleanup()
@@ -201,6 +213,10 @@ class HttpApi:
         ports = self._ports()
         if ports is None or self._runner is None or self._port is None:
             return reply({"status": "starting"}, 503)
+        problems = self.backend.health.problems()  # issue 16, docs/spec.md
+        if problems:
+            body = {"status": "degraded", "problems": problems, **ports, "http_port": self._port}
+            return reply(body, 503)
         return reply({"status": "ok", **ports, "http_port": self._port})
 
     async def list_accounts(self, request: web.Request) -> web.Response:
@@ -298,7 +314,11 @@ class HttpApi:
         if wait is None:
             files, last_id = await self._blocking(find)
             return reply({"files": files, "last_id": last_id})
-        found = await self._wait(find, wait)
+        assert name is not None  # checked above: wait needs name=
+        try:
+            found = await self._wait(find, name, wait)
+        except TooManyWaiters as exc:
+            return error_reply(str(exc), 503)
         if found is None:
             return error_reply("the server is stopping", 503)
         files, last_id = found
@@ -308,29 +328,17 @@ class HttpApi:
             return reply({"error": message, "last_id": last_id}, 404)
         return reply({"files": files, "last_id": last_id})
 
-    async def _wait(self, find: Callable[[], Found], timeout: float) -> Found | None:
+    async def _wait(self, find: Callable[[], Found], name: str, timeout: float) -> Found | None:
         """`find()` until it finds a file or `timeout` passes (then its last, empty answer);
         None when stopping.
 
-        Woken by the event bus (`file.finished`, `reset`, published on a worker
-        thread -> `call_soon_threadsafe`), never by polling. The event is cleared *before*
-        each look at the store, so a file finished between the look and the wait still wakes
-        us (no lost wake-up).
+        Woken by the event bus (`file.finished` of that name, `reset`: `LongPolls`), never by
+        polling. The event is cleared *before* each look at the store, so a file finished
+        between the look and the wait still wakes us (no lost wake-up).
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        event = asyncio.Event()
-
-        def wake(published: Event) -> None:
-            if not isinstance(published, FileFinished | PlatformReset):
-                return
-            # Runs on the publisher's thread; after stop the loop may be closed: harmless.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(event.set)
-
-        unsubscribe = self.backend.bus.subscribe(wake)
-        self._waiters.add(event)
-        try:
+        with self.long_polls.waiter(name) as event:
             while True:
                 if self._closing is None or self._closing.is_set():
                     return None
@@ -341,9 +349,6 @@ class HttpApi:
                     return found
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), remaining)
-        finally:
-            self._waiters.discard(event)
-            unsubscribe()
 
     async def list_messages(self, request: web.Request) -> web.Response:
         q = parse_query(

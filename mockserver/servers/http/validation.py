@@ -22,7 +22,7 @@ MAX_EMAIL = 254
 MAX_PASSWORD = 1024
 MAX_NAME = 255  # a file name on every common file system
 # Same shape as the config's e-mail rule: one address, nothing a mail header could split on.
-EMAIL_RE = re.compile(r"^[^@\s<>\"']+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+EMAIL_RE = re.compile(r"[^@\s<>\"']+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 
 
 class BadRequest(Exception):
@@ -187,7 +187,7 @@ def email_field(value: Any) -> str:
     if (
         not isinstance(value, str)
         or len(value) > MAX_EMAIL
-        or not EMAIL_RE.match(value)
+        or not EMAIL_RE.fullmatch(value)
         or not is_utf8(value)
     ):
         raise BadRequest("email must be an e-mail address such as name@example.com")
