@@ -11,6 +11,7 @@ processor's CLAIM move under that same lock: check and act are one step for both
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -70,11 +71,21 @@ class OpenWrites:
             return
         # Written before the upload's first byte; no fsync: it only has to survive the death
         # of this process (the kernel keeps it), not a power cut.
-        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | _CLOEXEC, 0o600)
         try:
-            os.write(fd, os.fsencode(key))
-        finally:
-            os.close(fd)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | _CLOEXEC
+            fd = os.open(marker, flags, 0o600)
+            try:
+                os.write(fd, os.fsencode(key))
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # A full disk: the upload goes on unmarked and meets the same full disk on its
+            # first write, where each protocol answers it (FTP 452, SFTP FAILURE).
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(marker)
+            log.warning("no upload marker for %s: %s", printable_name(key), exc.strerror)
 
     def _unmark(self, key: str) -> None:
         marker = self._marker(key)
