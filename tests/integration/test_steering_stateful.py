@@ -361,7 +361,7 @@ class ManualSteering(Steering):
                     self.model.claim(namesake[0], seen)
 
 
-def eventually(check: Callable[[], None], timeout: float = 10.0) -> None:
+def eventually(check: Callable[[], None], timeout: float = 5.0) -> None:
     """`check()` passes within `timeout` (polled); its last failure otherwise."""
     failure: list[AssertionError] = []
 
