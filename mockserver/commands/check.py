@@ -293,7 +293,8 @@ def _describe(path: str, size: int, v: Verdict, args: argparse.Namespace, now: d
             f"Europe/Paris ({when.tzname()}, {state}), MULT {'yes' if v.campaign.mult else 'no'}"
         )
     out.append(
-        f"  counts    {v.rows:,} rows read, {len(v.sms):,} SMS, {v.rejected_total:,} rejected"
+        f"  counts    {v.rows:,} {'row' if v.rows == 1 else 'rows'} read, {len(v.sms):,} SMS,"
+        f" {v.rejected_total:,} rejected"
     )
     out.append(f"  cost      {_cost(v, args)}")
     limit = None if args.show_all else args.limit

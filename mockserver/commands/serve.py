@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             f"{config.server.passive_ports[0]}-{config.server.passive_ports[1]})"
         )
         print(f"  {server.sftp_url}  (SFTP, host key {server.host_key_fingerprint})")
-        print(f"  {server.http_url}  (HTTP control API)")
+        print(f"  {server.http_url}/  (control room page; HTTP control API under /api/)")
         print(f"  accounts: {accounts}")
         print(f"READY ftp={server.ftp_port} sftp={server.sftp_port} http={server.http_port}")
         sys.stdout.flush()

@@ -169,9 +169,9 @@ def duplicate_hint(file_id: int, final_name: str) -> Hint:
     return Hint(
         HintCode.DUPLICATE_OF.value,
         f"the same bytes as file {file_id} ({final_name}), which this login had processed "
-        "less than 10 minutes earlier: this one was processed (and charged) again; a client "
-        "that uploads again after the platform moved its file (as rclone does without .tmp) "
-        "pays twice",
+        "less than 10 minutes earlier: this one was processed again (and, when accepted, "
+        "charged again); a client that uploads again after the platform moved its file (as "
+        "rclone does without .tmp) pays twice",
         0,
         (),
         file_id,

@@ -44,6 +44,7 @@ from mockserver.core.reader import (
     read_other,
 )
 from mockserver.core.rejections import (
+    empty_file_detail,
     header_detail,
     invalid,
     legacy_text,
@@ -412,10 +413,7 @@ def judge_rules(
             counted,
         )
     if not all_sms:
-        if rows == 0:
-            why = "The file holds no row (it is empty or only blank lines)."
-        else:
-            why = f"None of the {rows} rows yields a valid SMS; see the rejected rows."
+        why = empty_file_detail(rows)
         return invalid(
             file_name, Reason.EMPTY_FILE, campaign, rejected_rows, rows, why, now, counted
         )

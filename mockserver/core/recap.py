@@ -108,7 +108,8 @@ HINTS_FR: dict[HintCode, str] = {
     ),
     HintCode.DUPLICATE_OF: (
         "contenu identique à celui d'un fichier traité par ce compte il y a moins de 10 "
-        "minutes : celui-ci a été traité et facturé une seconde fois (un client qui redépose "
+        "minutes : celui-ci a été traité une seconde fois (et, s'il est accepté, facturé de "
+        "nouveau ; un client qui redépose "
         "le fichier après son déplacement par la plateforme, comme rclone sans .tmp, paie deux "
         "fois)"
     ),

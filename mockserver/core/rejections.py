@@ -73,3 +73,12 @@ def legacy_text(decoded: str) -> str:
     """Text whose bytes were not UTF-8 (kept as lone surrogates) read as Windows-1252, the
     encoding a French spreadsheet saves in: only to recognise a header row, never stored."""
     return decoded.encode("utf-8", "surrogateescape").decode("cp1252", "replace")
+
+
+def empty_file_detail(rows: int) -> str:
+    """Why a file is `Empty_File` (manual 4.3: no row yields a valid SMS), counted right."""
+    if rows == 0:
+        return "The file holds no row (it is empty or only blank lines)."
+    if rows == 1:
+        return "Its only row yields no valid SMS; see the rejected rows."
+    return f"None of the {rows} rows yields a valid SMS; see the rejected rows."

@@ -157,6 +157,30 @@ function readToken() {
   return sessionStorage.getItem(TOKEN_KEY) || "";
 }
 const token = readToken();
+let tokenNeeded = false;
+
+// A 401: say so where it stays (not a toast), and take the token in a form. Calls and the event
+// stream stop retrying until it is given (each retry would be one more 401 in the console).
+function askToken() {
+  if (tokenNeeded) return;
+  tokenNeeded = true;
+  $("token-needed").hidden = false;
+  if (token) {
+    $("token-why").textContent =
+      "The token this tab was given is not the server's server.api_token: enter the right one.";
+  }
+  $("token-input").focus();
+}
+
+function tokenForm() {
+  $("token-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const given = $("token-input").value.trim();
+    if (!given) return;
+    sessionStorage.setItem(TOKEN_KEY, given);
+    window.location.reload();
+  });
+}
 
 class ApiError extends Error {
   constructor(status, message) {
@@ -189,7 +213,10 @@ async function api(method, path, { json, body, type } = {}) {
   }
   if (!res.ok) {
     let message = (data && data.error) || `${method} ${path}: HTTP ${res.status}`;
-    if (res.status === 401) message = "This server needs its API token: open the page as /?token=<server.api_token>.";
+    if (res.status === 401) {
+      message = "This server needs its API token: open the page as /?token=<server.api_token>.";
+      askToken();
+    }
     throw new ApiError(res.status, message);
   }
   return data;
@@ -528,9 +555,12 @@ function connect() {
     stats.connected = false;
     drawLive(source.readyState === EventSource.CLOSED ? "closed" : "wait");
     if (source.readyState === EventSource.CLOSED) {
-      // Refused (401, 403, 503: too many streams): say why from the JSON API, try again later.
+      // Refused (401, 403, 503: too many streams): say why from the JSON API, try again later
+      // (not while the token is asked for: the form reloads the page).
       if (!stats.ready && !loading) reload();
-      setTimeout(connect, 5000);
+      setTimeout(() => {
+        if (!tokenNeeded) connect();
+      }, 5000);
     }
   };
   source.onmessage = null;
@@ -905,9 +935,11 @@ function ruleText(rule) {
 
 function drawFaults() {
   dirty.faults = false;
+  // The badge counts the rules that can still fire (a `times` rule fired out is spent).
+  const live = state.faults.filter((r) => r.probability !== undefined || !r.times || r.fired < r.times);
   const badge = $("faults-count");
-  badge.hidden = state.faults.length === 0;
-  badge.textContent = String(state.faults.length);
+  badge.hidden = live.length === 0;
+  badge.textContent = String(live.length);
   const body = $("faults-list");
   if (!state.faults.length) {
     put(body, h("tr", {}, h("td", { colspan: "4", class: "empty", text: "No rule: the platform behaves." })));
@@ -1070,6 +1102,7 @@ function parisInputValue(ms) {
 }
 
 function wire() {
+  tokenForm();
   const zone = $("drop-zone");
   const input = $("drop-input");
   zone.addEventListener("click", () => input.click());

@@ -314,6 +314,50 @@ def test_the_page_works_with_an_api_token(browser: Browser, tmp_path: Path) -> N
             context.close()
 
 
+def test_without_the_token_the_page_asks_for_it(browser: Browser, tmp_path: Path) -> None:
+    """Contract 11 with `server.api_token`: a page opened without it (or with a wrong one)
+    says so where it stays and takes the token in a form (a new user's trial saw a note fade
+    after 9 s, then an empty page retrying 401s every 5 s)."""
+    overrides = {"processing.pickup_delay_seconds": 0, "server.api_token": "s3cret-token"}
+    with running_mock_server(tmp_path / "data", ACCOUNTS, overrides) as srv:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        try:
+            page = context.new_page()
+            page.goto(srv.http_url + "/?token=wrong")
+            expect(page.locator("#token-needed")).to_be_visible(timeout=WAIT_MS)
+            expect(page.locator("#token-why")).to_contain_text("not the server")
+            page.fill("#token-input", "s3cret-token")
+            page.click("#token-form button[type=submit]")
+            page.wait_for_function(
+                "() => window.__controlRoomStats?.ready && window.__controlRoomStats.connected",
+                timeout=WAIT_MS,
+            )
+            expect(page.locator("#token-needed")).to_be_hidden()
+        finally:
+            context.close()
+
+
+def test_long_names_never_push_a_phone_screen_sideways(room: Room) -> None:
+    """Contract 10: "still works at phone width": an invalid file with a long name (its hint
+    names `TreatedByMSI_…`) wraps; the page does not scroll sideways at 390 px."""
+    page = room.open().page
+    page.set_viewport_size({"width": 390, "height": 844})
+    name = "Relance" + "X" * 60 + "_20300716120000_HQ.csv"
+    ftp_upload(room.srv, "demo", "demo", name, INVALID_ROWS)
+    ftp_upload(
+        room.srv, "demo", "demo", "Again" + "Y" * 60 + "_20300716120000_HQ.csv", INVALID_ROWS
+    )
+    expect(room.lane("demo", "INVALIDS")).to_have_attribute("data-count", "2", timeout=WAIT_MS)
+    expect(page.locator('section.account[data-login="demo"] .invalid-card')).to_be_visible(
+        timeout=WAIT_MS
+    )
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"the page scrolls {overflow} px sideways at phone width"
+    assert room.errors == []
+
+
 # -- the README's screenshot ----------------------------------------------------------------------
 
 NOEL = (

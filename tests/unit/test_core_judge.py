@@ -564,3 +564,19 @@ def test_not_enough_credits_iff_no_subscription_and_too_few_credits(
     short = not subscription and credits < 15 * count
     assert (verdict.reason is Reason.NOT_ENOUGH_CREDITS) is short
     assert verdict.cost == (0 if short else 15 * count)
+
+
+@pytest.mark.parametrize(
+    ("data", "detail"),
+    [
+        (b"", "The file holds no row (it is empty or only blank lines)."),
+        (b"0612345678\n", "Its only row yields no valid SMS; see the rejected rows."),
+        (b"0612345678\n12;x\n", "None of the 2 rows yields a valid SMS; see the rejected rows."),
+    ],
+)
+def test_an_empty_files_detail_counts_its_rows_right(data: bytes, detail: str) -> None:
+    """Manual 4.3 `Empty_File` ("aucun numéro valide"): the detail says how many rows were
+    read, in English that agrees with the number (a new user saw "None of the 1 rows")."""
+    verdict = judge("Promo_20301231120000_HQ.csv", data, Account(credits=10**6), NOW)
+    assert verdict.reason == Reason.EMPTY_FILE
+    assert verdict.detail == detail
