@@ -157,7 +157,7 @@ class LongPolls:
     callback finds the waiters of a `file.finished` by a dict lookup: the processor's thread
     pays the same for 1 or 1,000 of them (before issue 16 each waiter ran a query on every
     verdict, and 1,000 of them made processing 13 times slower; one callback per waiter still
-    made it 2 times slower)."""
+    cost the publisher 167 µs per event, now 10 µs)."""
 
     def __init__(self, bus: EventBus, cap: int = MAX_LONG_POLLS) -> None:
         self._bus = bus
