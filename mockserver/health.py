@@ -10,6 +10,7 @@ import logging
 import os
 import resource
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,27 +24,49 @@ HTTP = "http"
 DATA_DIR = "data_dir"
 
 
+# A part that fails again within this long of its last logged failure (a listener that
+# recovers and runs out again at each burst of connections) is not logged again: /health
+# still shows it, and the next message logged says how many episodes were left out.
+QUIET_SECONDS = 60.0
+
+
 class Health:
     """The platform's current problems, by part; thread-safe (FTP has its own thread, SFTP
     and HTTP share the asyncio loop, the data-dir watch has its own)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
+        self._clock = clock
         self._problems: dict[str, str] = {}
+        self._logged_at: dict[str, float] = {}  # part -> when its last failure was logged
+        self._silent: dict[str, int] = {}  # part -> episodes not logged since then
+        self._logged: set[str] = set()  # parts whose current problem was logged
 
     def report(self, part: str, reason: str) -> None:
-        """`part` has a problem; logged (at error level) only when it is new for that part."""
+        """`part` has a problem; logged (at error level) only when it is new for that part,
+        and at most once per QUIET_SECONDS for a part that keeps failing and recovering."""
         with self._lock:
             if part in self._problems:
                 return
             self._problems[part] = reason
-        log.error("degraded: %s: %s", part, reason)
+            now = self._clock()
+            last = self._logged_at.get(part)
+            if last is not None and now - last < QUIET_SECONDS:
+                self._silent[part] = self._silent.get(part, 0) + 1
+                return
+            self._logged_at[part] = now
+            self._logged.add(part)
+            silent = self._silent.pop(part, 0)
+        more = f" (and {silent} more times in the last minute)" if silent else ""
+        log.error("degraded: %s: %s%s", part, reason, more)
 
     def clear(self, part: str) -> None:
-        """`part` works again; logged once, only if it had a problem."""
+        """`part` works again; logged once, only if its problem was logged."""
         with self._lock:
             reason = self._problems.pop(part, None)
-        if reason is not None:
+            logged = part in self._logged
+            self._logged.discard(part)
+        if reason is not None and logged:
             log.warning("recovered: %s works again (%s)", part, reason)
 
     def problem(self, part: str) -> str | None:

@@ -34,6 +34,7 @@ from mockserver.health import (
 from mockserver.limits import Guard
 from mockserver.mailbox import Mailbox
 from mockserver.processing import Processor, ProcessorError
+from mockserver.servers.aioloop import new_loop
 from mockserver.servers.ftp import FtpServer
 from mockserver.servers.ftp.compat import IncompatiblePyftpdlib
 from mockserver.servers.hostkey import HostKeyError
@@ -99,6 +100,7 @@ class MockServer(PlatformFacade):
         self._sftp: SftpServer | None = None
         self._http: HttpApi | None = None
         self._watch: DataDirWatch | None = None
+        self._listeners: dict[int, str] = {}  # port -> part, for the loop's handler
         self._lost = contextlib.ExitStack()  # the processor's pause once the data dir is lost
         self.backend = Backend(config)
 
@@ -162,7 +164,10 @@ class MockServer(PlatformFacade):
             raise StartupError(
                 _port_error("FTP", cfg.server.host, cfg.server.ftp_port, exc)
             ) from None
-        self._loop = asyncio.new_event_loop()
+        # Issue 16: our exception handler is on the loop before any server listens on it,
+        # and the loop's listeners back off once when out of descriptors (servers.aioloop).
+        self._listeners.clear()
+        self._loop = new_loop(loop_exception_handler(backend.health, lambda: self._listeners))
         ready = threading.Event()
         self._loop_thread = threading.Thread(
             target=self._run_loop, args=(ready,), name="allmysms-mock-loop", daemon=True
@@ -218,10 +223,7 @@ class MockServer(PlatformFacade):
             raise StartupError(
                 _port_error("HTTP", cfg.server.host, cfg.server.http_port, exc)
             ) from None
-        parts = {self._sftp.port: SFTP, self._http.port: HTTP}
-        asyncio.get_running_loop().set_exception_handler(
-            loop_exception_handler(backend.health, lambda: parts)
-        )
+        self._listeners.update({self._sftp.port: SFTP, self._http.port: HTTP})
 
     def _data_dir_lost(self) -> None:
         """The watch's thread: no file is processed any more (its verdict would be lost)."""

@@ -31,12 +31,12 @@ import asyncio
 import functools
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 import asyncssh
-from asyncssh import SFTPAttrs, SFTPFailure, SFTPName
+from asyncssh import SFTPAttrs, SFTPFailure
 
 from mockserver.core.faults import FaultRule
 from mockserver.faults import Faults
@@ -166,9 +166,7 @@ class FaultedSftp(ConfinedSftp):
         rule = self._fault("rename", oldpath)
         return self._after(rule, functools.partial(super().posix_rename, oldpath, newpath))
 
-    async def scandir(self, path: bytes) -> AsyncIterator[SFTPName]:
+    async def before_listing(self, path: bytes) -> None:
         rule = self._fault("list", path)
         if rule is not None:
             await asyncio.sleep(rule.seconds)  # a delay (error and disconnect have raised)
-        async for entry in super().scandir(path):
-            yield entry

@@ -8,7 +8,8 @@ import functools
 import logging
 import os
 import stat
-from collections.abc import AsyncIterator, Callable
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
@@ -35,6 +36,10 @@ log = logging.getLogger("mockserver.sftp")
 P = ParamSpec("P")
 R = TypeVar("R")
 
+# Folder handles a session may hold open (opendir without closedir, issue 16); the next
+# opendir is refused until one is closed. Like the open files' cap (sftp_session.MAX_HANDLES).
+MAX_DIR_HANDLES = 64
+
 
 def guarded(method: Callable[P, R]) -> Callable[P, R]:
     """Every failure becomes an SFTP status, never an "Uncaught exception" carrying real paths
@@ -56,6 +61,28 @@ def guarded(method: Callable[P, R]) -> Callable[P, R]:
             raise SFTPFailure("internal error") from None
 
     return wrapper
+
+
+class _Listing:
+    """One open folder handle: the folder's names, read at the first readdir (a refusal is
+    then that readdir's status, as before)."""
+
+    def __init__(self, tree: ConfinedTree, path: bytes) -> None:
+        self._tree = tree
+        self._path = path
+        self._names: Iterator[SFTPName] | None = None
+
+    def __aiter__(self) -> _Listing:
+        return self
+
+    async def __anext__(self) -> SFTPName:
+        if self._names is None:
+            await self._tree.before_listing(self._path)
+            self._names = iter(self._tree._list(self._path))
+        try:
+            return next(self._names)
+        except StopIteration:
+            raise StopAsyncIteration from None
 
 
 class ConfinedTree(LenientSftpServer):
@@ -84,6 +111,8 @@ class ConfinedTree(LenientSftpServer):
         self._root = root
         self._layout = layout
         self._limit = owner.config.limits.max_file_bytes
+        # The open folder handles, gone from here once asyncssh drops them (closed).
+        self._listings: weakref.WeakSet[_Listing] = weakref.WeakSet()
 
     def touch(self) -> None:
         """Every request counts as activity for the idle timeout."""
@@ -142,10 +171,18 @@ class ConfinedTree(LenientSftpServer):
     def format_group(self, gid: int | None) -> str:
         return self._login
 
-    async def scandir(self, path: bytes) -> AsyncIterator[SFTPName]:
-        entries = self._list(path)
-        for entry in entries:
-            yield entry
+    async def before_listing(self, path: bytes) -> None:
+        """Called at a folder's first readdir (`sftp_faults` applies its faults there)."""
+
+    def scandir(self, path: bytes) -> AsyncIterator[SFTPName]:
+        """asyncssh keeps what this returns as the folder's handle until the client closes it
+        (or the session ends); at most MAX_DIR_HANDLES at once. Each holds no descriptor (the
+        folder is read whole at the first readdir) but its names."""
+        if len(self._listings) >= MAX_DIR_HANDLES:
+            raise SFTPFailure("too many open folders in this session")
+        listing = _Listing(self, path)
+        self._listings.add(listing)
+        return listing
 
     @guarded
     def _list(self, path: bytes) -> list[SFTPName]:

@@ -249,8 +249,12 @@ class Serve:
         args: Iterable[str] = (),
         env: Mapping[str, str] | None = None,
         ports: tuple[int, int, int] = (0, 0, 0),
+        open_files: int | None = None,
     ) -> None:
+        """`open_files`: the child's soft and hard RLIMIT_NOFILE (`ulimit -n`), else the
+        caller's."""
         self.workdir = workdir
+        self.open_files = open_files
         self.data_dir = data_dir
         self.args = [
             "serve",
@@ -288,8 +292,21 @@ class Serve:
                 stderr=err,
                 cwd=self.workdir,
                 env=serve_env(self.workdir / "home", self.extra_env),
+                preexec_fn=None if self.open_files is None else self._limit_open_files,
             )
         return self
+
+    def _limit_open_files(self) -> None:
+        # In the child, between fork and exec: both limits, so `serve` cannot raise its own.
+        import resource
+
+        assert self.open_files is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
+
+    def open_descriptors(self) -> int:
+        """The descriptors the running child holds (Linux: /proc/<pid>/fd)."""
+        assert self.proc is not None
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
     def start(self, timeout: float = 30.0) -> Serve:
         """Start and wait for the READY line; on failure the child is killed."""
