@@ -381,14 +381,12 @@ class Processor:
         its steps are queued again after the back-off; they resume at the step the store
         says, looking first for what the failed attempt did (`recovering`). At a stop the
         file is left in PROCESSING for the next start. True when queued."""
-        key = (claim.login, str(claim.key))
-        pause = self.backoff.failed(key, ctx.login, ctx.name, ctx.step.value, exc)
-        if self._stopping:
-            return False
+        key, stop = (claim.login, str(claim.key)), self._stopping
+        pause = self.backoff.failed(key, ctx.login, ctx.name, ctx.step.value, exc, stopping=stop)
         ctx.recovering = True
         job = guarded(ctx.login, claim.path, lambda: self._process(ctx, resumed=True))
         due = time.monotonic() + pause
-        return self._scheduler.schedule(due, job, finish_on_stop=True, background=True)
+        return not stop and self._scheduler.schedule(due, job, finish_on_stop=True, background=True)
 
     def _on_reset(self, event: Event) -> None:
         if event.type == "reset":  # the records are gone and their ids will be reused

@@ -39,23 +39,34 @@ class Backoff:
     def __init__(self, registry: Retrying) -> None:
         self.registry = registry
 
-    def failed(self, key: Hashable, login: str, name: str, step: str, exc: BaseException) -> float:
+    def failed(
+        self,
+        key: Hashable,
+        login: str,
+        name: str,
+        step: str,
+        exc: BaseException,
+        *,
+        stopping: bool = False,
+    ) -> float:
         """One more failure of `key` at `step`: logged on one line, listed; returns the
-        seconds to wait before the next attempt."""
+        seconds to wait before the next attempt (`stopping`: there is none before the next
+        start, and the line says so)."""
         cause = cause_of(exc)
         shown = printable_name(name)
         attempts = self.registry.attempts(key) + 1
         pause = pause_after(attempts)
         next_at = datetime.now(UTC) + timedelta(seconds=pause)
         self.registry.failed(key, login, shown, step, cause, next_at)
+        when = "left for the next start" if stopping else f"retried in {pause:g} s"
         log.error(
-            "login=%s file=%s step=%s failed: %s (attempt %d, retried in %g s)",
+            "login=%s file=%s step=%s failed: %s (attempt %d, %s)",
             login,
             shown,
             step,
             cause,
             attempts,
-            pause,
+            when,
             exc_info=log.isEnabledFor(logging.DEBUG),
         )
         return pause

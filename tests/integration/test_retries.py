@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import sqlite3
@@ -136,3 +137,38 @@ def test_a_recap_that_fails_the_same_way_every_time_is_failed_not_retried(
     assert p.wait_file(NAME)["mail"] == "failed"
     assert p.processor.wait_idle(10)
     assert p.processor.retrying.files() == []
+
+
+def test_a_stop_tries_a_retrying_file_once_more_then_leaves_it_for_the_next_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stop finishes the files in PROCESSING: one waiting out its back-off is tried once
+    more at once, and when that fails too it is left there (the stop does not loop on it)
+    and finished by the next start, charged once."""
+    from mockserver.processing import FileContext, Step
+    from mockserver.tree import Folder
+
+    config = make_config(tmp_path / "d")
+    first = Platform.start(config)
+
+    def judge_fails(step: Step, ctx: FileContext) -> None:
+        if step is Step.JUDGE:
+            raise RuntimeError("injected")
+
+    first.processor.add_hook(judge_fails)
+    processing = first.folder(Folder.PROCESSING)
+    with caplog.at_level(logging.ERROR, logger="mockserver"):
+        first.drop()
+        wait_until(first.processor.retrying.files, what="the first failure")
+        first.stop()  # asserts the processor stopped within 10 s
+    last = [r.getMessage() for r in caplog.records if "step=judge failed" in r.getMessage()][-1]
+    assert last.endswith("left for the next start)"), last
+    assert os.listdir(processing) == [NAME]
+    second = Platform.start(config)
+    try:
+        assert second.wait_file(NAME)["status"] == "archived"
+        assert second.account("alice")["credits"] == 100 - ROWS_COST
+        assert len(second.files()) == 1
+        assert second.names(Folder.PROCESSING) == []
+    finally:
+        second.stop()
