@@ -35,6 +35,7 @@ from mockserver.health import Health
 from mockserver.limits import Guard
 from mockserver.mailbox import Mailbox
 from mockserver.manual import Waiting, WaitingFile
+from mockserver.retrying import Retrying
 from mockserver.spool import Spool
 from mockserver.store import (
     AccountExists,
@@ -91,6 +92,7 @@ class Backend:
         self.clock.on_change(self._clock_changed)
         # Contract 9.4: the files manual mode holds in PROCESSING (the processor fills it).
         self.waiting = Waiting()
+        self.retrying = Retrying()  # issue 16: files and recaps retried after a failure
         # Contract 9.2: the fault rules in force (the config's `[[faults]]` first); adapters
         # and the pipeline call `fire`.
         self.faults = Faults(self.bus, config.faults)

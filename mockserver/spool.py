@@ -300,6 +300,14 @@ class Spool:
         st = self.probe(path)
         return None if st is None else Claim(login, name, path, FileKey.of(st))
 
+    def drop_twin(self, claim: Claim) -> None:
+        """A claim by link + unlink cut short leaves the same file in SEND_SMS too: drop that
+        second name, or the file would be processed twice."""
+        twin = self.folder(claim.login, Folder.SEND_SMS) / claim.name
+        with contextlib.suppress(FileNotFoundError):
+            if claim.key.same_file(os.lstat(twin)):
+                os.unlink(twin)
+
     def read(self, claim: Claim) -> bytes | None:
         """The claimed file's bytes, never through a link (O_NOFOLLOW) and never blocking on
         a fifo (O_NONBLOCK); None when it vanished or is no longer the claimed file."""

@@ -137,7 +137,8 @@ class MockServer(PlatformFacade):
             raise StartupError(str(exc)) from None
         self._processor = Processor.over(backend)
         try:
-            self._processor.start()
+            # Issue 16: recovery never delays the listeners; `begin()` below queues it.
+            self._processor.start(begin=False)
         except ProcessorError as exc:
             raise StartupError(str(exc)) from None
         # Issue 16: the data dir or its database removed or replaced while running.
@@ -176,6 +177,8 @@ class MockServer(PlatformFacade):
         ready.wait(timeout)
         fut = asyncio.run_coroutine_threadsafe(self._astart(), self._loop)
         fut.result(timeout)
+        # Everything listens: recover what a crash left, then scan SEND_SMS, on a worker.
+        self._processor.begin()
         self._ready = True
 
     def _run_loop(self, ready: threading.Event) -> None:

@@ -131,3 +131,8 @@ class PlatformFacade:
     def waiting(self) -> list[dict[str, Any]]:
         """Contract 9.4: the files manual mode holds in PROCESSING (login, name, claimed_at)."""
         return [w.to_dict() for w in self.backend.waiting_files()]
+
+    def retrying(self) -> list[dict[str, Any]]:
+        """Issue 16: the files (and recaps) whose processing failed for a reason outside the
+        file and waits out a back-off: login, name, step, attempts, cause, next_at."""
+        return [r.to_dict() for r in self.backend.retrying.files()]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mockserver.core.text import cause_of, printable_name
-from mockserver.events import EventBus
+from mockserver.events import Event, EventBus
 from mockserver.mailbox import Mailbox
 from mockserver.manual import Waiting, WaitingFile
 from mockserver.processing.faulting import Crashed, Stalled
@@ -37,9 +37,12 @@ from mockserver.processing.pipeline import (
     resume_at,
     utc_now,
 )
+from mockserver.processing.recaps import OwedRecaps
+from mockserver.processing.retries import Backoff
 from mockserver.processing.scheduler import Scheduler
 from mockserver.processing.sending import SendWatch
 from mockserver.processing.stranded import Stranded
+from mockserver.retrying import Retrying
 from mockserver.spool import Claim, Spool
 from mockserver.store import Store
 from mockserver.tree import Folder
@@ -90,6 +93,7 @@ class Processor:
         bus: EventBus | None = None,
         waiting: Waiting | None = None,
         faults: Faults | None = None,
+        retrying: Retrying | None = None,
     ) -> None:
         if judge is None:
             from mockserver.core.judge import judge as real_judge
@@ -110,13 +114,19 @@ class Processor:
         self._stopping = False
         self._flight = InFlight()
         self._scheduler = Scheduler(workers)
+        self._recovered = threading.Event()
+        # Issue 16: files and recaps that failed wait out a back-off, listed here.
+        self.retrying = retrying if retrying is not None else Retrying()
+        self.backoff = Backoff(self.retrying)
         self.pipeline = Pipeline(
             config, store, spool, mailbox, judge=judge, clock=clock, bus=self.bus, faults=faults
         )
         self.sends = SendWatch(store, self.bus, clock)
-        self.stranded = Stranded(store, spool, self._flight, self._scheduler, self.pipeline)
-        # After a reset the records are gone and their ids will be reused.
-        self.bus.subscribe(lambda event: self.stranded.forget() if event.type == "reset" else None)
+        parts = (self._scheduler, self.backoff)
+        self.stranded = Stranded(store, spool, self._flight, self.pipeline, *parts)
+        self.recaps = OwedRecaps(store, self.pipeline.recaps, self.bus, *parts)
+        self.pipeline.recap_owed = self.recaps.owed
+        self.bus.subscribe(self._on_reset)
         self._intake = Intake(
             config,
             store,
@@ -144,6 +154,7 @@ class Processor:
             bus=backend.bus,
             waiting=backend.waiting,
             faults=backend.faults,
+            retrying=backend.retrying,
             **options,
         )
         backend.set_quiesce(processor.paused)
@@ -160,8 +171,9 @@ class Processor:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Recover what a crash left, start the workers, watch the tree, scan SEND_SMS."""
+    def start(self, *, begin: bool = True) -> None:
+        """Start the workers and watch the tree; then, unless `begin` is False (the app calls
+        `begin()` once every server listens), `begin()`."""
         with self._lock:
             if self._started:
                 raise RuntimeError("processor already started")
@@ -170,7 +182,6 @@ class Processor:
             for acc in self.store.accounts():
                 self.spool.ensure(acc.login)
             self.spool.accounts_dir.mkdir(parents=True, exist_ok=True)
-            self.recover()
             self._scheduler.start()
             self.sends.start()
             # Watch before scanning so that nothing dropped in between is missed.
@@ -178,8 +189,27 @@ class Processor:
         except BaseException:
             self.stop(5)
             raise
-        self.rescan()
-        self._intake.rescan_periodically()
+        if begin:
+            self.begin()
+
+    def begin(self) -> None:
+        """Issue 16: recovery never blocks start-up. Queue it (`recover`) and, after it, the
+        first scan of SEND_SMS and the periodic rescan; returns at once."""
+
+        def recover_then_scan() -> None:
+            try:
+                self.recover()
+            finally:
+                self._recovered.set()
+                self.rescan()
+                self._intake.rescan_periodically()
+
+        self._scheduler.schedule(None, guarded("", None, recover_then_scan))
+
+    def wait_recovered(self, timeout: float = 30.0) -> bool:
+        """Wait until start-up recovery made its first attempt at every file it found (each
+        one done, waiting out a back-off, or held by manual mode)."""
+        return self._recovered.wait(timeout)
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop accepting; finish the files already in PROCESSING (their delay is cut short);
@@ -267,7 +297,7 @@ class Processor:
         goes first, or a later scan would claim it as a new file and charge it again."""
         claim = self._flight.adopt(login, name, lambda: self.spool.claimed(login, name))
         if claim is not None:
-            self._drop_twin(claim)
+            self.spool.drop_twin(claim)
             self._schedule(self.pipeline.recovered(claim, self.pipeline.now()), None)
 
     def _schedule_process(self, claim: Claim, received_at: datetime, *, recovering: bool) -> None:
@@ -334,6 +364,10 @@ class Processor:
             kept = self._scheduler.schedule(due, job, finish_on_stop=True)
         except Crashed:
             crashed = True
+        except Exception as exc:  # issue 16: retried after a pause, one log line
+            kept = self._retry_later(ctx, claim, exc)
+        else:
+            self.backoff.succeeded((claim.login, str(claim.key)))
         finally:
             if not kept:
                 waiting = self._flight.end(claim)
@@ -341,6 +375,23 @@ class Processor:
                     self._recover_abandoned(claim.login, claim.name)
                 if waiting is not None:
                     self.notice(waiting, settled=True)
+
+    def _retry_later(self, ctx: FileContext, claim: Claim, exc: Exception) -> bool:
+        """A step failed for a reason outside the file: the claim is kept (no scan takes it),
+        its steps are queued again after the back-off; they resume at the step the store
+        says, looking first for what the failed attempt did (`recovering`). At a stop the
+        file is left in PROCESSING for the next start. True when queued."""
+        key, stop = (claim.login, str(claim.key)), self._stopping
+        pause = self.backoff.failed(key, ctx.login, ctx.name, ctx.step.value, exc, stopping=stop)
+        ctx.recovering = True
+        job = guarded(ctx.login, claim.path, lambda: self._process(ctx, resumed=True))
+        due = time.monotonic() + pause
+        return not stop and self._scheduler.schedule(due, job, finish_on_stop=True, background=True)
+
+    def _on_reset(self, event: Event) -> None:
+        if event.type == "reset":  # the records are gone and their ids will be reused
+            self.stranded.forget()
+            self.backoff.forget()
 
     def _recover_abandoned(self, login: str, name: str) -> None:
         """Contract 9.2 `crash`: recover the file as at a restart, `serve` running: left in
@@ -354,36 +405,31 @@ class Processor:
     def recover(self) -> None:
         """Contract 5.2: "a file found in PROCESSING at start-up (a crash) is judged again
         without charging or recording twice"; a file recorded but not marked moved or not
-        mailed is finished. Runs before any new file is picked up: each file resumes at the
-        step the store and the disk say (`resume_at`).
-
-        Each file is recovered on its own: one that fails is logged on one line and left
-        where it is (retried by the periodic rescan); it never blocks start-up."""
+        mailed is finished; an owed recap is retried. Runs on a worker once the servers
+        listen (`begin`), before the first scan of SEND_SMS: each file resumes at the step the
+        store and the disk say (`resume_at`), on its own: one that fails waits out its
+        back-off (issue 16) and never blocks the others."""
         for acc in self.store.accounts():
             login = acc.login
             for name in self.spool.entries(login, Folder.PROCESSING):
                 try:
-                    claim = self.spool.claimed(login, name)
+                    find = functools.partial(self.spool.claimed, login, name)
+                    claim = self._flight.adopt(login, name, find)
                     if claim is None:
-                        continue
-                    self._drop_twin(claim)
-                    ctx = self.pipeline.recovered(claim, self.pipeline.now())
+                        continue  # a worker has it already (an upload's claim)
+                    try:
+                        self.spool.drop_twin(claim)
+                        ctx = self.pipeline.recovered(claim, self.pipeline.now())
+                    except BaseException:
+                        self._flight.discard(login, name)
+                        raise
                     if not self._held(ctx):
                         self._process(ctx)
                 except Exception as exc:
                     self._recovery_failed(login, name, exc)
         for record in self.store.unfinished():
-            try:
-                ctx = FileContext(
-                    record.login, record.original_name, None, self.pipeline.now(), recovering=True
-                )
-                ctx.record = record
-                self.pipeline.finish(ctx)
-            except (Stalled, Crashed) as fault:
-                seconds = fault.rule.seconds if isinstance(fault, Stalled) else 0.0
-                self.stranded.queue(record, time.monotonic() + seconds)
-            except Exception as exc:
-                self._recovery_failed(record.login, record.original_name, exc)
+            self.stranded.attempt(record)
+        self.recaps.recover()
 
     def _resume_held(self, ctx: FileContext) -> None:
         """An advanced file's steps, queued now (`Waiting.advance`)."""
@@ -400,12 +446,3 @@ class Processor:
             cause_of(exc),
             exc_info=log.isEnabledFor(logging.DEBUG),
         )
-
-    def _drop_twin(self, claim: Claim) -> None:
-        """A claim by link+unlink cut short leaves the same file in SEND_SMS too: drop that
-        second name, or the file would be processed twice."""
-        twin = self.spool.folder(claim.login, Folder.SEND_SMS) / claim.name
-        with contextlib.suppress(FileNotFoundError):
-            st = os.lstat(twin)
-            if claim.key.same_file(st):
-                os.unlink(twin)

@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mockserver.core.faults import FaultRule
 from mockserver.core.models import Account, Verdict
 from mockserver.core.pricing import PriceTable
-from mockserver.core.recap import MAX_ROWS as RECAP_MAX_ROWS
-from mockserver.core.recap import SmsWarning
-from mockserver.core.text import cause_of, printable_name
+from mockserver.core.text import printable_name
 from mockserver.events import EventBus, FileClaimed, FileFinished, MailWritten
 from mockserver.faults import Faults
-from mockserver.mailbox import Mailbox, RecapContext, message_id
+from mockserver.mailbox import Mailbox
 from mockserver.processing.faulting import Crashed, Stalled, StepFaults, forced
 from mockserver.processing.gcpause import GC_PAUSE, GC_PAUSE_BYTES
 from mockserver.processing.notices import announce_charge
+from mockserver.processing.recaps import RecapWriter
+from mockserver.processing.retries import INFRASTRUCTURE
 from mockserver.spool import Claim, FileKey, Spool
 from mockserver.store import FileRecord, InsufficientCredits, Store
 
@@ -84,6 +84,7 @@ class FileContext:
     record: FileRecord | None = None  # once RECORD is done (or found at recovery)
     verdict: Verdict | None = None  # once JUDGE is done
     held: float = 0.0  # seconds a `stall` fault on CLAIM keeps it in PROCESSING (9.2)
+    step: Step = Step.CLAIM  # the step under way (the one a failure names: issue 16)
 
 
 Hook = Callable[[Step, FileContext], None]
@@ -130,6 +131,9 @@ class Pipeline:
         # The GC is process-wide, so is its pause: shared by every pipeline of the process
         # (the pytest plugin runs several platforms in one), never re-enabled under another.
         self.gc_pause = GC_PAUSE
+        self.recaps = RecapWriter(config, store, mailbox, clock)
+        # A recap owed (its file done, `mail` pending): the processor retries it.
+        self.recap_owed: Callable[[FileRecord, BaseException], None] = lambda record, exc: None
 
     # -- the hook ------------------------------------------------------------------------
 
@@ -202,6 +206,7 @@ class Pipeline:
         """Take a claimed file from the step the store says it reached to the end."""
         started = time.perf_counter()
         assert ctx.claim is not None
+        ctx.step = Step.READ
         ctx.record = self.store.open_claim(ctx.login, str(ctx.claim.key))
         self.finish(ctx, started)
 
@@ -230,6 +235,7 @@ class Pipeline:
 
     def _read(self, ctx: FileContext) -> bytes | None:
         assert ctx.claim is not None
+        ctx.step = Step.READ
         data = self.spool.read(ctx.claim)
         if data is None:
             log.info(
@@ -256,6 +262,7 @@ class Pipeline:
         """JUDGE then RECORD; JUDGE again when the credits changed in between."""
         claim = ctx.claim
         assert claim is not None
+        ctx.step = Step.JUDGE
         now = self._clock()
         sender = self.config.processing.default_sender
         # Contract 5.12 `duplicate_of`: the store compares it with this login's recent files.
@@ -282,6 +289,7 @@ class Pipeline:
                 ctx.verdict = forced(ctx.verdict, rule, now)
             self._after(Step.JUDGE, ctx)
             elapsed = (time.perf_counter() - started) * 1000
+            ctx.step = Step.RECORD
             try:
                 ctx.record = self.store.record(
                     ctx.login,
@@ -293,6 +301,7 @@ class Pipeline:
                     sha256=sha256,
                 )
             except InsufficientCredits:
+                ctx.step = Step.JUDGE
                 continue
             self._after(Step.RECORD, ctx)
             announce_charge(self.store, self.bus, ctx.record)
@@ -307,6 +316,7 @@ class Pipeline:
         holds its printable form (a name put on disk that is not UTF-8 or holds a line
         break, `core.text.printable_name`); a name too long for the file system is shortened
         (`spool.short_name`). The store records the name actually used."""
+        ctx.step = Step.MOVE
         rule = self._fault(Step.MOVE, ctx, stall=True)
         login, claim = record.login, ctx.claim
         dest: Path | None = None
@@ -343,9 +353,17 @@ class Pipeline:
 
     def _mail(self, ctx: FileContext, record: FileRecord) -> None:
         """MAIL (docs/spec.md 5.11), then the hook, then the store marks the recap dealt with.
-        A recap already in the Maildir (delivered before a crash) is not sent again."""
+        A recap already in the Maildir (delivered before a crash) is not sent again; one
+        that fails for a reason a retry can cure leaves the file done, its recap owed
+        (`processing/recaps.py`)."""
+        ctx.step = Step.MAIL
         rule = self._fault(Step.MAIL, ctx, stall=True)
-        outcome, msg_id = self._deliver(ctx, record, rule is not None and rule.action == "fail")
+        fail = rule is not None and rule.action == "fail"
+        owed: BaseException | None = None
+        try:
+            outcome, msg_id = self.recaps.deliver(record, look_first=ctx.recovering, fail=fail)
+        except INFRASTRUCTURE as exc:
+            outcome, msg_id, owed = "pending", None, exc
         if outcome is None:
             return
         if rule is not None and rule.action == "crash":
@@ -368,52 +386,8 @@ class Pipeline:
                     cost=done.cost,
                 )
             )
-
-    def _deliver(
-        self, ctx: FileContext, record: FileRecord, fail: bool = False
-    ) -> tuple[str | None, str | None]:
-        """`(mail state, Message-ID when the recap is in the Maildir)`; `(None, None)` when
-        the record vanished meanwhile (a reset). `fail` (a 9.2 `fail` fault): the recap goes
-        to the Maildir, its SMTP forward fails: "forward_failed"."""
-        if not self.config.processing.recap_email:
-            return "skipped", None
-        fresh = self.store.file_record(record.id)
-        if fresh is None:
-            return None, None
-        acc = self.store.account(record.login)
-        to = acc.email if acc else ""
-        if not to:
-            return "skipped", None
-        msg_id = message_id(fresh)
-        if ctx.recovering and self.mailbox.has(msg_id):
-            return "sent", msg_id  # delivered before the crash
-        try:
-            pairs, total = self.store.sms_warnings(fresh.id, RECAP_MAX_ROWS)
-            context = RecapContext(
-                now=self._clock(),
-                warnings=tuple(SmsWarning(line, warning) for line, warning in pairs),
-                warnings_total=total,
-            )
-            msg_id = self.mailbox.send_recap(fresh, to, context, forward=not fail)
-        except Exception as exc:
-            # Whatever went wrong (a full disk, a header `email` refuses), the file is done:
-            # a recap that cannot be written must never keep it from `files()` or block
-            # the next start-up.
-            log.warning(
-                "login=%s file=%s recap not delivered: %s",
-                record.login,
-                printable_name(record.name),
-                cause_of(exc),
-            )
-            return "failed", None
-        if fail:
-            log.warning(
-                "login=%s file=%s recap kept in the Maildir, SMTP forward failed (fault)",
-                record.login,
-                printable_name(record.name),
-            )
-            return "forward_failed", msg_id
-        return "sent", msg_id
+            if owed is not None:
+                self.recap_owed(done, owed)
 
     def _log_file(self, record: FileRecord) -> None:
         """docs/spec.md 5.2.5: one log line per file."""

@@ -252,8 +252,8 @@ class Ledger(Database):
             )
 
     def mark_mailed(self, file_id: int, mail: str = "sent") -> FileRecord | None:
-        """The recap is dealt with (`sent`, `skipped`, `failed`): the file is done. Returns
-        the done record (for the pipeline's `file.finished` event)."""
+        """The recap is dealt with (`sent`, `skipped`, `failed`, or `pending`: owed, retried):
+        the file is done. Returns the done record (for the pipeline's `file.finished` event)."""
         if mail not in MAIL_STATES:
             raise ValueError(f"unknown mail state {mail!r}")
         with self._write() as conn:
@@ -267,6 +267,14 @@ class Ledger(Database):
         """Recorded files whose move or recap was cut short (a crash): for recovery."""
         rows = self._reader().execute(
             f"SELECT {FILE_COLUMNS} FROM files WHERE done = 0 ORDER BY id"
+        )
+        return [file_record(r) for r in rows]
+
+    def recaps_owed(self) -> list[FileRecord]:
+        """Done files whose recap failed for a reason a retry can cure (the Maildir, the disk:
+        `processing/recaps.py`): `mail` is still `pending`."""
+        rows = self._reader().execute(
+            f"SELECT {FILE_COLUMNS} FROM files WHERE done = 1 AND mail = 'pending' ORDER BY id"
         )
         return [file_record(r) for r in rows]
 

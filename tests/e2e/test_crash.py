@@ -8,6 +8,7 @@ running. The per-step matrix of the `crash` fault is tests/integration/test_cras
 from __future__ import annotations
 
 import contextlib
+import errno
 import ftplib
 import os
 import signal
@@ -113,6 +114,53 @@ def test_kill_9_mid_move_then_restart_is_exactly_once(
     assert api_get(restarted.http_url, "/api/messages")["count"] == SMS
     assert len(maildir_files(data)) == 1
     assert restarted.stop() == 0, restarted.stderr()
+
+
+def open_gate_writer(fifo: Path) -> int | None:
+    """The FIFO's write end once a reader (the held file) has opened it, else None."""
+    try:
+        return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # no reader yet
+            return None
+        raise
+
+
+def test_serve_is_ready_before_it_recovers_a_file_left_in_processing(
+    spawn_serve: Callable[..., Serve],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 16: recovery never blocks start-up (a file of bad rows left in PROCESSING kept
+    `serve` from listening for 65 s). The recovered file is held at its READ step (a FIFO
+    gate, `tests.support.crashing --gate`) for as long as the test wants: READY is printed,
+    the API answers without a verdict for it, and once let go it ends in exactly one
+    folder, charged once, mailed once."""
+    data = tmp_path / "data"
+    name = campaign("SlowRecovery")
+    body = csv_rows(SMS)
+    processing = data / "accounts" / DEMO_LOGIN / "PROCESSING"
+    processing.mkdir(parents=True)
+    (processing / name).write_bytes(body)  # what a crash right after the claim leaves
+    fifo = tmp_path / "gate"
+    os.mkfifo(fifo)
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            support,
+            "serve_command",
+            lambda: [sys.executable, "-m", "tests.support.crashing", "--gate", str(fifo)],
+        )
+        gated = spawn_serve(data, name="gated", env={"PYTHONPATH": path}).start()
+    writer = wait_until(lambda: open_gate_writer(fifo), what="the recovered file at its gate")
+    try:
+        assert api_get(gated.http_url, "/api/files")["files"] == []
+        assert entries(gated.folder("PROCESSING")) == [name]
+    finally:
+        os.close(writer)  # the held file goes on
+    assert_processed_once(gated, name, body)
+    assert len(maildir_files(data)) == 1
+    assert gated.stop() == 0, gated.stderr()
 
 
 def test_kill_9_of_an_idle_serve_then_restart(

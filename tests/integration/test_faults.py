@@ -12,19 +12,26 @@ import contextlib
 import errno
 import ftplib
 import io
+import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pytest
 
 from mockserver.app import MockServer, StartupError
+from mockserver.processing import FileContext, Step
 from tests.support.billing import DEMO_CREDITS, SMS_CREDITS
 from tests.support.waiting import wait_until
 
@@ -242,6 +249,65 @@ def test_full_disk_during_processing_records_nothing_then_recovers(
         assert len(srv.mail()) == 1
         assert names(processing) == []
         assert names(srv.folder("demo", "ARCHIVES")) == ["TreatedByMSI_" + csv_name("Late")]
+
+
+@pytest.mark.parametrize(("full_after", "failing"), [(Step.JUDGE, "record"), (Step.RECORD, "move")])
+def test_a_full_disk_at_a_step_is_retried_with_back_off_listed_and_finished_once(
+    small_disk: SmallDisk, records: Records, full_after: Step, failing: str
+) -> None:
+    """Issue 16: the disk fills up right before RECORD (nothing can be recorded) or right
+    before MOVE (placed, not marked moved): the file is retried after 1 s, 2 s, 4 s..., each
+    failure one error line naming the step and a non-empty cause (no traceback), and listed
+    by `GET /api/processing` under `retrying`; once space returns it is finished: one
+    record, one charge, one recap, and no longer listed."""
+    filled = threading.Event()
+
+    def fill_once(step: Step, ctx: FileContext) -> None:
+        if step is full_after and not filled.is_set():
+            filled.set()
+            small_disk.fill()
+
+    with MockServer(data_dir=small_disk.path / "data") as srv:
+        srv.processor.add_hook(fill_once)
+        with ftp_login(srv) as ftp:
+            ftp.storbinary(f"STOR SEND_SMS/{csv_name('Full')}", io.BytesIO(BODY))
+
+        def retried_twice() -> dict[str, Any] | None:
+            with urllib.request.urlopen(f"{srv.http_url}/api/processing", timeout=10) as reply:
+                listed = json.loads(reply.read())["retrying"]
+            return listed[0] if listed and listed[0]["attempts"] >= 2 else None
+
+        retry = wait_until(retried_twice, timeout=15, what="a second failed attempt")
+        assert retry["login"] == "demo"
+        assert retry["name"] == csv_name("Full")
+        assert retry["step"] == failing
+        assert "full" in retry["cause"]
+        assert datetime.fromisoformat(retry["next_at"]).tzinfo is not None
+        assert [(r["name"], r["step"]) for r in srv.retrying()] == [(retry["name"], failing)]
+        assert srv.files() == []  # no verdict shown before it is done
+
+        small_disk.free()
+        record = srv.wait_for_file(csv_name("Full"), 20)
+        assert record["status"] == "archived"
+        wait_until(lambda: srv.retrying() == [], what="no longer listed")
+        assert len(srv.files()) == 1
+        assert len(srv.messages()) == 1
+        assert srv.account("demo")["credits"] == DEMO_CREDITS - BODY_COST  # type: ignore[index]
+        assert len(srv.mail()) == 1
+        assert names(srv.folder("demo", "PROCESSING")) == []
+        assert names(srv.folder("demo", "ARCHIVES")) == ["TreatedByMSI_" + csv_name("Full")]
+    # One line per failure, each naming the file, the step and a cause; the pause doubles.
+    failures = records.messages()
+    pattern = re.compile(
+        rf"^login=demo file={re.escape(csv_name('Full'))} step={failing} failed: (\S.*)"
+        r" \(attempt (\d+), retried in (\d+) s\)$"
+    )
+    matches = [pattern.match(line) for line in failures]
+    assert len(failures) >= 2
+    assert all(matches), failures
+    assert [int(m[2]) for m in matches if m] == list(range(1, len(failures) + 1))
+    assert [int(m[3]) for m in matches if m] == [min(60, 2**i) for i in range(len(failures))]
+    assert not any(r.exc_info for r in records.records)  # a traceback at debug level only
 
 
 # -- files that change under the processor -------------------------------------------------------

@@ -61,8 +61,8 @@ def test_the_hook_sees_every_step_in_order_with_its_context(
 def test_a_failing_hook_leaves_the_file_where_it_is(
     platform_factory: Callable[..., Platform], tmp_path: Path
 ) -> None:
-    """A hook that raises after RECORD is a failure of that step: recorded, not moved; the
-    next scan resumes it at MOVE, charged once."""
+    """A hook that raises after RECORD is a failure of that step: recorded, not moved, listed
+    as retrying (issue 16); after its back-off it resumes at MOVE, charged once."""
     p = platform_factory(make_config(tmp_path / "d", rescan_seconds=3600.0))
     fail = threading.Event()
     fail.set()
@@ -75,24 +75,26 @@ def test_a_failing_hook_leaves_the_file_where_it_is(
     p.processor.add_hook(hook)
     p.drop()
     (record,) = wait_until(p.store.unfinished, what="the file recorded")
-    assert p.processor.wait_idle(10)
+    (retry,) = wait_until(p.processor.retrying.files, what="the file listed as retrying")
+    assert (retry.login, retry.name, retry.step) == ("alice", NAME, "record")
+    assert (retry.attempts, retry.cause) == (1, "injected")
     assert p.names(Folder.PROCESSING) == [NAME]
     assert resume_at(record) is Step.MOVE
-    assert p.processor.drain(10)
+    p.wait_file(NAME)  # after its 1 s back-off
+    wait_until(lambda: p.processor.retrying.files() == [], what="no longer listed")
     assert p.names(Folder.ARCHIVES) == ["TreatedByMSI_" + NAME]
     assert p.account("alice")["credits"] == 100 - ROWS_COST
     assert len(p.mailbox.messages()) == 1
 
 
 @pytest.mark.parametrize("failing", [Step.RECORD, Step.MOVE, Step.MAIL])
-def test_a_step_that_fails_is_resumed_by_the_next_scan_exactly_once(
+def test_a_step_that_fails_is_resumed_after_its_back_off_exactly_once(
     platform_factory: Callable[..., Platform], tmp_path: Path, failing: Step
 ) -> None:
     """docs/design.md, "Processing": an exception from a hook is a failure of that step; the
-    file stays where the step left it and the next scan resumes it, while the platform runs:
-    moved once, charged once, mailed once, one `file.finished`. After RECORD the file is still
-    in PROCESSING (the scan adopts it); after MOVE or MAIL only its record is left unfinished
-    (the scan's stranded-record pass finishes it)."""
+    file stays where the step left it and is resumed after its back-off (issue 16), while the
+    platform runs: moved once, charged once, mailed once, one `file.finished`. After RECORD
+    the file is still in PROCESSING; after MOVE or MAIL only its record is left unfinished."""
     bus = EventBus()
     p = platform_factory(make_config(tmp_path / "d", rescan_seconds=3600.0), bus=bus)
     failed = threading.Event()
@@ -106,10 +108,11 @@ def test_a_step_that_fails_is_resumed_by_the_next_scan_exactly_once(
     with bus.subscription() as sub:
         p.drop()
         assert failed.wait(10), f"the {failing.name} hook never ran"
-        assert p.processor.wait_idle(10)
+        (retry,) = wait_until(p.processor.retrying.files, what="the file listed as retrying")
+        assert retry.step == failing.value
         (stranded,) = p.store.unfinished()
         assert p.files() == []  # not done: nobody may see a verdict yet
-        assert p.processor.drain(10)  # the scan that resumes it
+        p.wait_file(NAME)  # after its back-off
         assert p.processor.wait_idle(10)
         events = []
         while (event := sub.get(0)) is not None:
@@ -233,6 +236,9 @@ def test_a_resume_job_holding_the_record_never_strands_the_adopted_file(
     p = platform_factory(make_config(tmp_path / "d", rescan_seconds=3600.0))
     failed, hook = _fail_once_at(Step.RECORD)
     p.processor.add_hook(hook)
+    # The claim let go after the failure, as a stop does (issue 16: while running, the
+    # worker keeps it and retries after a back-off): the scans find the file and its record.
+    monkeypatch.setattr(p.processor, "_retry_later", lambda ctx, claim, exc: False)
     p.drop()
     assert failed.wait(10)
     assert p.processor.wait_idle(10)
@@ -314,11 +320,11 @@ def test_a_stale_resume_job_never_finishes_another_file_with_the_same_id(
 def test_a_record_that_keeps_failing_is_retried_with_a_pause_not_every_scan(
     platform_factory: Callable[..., Platform], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A step that fails every time is retried after a growing pause: scans in between queue
-    nothing for it (bounded work and log lines, new uploads not held back)."""
-    from mockserver.processing import stranded
+    """A step that fails every time is retried after a growing pause (issue 16): scans in
+    between do not try it again (bounded work and log lines, new uploads not held back)."""
+    from mockserver.processing import retries
 
-    monkeypatch.setattr(stranded, "FIRST_RETRY_SECONDS", 3600.0)
+    monkeypatch.setattr(retries, "FIRST_RETRY_SECONDS", 3600.0)
     p = platform_factory(make_config(tmp_path / "d", rescan_seconds=3600.0))
     attempts: list[int] = []
 
@@ -333,8 +339,10 @@ def test_a_record_that_keeps_failing_is_retried_with_a_pause_not_every_scan(
     assert p.processor.wait_idle(10)
     for _ in range(5):
         assert p.processor.drain(10)
-    assert len(attempts) == 2  # the pipeline's own, then one resume; then the pause
+    assert len(attempts) == 1  # the pipeline's own; then the pause
     assert len(p.store.unfinished()) == 1
+    (retry,) = p.processor.retrying.files()
+    assert (retry.step, retry.attempts, retry.cause) == ("move", 1, "injected")
 
 
 def test_a_reset_from_an_event_callback_is_refused_not_a_deadlock(

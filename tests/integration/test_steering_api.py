@@ -200,7 +200,8 @@ def test_waiting_files_survive_a_restart(tmp_path: Path) -> None:
         wait_until(lambda: waiting_names(srv) == [A], what="A held")
         ftp.quit()
     with MockServer(data_dir=data, mode="manual") as srv:
-        (held,) = srv.waiting()
+        # Issue 16: recovery runs once everything listens, on a worker.
+        (held,) = wait_until(srv.waiting, what="A held again")
         assert held["name"] == A
         assert [p.name for p in srv.folder("demo", "PROCESSING").iterdir()] == [A]
         assert srv.files() == []

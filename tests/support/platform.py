@@ -87,6 +87,8 @@ class Platform:
         except BaseException:
             backend.close()
             raise
+        # Issue 16: recovery runs on a worker; the tests read what it left, as before.
+        assert proc.wait_recovered(30), "start-up recovery did not finish"
         return cls(config, backend, proc)
 
     @property

@@ -75,10 +75,12 @@ class Steering:
     async def get_processing(self, request: web.Request) -> web.Response:
         parse_query(request, ())
         waiting = self.backend.waiting_files()
+        retrying = self.backend.retrying.files()
         return reply(
             {
                 "mode": self.backend.config.processing.mode,
                 "waiting": [w.to_dict() for w in waiting],
+                "retrying": [r.to_dict() for r in retrying],
             }
         )
 
