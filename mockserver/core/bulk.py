@@ -75,6 +75,7 @@ SHAPES = {
 RUN_RE = re.compile("(?:" + "|".join(SHAPES.values()) + ")++")
 # Each shape's lines in a run, counted by the line end before them.
 _AT = {name: re.compile(f"\\n(?={shape})") for name, shape in SHAPES.items()}
+_BLANK_RUN_RE = re.compile(f"(?:{BLANK})++")
 _SPACE_RE = re.compile(r"[^\S\n]")
 _BAD_RE = re.compile(f"[{_BAD}]")
 
@@ -93,8 +94,14 @@ def run_end(text: str, pos: int) -> int:
 
 def counted_run(text: str, pos: int, line: int, log: RejectedLog) -> tuple[int, int, int] | None:
     """Count into `log` the rows of the run starting at `pos`, physical line `line` (a line
-    start past `log.cut`): (its end, its physical lines, its rows); None, counting nothing,
-    when it has fewer than `MIN_LINES` lines."""
+    start): (its end, its physical lines, its rows); None, counting nothing, when it has
+    fewer than `MIN_LINES` lines. Before `log.cut` only a run of blank lines is taken (they
+    are no rows: `  \n` * 4 million holds none, and never reaches the cut)."""
+    if line < log.cut:
+        m = _BLANK_RUN_RE.match(text, pos)
+        end = pos if m is None else m.end()
+        lines = text.count("\n", pos, end)
+        return (end, lines, 0) if lines >= MIN_LINES else None
     end = run_end(text, pos)
     if text.count("\n", pos, end) < MIN_LINES:
         return None

@@ -177,8 +177,8 @@ def judge_rules(
         line += 1
         if line >= bulk_line:
             bulk_line = line + RETRY_LINES
-            if line >= rejected.cut and (run := counted_run(text, pos, line, rejected)):
-                pos, lines, more = run  # past the kept rejected rows: only counted
+            if run := counted_run(text, pos, line, rejected):
+                pos, lines, more = run  # blank lines, or rows past the kept ones: counted
                 rows, line = rows + more, line + lines - 1
                 bulk_line = line + 2
                 continue

@@ -242,3 +242,13 @@ def test_count_many_refuses_a_line_before_the_cut() -> None:
         log.count_many(5, {"bad_number": 3})
     with pytest.raises(ValueError, match="after a line end"):
         bulk.count_run("x;m\n", 0, 4)
+
+
+@pytest.mark.parametrize("blank", [b"\n", b"  \n", b"\t\r\n", b"\xc2\xa0\n"])
+def test_blank_lines_are_skipped_in_bulk_before_any_row(blank: bytes) -> None:
+    """Blank lines are no rows: a run of them is skipped even before the kept rows fill."""
+    data = blank * 500 + b"0612345678;a\n" + blank * 500 + b"x;m\n"
+    assert _bulk_used(data)
+    verdict = judge(NAME, data, RICH, NOW)
+    assert verdict == row_by_row(NAME, data)
+    assert (verdict.rows, verdict.sms[0].line, verdict.rejected[0].line) == (2, 501, 1002)
