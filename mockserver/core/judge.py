@@ -178,8 +178,8 @@ def judge_rules(
         if line >= bulk_line:
             bulk_line = line + RETRY_LINES
             if run := counted_run(text, pos, line, rejected):
-                pos, lines, more = run  # blank lines, or rows past the kept ones: counted
-                rows, line = rows + more, line + lines - 1
+                pos, lines, bulk_rows = run  # blank lines, or rows past the kept ones: counted
+                rows, line = rows + bulk_rows, line + lines - 1
                 bulk_line = line + 2
                 continue
         if text[pos] == "\n":
