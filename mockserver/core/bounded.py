@@ -76,6 +76,12 @@ class RejectedLog:
             raise ValueError(f"line {line} is before the cut {self._cut}: add the row")
         self._more[error] += 1
 
+    def count_many(self, line: int, counts: dict[str, int]) -> None:
+        """Rows on `line` or after it, past `cut`, counted by error (core.bulk)."""
+        if line < self._cut:
+            raise ValueError(f"line {line} is before the cut {self._cut}: add the rows")
+        self._more.update(counts)
+
     def _compact(self) -> None:
         rows = self._rows
         rows.sort(key=line_of)

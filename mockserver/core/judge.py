@@ -10,6 +10,7 @@ from collections.abc import Collection
 from datetime import datetime
 
 from mockserver.core.bounded import RejectedLog
+from mockserver.core.bulk import RETRY_LINES, counted_run
 from mockserver.core.filename import DEFAULT_QUALITIES, check_filename, final_name
 from mockserver.core.hints import with_hints
 from mockserver.core.length import DOUBLE_CHARS, MAX_SEPTETS, PLAIN_GSM, SPECIAL_RE
@@ -44,8 +45,9 @@ from mockserver.core.reader import (
     read_other,
 )
 from mockserver.core.rejections import (
+    TOO_FEW_DETAIL,
     empty_file_detail,
-    header_detail,
+    header_rejection,
     invalid,
     legacy_text,
     number_detail,
@@ -171,9 +173,16 @@ def judge_rules(
     n = len(text)
     pos = 0
     line = 0
-
+    bulk_line = 0  # issue 16: the next line to look for a run of rows core.bulk counts
     while pos < n:
         line += 1
+        if line >= bulk_line:
+            bulk_line = line + RETRY_LINES
+            if run := counted_run(text, pos, line, rejected):
+                pos, lines, bulk_rows = run  # blank lines, or rows past the kept ones: counted
+                rows, line = rows + bulk_rows, line + lines - 1
+                bulk_line = line + 2
+                continue
         if text[pos] == "\n":
             pos += 1  # an empty line (contract 5.5: blank lines skipped)
             continue
@@ -190,10 +199,7 @@ def judge_rules(
                 first = q1 if q1 is not None else u1
                 if rows == 1 and first is not None and looks_like_header(legacy_text(first)):
                     # Contract 5.4.2: a spreadsheet's header row, saved in Windows-1252.
-                    value = printable_name(first.strip(spaces))
-                    append_rejected(
-                        RejectedRow(row_line, RowError.HEADER_ROW, header_detail(value), value)
-                    )
+                    append_rejected(header_rejection(row_line, printable_name(first.strip(spaces))))
                     continue
                 if given and not given.isspace() and sender_fullmatch(given) is None:
                     append_rejected(sender_rejection(row_line, given))
@@ -227,19 +233,13 @@ def judge_rules(
                 ):
                     # A spreadsheet's header row saved in Windows-1252 (as on the fast path).
                     value = printable_name(fields[0].strip(spaces))
-                    append_rejected(
-                        RejectedRow(row_line, RowError.HEADER_ROW, header_detail(value), value)
-                    )
+                    append_rejected(header_rejection(row_line, value))
                     continue
                 if given and not given.isspace() and sender_fullmatch(given) is None:
                     append_rejected(sender_rejection(row_line, given))
                 value = bad_byte_of(detail) if error is RowError.NOT_UTF8 else ""
                 if error is None:
-                    # Manual 4.2: "Le fichier déposé ... doit contenir 2 colonnes minimum".
-                    error = RowError.TOO_FEW_COLUMNS
-                    detail = (
-                        "the row has 1 column; it needs a phone number and a message separated by ;"
-                    )
+                    error, detail = RowError.TOO_FEW_COLUMNS, TOO_FEW_DETAIL  # manual 4.2
                     value = fields[0] if fields else ""
                 append_rejected(RejectedRow(row_line, error, detail, value))
                 continue
@@ -282,10 +282,7 @@ def judge_rules(
                 if rows == 1 and number_error is RowError.BAD_NUMBER and looks_like_header(raw):
                     # Contract 5.4.2: a spreadsheet's header row on the first non-blank row
                     # is one rejected row (its "Expéditeur" title is no sender).
-                    value = raw.strip(spaces)
-                    append_rejected(
-                        RejectedRow(row_line, RowError.HEADER_ROW, header_detail(value), value)
-                    )
+                    append_rejected(header_rejection(row_line, raw.strip(spaces)))
                     continue
                 if bad_sender:
                     append_rejected(sender_rejection(row_line, given))

@@ -33,6 +33,15 @@ def header_detail(raw: str) -> str:
     )
 
 
+def header_rejection(line: int, value: str) -> RejectedRow:
+    """Contract 5.4.2: the first row is a spreadsheet's header row (`value`: its column 1)."""
+    return RejectedRow(line, RowError.HEADER_ROW, header_detail(value), value)
+
+
+# Manual 4.2: "Le fichier déposé ... doit contenir 2 colonnes minimum".
+TOO_FEW_DETAIL = "the row has 1 column; it needs a phone number and a message separated by ;"
+
+
 def sender_rejection(line: int, given: str) -> RejectedRow:
     """Contract 5.9: a sender column that breaks the TPOA rules, reported on its row."""
     return RejectedRow(
