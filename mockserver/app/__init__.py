@@ -147,16 +147,7 @@ class MockServer(PlatformFacade):
         )
         self._watch.start()
         submit = self._processor.submit
-        self._ftp = FtpServer(
-            cfg,
-            backend,
-            backend.open_writes,
-            submit,
-            guard=backend.guard,
-            faults=backend.faults,
-            publish=backend.publish,
-            health=backend.health,
-        )
+        self._ftp = FtpServer(cfg, backend, backend.open_writes, submit, **self._server_parts())
         try:
             self._ftp.start()
         except IncompatiblePyftpdlib as exc:
@@ -201,16 +192,7 @@ class MockServer(PlatformFacade):
         assert self._processor is not None
         backend = self.backend
         submit = self._processor.submit
-        self._sftp = SftpServer(
-            cfg,
-            backend,
-            backend.open_writes,
-            submit,
-            guard=backend.guard,
-            faults=backend.faults,
-            publish=backend.publish,
-            health=backend.health,
-        )
+        self._sftp = SftpServer(cfg, backend, backend.open_writes, submit, **self._server_parts())
         try:
             await self._sftp.start()
         except (HostKeyError, IncompatibleAsyncssh) as exc:
@@ -370,6 +352,17 @@ class MockServer(PlatformFacade):
     @property
     def guard(self) -> Guard:
         return self.backend.guard
+
+    def _server_parts(self) -> dict[str, Any]:
+        """What both protocol servers take from the Backend: the lockout and caps, the fault
+        rules, the event bus and the health report."""
+        backend = self.backend
+        return {
+            "guard": backend.guard,
+            "faults": backend.faults,
+            "publish": backend.publish,
+            "health": backend.health,
+        }
 
     @staticmethod
     def _need(part: _T | None) -> _T:
