@@ -169,6 +169,7 @@ def judge_rules(
     doubles = DOUBLE_CHARS
     new_sms = tuple.__new__
     append_rejected = rejected.add
+    count_rejected = rejected.count
     spaces = SPACES
     n = len(text)
     pos = 0
@@ -371,7 +372,11 @@ def judge_rules(
         # dupliqué." The last valid row wins; SMS keep the order of their winning lines
         # (pop + insert moves the number to the end of the dict).
         previous = kept.pop(phone, None)
-        if previous is not None:
+        if previous is not None and previous.line >= rejected.cut:
+            # Past the kept rows: counted, its detail never built (issue 16: a file of one
+            # number repeated has a duplicate a row).
+            count_rejected(previous.line, RowError.DUPLICATE)
+        elif previous is not None:
             append_rejected(
                 RejectedRow(
                     previous.line,

@@ -84,6 +84,25 @@ LINES = [
     b"x\x0b;m",
     b"x;m;Ab",
     b"x;m;Shop",
+    b"0x;m;Ab",
+    b"0x;m;Shop",
+    b" x ;;Ab1",
+    b"x;m; Shop \t",
+    b"x;m;Sh op",
+    b"x;m;Shop ",
+    b"x;m;Abcdefghijk",
+    b"x;m;Abcdefghijkl",
+    b"x;m;1abc",
+    b"x;m;Ab!",
+    b"x;m;",
+    b"x;m; \t",
+    b"x;m;\x0b",
+    b"x;m;\xc2\xa0",
+    b"x;m;\xc3\xa9tude",
+    b"x;m;Sh\xe9",
+    b"x;\xe9;Shop",
+    b"x;m;Ab;c",
+    b'x;m;"Ab"',
     b"x;;",
     b"x;m;",
     b'x;"m"',
@@ -144,7 +163,7 @@ def long_files(draw: st.DrawFn) -> bytes:
     parts: list[bytes] = []
     if draw(st.booleans()):
         parts.append(
-            (draw(st.sampled_from([b"x;m", b";", b'"a', b"a"])) + end)
+            (draw(st.sampled_from([b"x;m", b";", b'"a', b"a", b"x;m;Ab", b"\xe9"])) + end)
             * draw(st.integers(KEPT_ROWS, 2 * KEPT_ROWS + 20))
         )
     for _ in range(draw(st.integers(0, 25))):
@@ -202,6 +221,8 @@ def test_each_shape_repeated_past_the_kept_rows(line: bytes, end: bytes) -> None
         (b'"a\n', RowError.MALFORMED_ROW),
         (b"0612345678;\xe9\n", RowError.NOT_UTF8),
         (b"x;m\n;\n\n a\n0x;m\n", None),
+        (b"x;m;Ab\n", RowError.INVALID_SENDER),
+        (b"\xe9\n;\n", RowError.NOT_UTF8),
     ],
 )
 def test_the_adversarial_shapes_are_counted_in_bulk(unit: bytes, error: RowError | None) -> None:
@@ -213,6 +234,19 @@ def test_the_adversarial_shapes_are_counted_in_bulk(unit: bytes, error: RowError
     assert verdict == row_by_row(NAME, data)
     if error is not None:
         assert error.value in verdict.rejected_counts
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sender=st.text(alphabet='Ab1 \t\x0b\xa0;"\xe9', max_size=14),
+    number=st.sampled_from(["x", "0x", ""]),
+)
+def test_a_sender_beside_a_bad_number_is_judged_as_row_by_row(sender: str, number: str) -> None:
+    """The bulk test of a third column (valid, none, or breaking the sender rules) is the
+    judge's (sender.SENDER_RE on the column stripped of spaces and tabs)."""
+    row = f"{number};m;{sender}\n".encode()
+    data = b"0612345678;first\n" + row * 300 + b"0712345678;last\n"
+    assert judge(NAME, data, RICH, NOW) == row_by_row(NAME, data)
 
 
 def test_a_valid_file_never_looks_for_a_run_past_the_kept_rows() -> None:
