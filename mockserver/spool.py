@@ -330,6 +330,17 @@ class Spool:
         if not stat.S_ISREG(st.st_mode) or not claim.key.same_file(st):
             os.close(fd)
             return None
+        if st.st_nlink > 1:
+            # A hard link planted on disk (no client can make one) may lead to a file outside
+            # the login's tree: never read. The file is judged as holding nothing and goes to
+            # INVALIDS, where no client can read it either (issue 16).
+            os.close(fd)
+            log.warning(
+                "login=%s file=%s has other hard links (planted on disk): judged empty, unread",
+                claim.login,
+                printable_name(claim.name),
+            )
+            return b""
         with open(fd, "rb", closefd=True) as f:
             return f.read()
 

@@ -15,6 +15,7 @@ import errno
 import hashlib
 import logging
 import os
+import stat
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -100,14 +101,13 @@ class OpenWrites:
         removed: list[Path] = []
         if self._journal is None:
             return removed
-        root = os.path.abspath(within) + os.sep
+        root = os.path.abspath(within)
         for marker in sorted(self._journal.glob("*.upload")):
             try:
                 key = os.fsdecode(marker.read_bytes())
-            except OSError:
+            except (OSError, ValueError):
                 continue
-            # Only a regular file of the accounts tree, never through a link.
-            if key.startswith(root) and not os.path.islink(key) and os.path.isfile(key):
+            if cut_upload(key, root):
                 try:
                     os.unlink(key)
                 except OSError as exc:
@@ -186,3 +186,25 @@ class OpenWrites:
     def snapshot(self) -> set[Path]:
         with self._lock:
             return {Path(k) for k in self._open}
+
+
+def cut_upload(key: str, root: str) -> bool:
+    """Whether a journal marker's `key` names a file this mock may remove as a cut upload:
+    an absolute path with no `..` and no doubled separator, in a `SEND_SMS` folder (where every
+    upload is written) of the accounts tree `root`, reached with no link below `root`, and a
+    regular file with no other hard link. A marker written by hand in the data dir must never
+    make the mock delete a file elsewhere (issue 16)."""
+    if not os.path.isabs(key) or os.path.normpath(key) != key or "\0" in key:
+        return False
+    folder = os.path.dirname(key)
+    if os.path.basename(folder) != "SEND_SMS" or not folder.startswith(root + os.sep):
+        return False
+    # No link below the accounts tree (a link above it, in the data dir's own path, is fine).
+    inside = os.path.relpath(folder, root)
+    if os.path.realpath(folder) != os.path.join(os.path.realpath(root), inside):
+        return False
+    try:
+        st = os.lstat(key)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_nlink == 1

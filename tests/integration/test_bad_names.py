@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -14,9 +15,11 @@ from typing import Any
 
 import pytest
 
+from mockserver.app import MockServer
 from mockserver.core.models import Account, Verdict
 from mockserver.spool import Spool
 from mockserver.tree import Folder
+from tests.support.billing import DEMO_CREDITS
 from tests.support.platform import ROWS, Platform, make_config
 from tests.support.waiting import wait_until
 
@@ -189,3 +192,23 @@ def test_a_name_too_long_for_its_final_name_is_shortened(
         assert len(stored.encode()) <= 255
     assert sorted(f["final_name"] for f in p.files()) == on_disk
     assert os.listdir(p.folder(Folder.PROCESSING)) == []
+
+
+def test_a_hard_link_planted_in_send_sms_is_never_read(tmp_path: Path) -> None:
+    """Contract 4: a login never sees another login's files, "whatever … link it uses": a hard
+    link planted on disk in SEND_SMS (no client can make one) to a file outside the tree is
+    judged as empty, never read: its text reaches no SMS, no rejected row and no recap, and
+    the outside file is unchanged (an adversarial pass saw its secret in GET /api/messages)."""
+    outside = tmp_path / "secret.csv"
+    outside.write_bytes(b'"0611885298";"SECRET-OUTSIDE-CONTENT"\n')
+    outside.chmod(0o600)
+    with MockServer(data_dir=tmp_path / "data") as srv:
+        name = "Leak_20301231120000_HQ.csv"
+        os.link(outside, srv.folder("demo", "SEND_SMS") / name)
+        done = srv.wait_for_file(name, timeout=20)
+        assert (done["status"], done["reason"]) == ("invalid", "Empty_File")
+        assert srv.messages() == []
+        assert "SECRET" not in json.dumps(done)
+        assert all("SECRET" not in m["body"] for m in srv.mail())
+        assert srv.account("demo")["credits"] == DEMO_CREDITS  # type: ignore[index]
+    assert outside.read_bytes() == b'"0611885298";"SECRET-OUTSIDE-CONTENT"\n'
