@@ -1002,3 +1002,24 @@ def test_long_polls_past_the_cap_get_503() -> None:
         assert polls.waiting == 0
 
     asyncio.run(main())
+
+
+def test_the_api_answers_503_once_the_data_dir_is_gone(tmp_path: Path) -> None:
+    """Issue 16, finding 8: the data dir removed while running: every `/api/` call answers 503
+    naming the cause (an adversarial pass got 500s with a traceback each, and the mock rebuilt
+    an empty tree under a 0-byte database), `/health` stays 503 `degraded`."""
+    import shutil
+
+    with MockServer(data_dir=tmp_path / "d") as srv:
+        shutil.rmtree(srv.data_dir)
+        wait_until(lambda: call(srv, "GET", "/health").status == 503, what="health 503")
+        for method, path in (
+            ("GET", "/api/files"),
+            ("GET", "/api/accounts"),
+            ("GET", "/api/mail"),
+            ("POST", "/api/reset"),
+        ):
+            reply = call(srv, method, path)
+            assert reply.status == 503, (method, path, reply.status)
+            assert "platform storage unavailable" in reply.json["error"]
+        assert not (tmp_path / "d" / "state.sqlite3").exists()  # nothing made anew

@@ -1,7 +1,5 @@
-"""The HTTP control API (contract 6): JSON over aiohttp on the asyncio loop the SFTP server
-uses, over the `Backend` (never the app). Reads and changes the platform's state for tests;
-never a traceback, never a stalled loop.
-"""
+"""The HTTP control API (contract 6): JSON over aiohttp on the SFTP server's asyncio loop, over
+the `Backend` (never the app); never a traceback, never a stalled loop."""
 
 from __future__ import annotations
 
@@ -31,7 +29,7 @@ from mockserver.servers.http.drop import DropApi
 from mockserver.servers.http.events_api import EventStreams
 from mockserver.servers.http.faults import FaultsApi
 from mockserver.servers.http.page import Page
-from mockserver.servers.http.safety import Safety, security_headers
+from mockserver.servers.http.safety import Safety, security_headers, storage_refusal
 from mockserver.servers.http.steering import Steering
 from mockserver.servers.http.validation import (
     DEFAULT_LIMIT,
@@ -172,8 +170,10 @@ class HttpApi:
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Every answer is JSON: 4xx with `{"error": ...}`, and an unexpected exception is a
-        logged 500 `{"error": "internal error"}`, never a traceback to the client."""
+        """Every answer is JSON (4xx `{"error": ...}`; unexpected: a logged 500), never a
+        traceback to the client; 503 for `/api/` once the data dir is gone."""
+        if (refused := storage_refusal(self.backend.health, request.path)) is not None:
+            return refused
         try:
             return await handler(request)
         except BadRequest as exc:

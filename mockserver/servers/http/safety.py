@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from mockserver.health import DATA_DIR, Health
 from mockserver.servers.http.validation import error_reply
 
 log = logging.getLogger("mockserver.http")
@@ -226,3 +227,13 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("X-Frame-Options", "DENY")
+
+
+def storage_refusal(health: Health, path: str) -> web.Response | None:
+    """Issue 16: the data dir removed or replaced while running: an `/api/` call answers 503
+    with the cause (its database is gone: any answer would be wrong, or a 500), never a
+    traceback; `/health` says `degraded` on its own."""
+    lost = health.problem(DATA_DIR)
+    if lost is None or not path.startswith("/api/"):
+        return None
+    return error_reply(f"platform storage unavailable: {lost}", 503)
