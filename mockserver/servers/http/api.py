@@ -116,7 +116,7 @@ class HttpApi:
         Steering(self.backend).add_routes(r)  # contract 9.3, 9.4
         FaultsApi(self.backend).add_routes(r)  # contract 9.2
         DropApi(self.backend, self._on_upload).add_routes(r)  # contract 10: POST /api/files
-        Page().add_routes(r)  # contract 10: GET /, GET /ui/{file}
+        Page().add_routes(r)  # contract 10: GET /, GET /ui/{file}; GET /api/openapi.json
         return web_app
 
     async def start(self) -> None:

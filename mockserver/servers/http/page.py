@@ -13,6 +13,7 @@ from importlib.abc import Traversable
 
 from aiohttp import web
 
+from mockserver.servers.http import openapi
 from mockserver.servers.http.validation import BadRequest
 
 # Every file a page may need, by suffix; anything else is not served.
@@ -67,11 +68,13 @@ def page_file(name: str) -> tuple[bytes, str] | None:
 
 
 class Page:
-    """`GET /` and `GET /ui/{file}` (HEAD too)."""
+    """`GET /` and `GET /ui/{file}` (HEAD too); `GET /api/openapi.json`, the API's own
+    description (`openapi`)."""
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/", self.index)
         router.add_get("/ui/{file}", self.ui_file)
+        router.add_get(openapi.PATH, openapi.serve)
 
     async def index(self, request: web.Request) -> web.Response:
         # The query is the page's own (e.g. `?token=`), never read here.

@@ -1,0 +1,139 @@
+"""`GET /api/openapi.json`: a valid OpenAPI 3.1 document (openapi-spec-validator), of exactly
+the routes the app registers (so it cannot rot), whose schemas the live answers match."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from mockserver import __version__
+from mockserver.app import MockServer
+from mockserver.servers.http.openapi import document
+from tests.support.harness import running_mock_server
+from tests.support.http import call
+
+GOOD = "Promo_20300716120000_HQ.csv"
+ROWS = b'"0612345678";"Bonjour STOP au 36180";"MaBoutique"\n"0123456789";"fixe"\n'
+ACCOUNTS = [{"login": "demo", "password": "demo", "credits": 1000, "email": "demo@example.com"}]
+METHODS = ("get", "put", "post", "delete", "patch")
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockServer]:
+    with running_mock_server(tmp_path_factory.mktemp("openapi"), ACCOUNTS) as server:
+        yield server
+
+
+def served(srv: MockServer) -> dict[str, Any]:
+    reply = call(srv, "GET", "/api/openapi.json")
+    assert reply.status == 200, reply.body
+    assert reply.headers["content-type"].startswith("application/json")
+    assert reply.body.endswith(b"}\n")
+    doc: dict[str, Any] = reply.json
+    return doc
+
+
+def test_the_document_is_valid_openapi_3_1(srv: MockServer) -> None:
+    validator = pytest.importorskip("openapi_spec_validator")
+    doc = served(srv)
+    assert doc == document()
+    assert doc["openapi"].startswith("3.1")
+    assert doc["info"]["version"] == __version__
+    validator.validate(doc)
+
+
+def test_every_registered_route_is_documented_and_nothing_else(srv: MockServer) -> None:
+    registered: set[tuple[str, str]] = set()
+    for route in srv._http._web_app().router.routes():
+        if route.method == "HEAD":  # aiohttp adds HEAD beside every GET
+            continue
+        assert route.resource is not None
+        registered.add((route.resource.canonical, route.method.lower()))
+    documented = {
+        (path, method)
+        for path, item in document()["paths"].items()
+        for method in item
+        if method in METHODS
+    }
+    assert registered == documented
+
+
+def test_every_path_parameter_is_declared() -> None:
+    for path, item in document()["paths"].items():
+        names = {p["name"] for p in item.get("parameters", []) if p["in"] == "path"}
+        assert names == {part[1:-1] for part in path.split("/") if part.startswith("{")}, path
+
+
+def schema_of(path: str, method: str, status: int) -> dict[str, Any]:
+    """The documented JSON schema of that answer, resolvable on its own."""
+    doc = document()
+    response = doc["paths"][path][method]["responses"][str(status)]
+    if "$ref" in response:
+        response = doc["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    schema = response["content"]["application/json"]["schema"]
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **schema,
+        "components": doc["components"],
+    }
+
+
+def check(srv: MockServer, method: str, url: str, status: int, body: Any = None) -> Any:
+    jsonschema = pytest.importorskip("jsonschema")
+    reply = call(srv, method.upper(), url, body)
+    assert reply.status == status, reply.body
+    template = url.split("?", 1)[0]
+    if template.startswith("/api/accounts/"):
+        template = "/api/accounts/{login}"
+    elif template.startswith("/api/faults/"):
+        template = "/api/faults/{id}"
+    schema = schema_of(template, method, status)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft202012Validator(schema).validate(reply.json)
+    return reply.json
+
+
+def test_live_answers_match_the_documented_schemas(srv: MockServer) -> None:
+    srv.reset()
+    check(srv, "get", "/health", 200)
+    check(srv, "post", "/api/accounts", 201, {"login": "acme", "password": "pw"})
+    check(srv, "patch", "/api/accounts/acme", 200, {"credits": 5})
+    check(srv, "get", "/api/accounts/acme", 200)
+    check(srv, "post", "/api/faults", 201, {"on": "mail", "action": "fail", "times": 0})
+    rule = check(srv, "post", "/api/faults", 201, {"on": "upload", "action": "error"})
+    dropped = f"/api/files?login=demo&name={GOOD}"
+    check(srv, "post", dropped, 201, ROWS)
+    check(srv, "get", f"/api/files?name={GOOD}&wait=30", 200)
+    check(srv, "post", f"/api/check?name={GOOD}&login=demo", 200, ROWS)
+    check(srv, "post", "/api/check?name=x.tmp", 200, ROWS)
+    for url in ("/api/accounts", "/api/files", "/api/messages", "/api/mail", "/api/faults"):
+        check(srv, "get", url, 200)
+    check(srv, "get", "/api/messages?phone=0612345678&status=scheduled", 200)
+    check(srv, "get", "/api/clock", 200)
+    check(srv, "put", "/api/clock", 200, {"advance_seconds": 60})
+    check(srv, "put", "/api/clock", 200, {"real": True})
+    check(srv, "get", "/api/processing", 200)
+    check(srv, "post", "/api/processing/advance", 200, {})
+    check(srv, "delete", f"/api/faults/{rule['id']}", 200)
+    check(srv, "delete", "/api/faults", 200)
+    check(srv, "post", "/api/reset", 200)
+
+
+def test_errors_match_the_documented_error_shape(srv: MockServer) -> None:
+    check(srv, "get", "/api/accounts/nobody", 404)
+    check(srv, "get", "/api/files?status=sent", 400)
+    check(srv, "get", "/api/files?name=Nope.csv&wait=0.1", 404)
+    check(srv, "post", "/api/accounts", 409, {"login": "demo", "password": "x"})
+    check(srv, "post", "/api/processing/advance", 404, {"name": "Nope.csv"})
+    check(srv, "delete", "/api/faults/99", 404)
+
+
+def test_the_documented_pages_are_served(srv: MockServer) -> None:
+    page = call(srv, "GET", "/")
+    assert page.status == 200
+    assert page.headers["content-type"].startswith("text/html")
+    paths = document()["paths"]
+    assert "text/html" in paths["/"]["get"]["responses"]["200"]["content"]
+    assert "text/event-stream" in paths["/api/events"]["get"]["responses"]["200"]["content"]
