@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from mockserver import __version__
 
 # name -> module under mockserver.commands; each has add_parser(subparsers) and run(args) -> int
-COMMANDS = ("serve", "check", "fixtures", "send", "hash_password", "healthcheck")
+COMMANDS = ("serve", "check", "fixtures", "send", "hash_password", "healthcheck", "watch")
 
 
 def build_parser() -> argparse.ArgumentParser:

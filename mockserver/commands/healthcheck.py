@@ -33,9 +33,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(run=run)
 
 
-def health_url(config_file: Path | None, environ: dict[str, str]) -> str:
-    """`http://<host>:<http_port>/health` from the configuration `serve` would load; raises
-    ConfigError (a bad file or value, or a port chosen at start that cannot be known here)."""
+def configured_http(config_file: Path | None, environ: dict[str, str]) -> tuple[str, str]:
+    """`(http://<host>:<http_port>, api_token)` from the configuration `serve` would load (also
+    used by `watch`); raises ConfigError (a bad file or value, or a port chosen at start that
+    cannot be known here)."""
     from mockserver.config import ENV_CONFIG_FILE, ConfigError, load_config
 
     path = config_file or environ.get(ENV_CONFIG_FILE) or None
@@ -47,7 +48,13 @@ def health_url(config_file: Path | None, environ: dict[str, str]) -> str:
     host = _WILDCARDS.get(server.host, server.host)
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{server.http_port}/health"
+    return f"http://{host}:{server.http_port}", server.api_token
+
+
+def health_url(config_file: Path | None, environ: dict[str, str]) -> str:
+    """`http://<host>:<http_port>/health` from the configuration `serve` would load; raises
+    ConfigError (a bad file or value, or a port chosen at start that cannot be known here)."""
+    return configured_http(config_file, environ)[0] + "/health"
 
 
 def run(args: argparse.Namespace) -> int:
