@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ftplib
 import http.client
-import io
 import json
 import socket
 import statistics
@@ -27,6 +25,8 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bursts import burst
+
 from mockserver.app import MockServer
 from mockserver.config import load_config
 from mockserver.core.models import Campaign, Sms, Status, Verdict
@@ -35,7 +35,6 @@ PARIS = ZoneInfo("Europe/Paris")
 START_TARGET = 0.3
 QUERY_TARGET = 0.050
 LONG_POLL_TARGET = 1.25  # files/s without long polls / with them, at most
-CSV = b'"0612345678";"Bonjour STOP au 36180"\n'
 
 
 def bench_start_stop(runs: int) -> list[float]:
@@ -158,22 +157,6 @@ def long_polls(srv: MockServer, count: int) -> list[socket.socket]:
             raise SystemExit(f"only {http.long_polls.waiting} of {count} long polls waiting")
         time.sleep(0.05)
     return socks
-
-
-def burst(srv: MockServer, files: int, tag: str) -> float:
-    """Seconds from the first upload to the last verdict of `files` files over one FTP session."""
-    began = time.perf_counter()
-    with ftplib.FTP() as ftp:
-        ftp.connect("127.0.0.1", srv.ftp_port, timeout=30)
-        ftp.login("demo", "demo")
-        for i in range(files):
-            name = f"{tag}_20301231{i:06d}_HQ.csv"
-            ftp.storbinary(f"STOR /SEND_SMS/{name}.tmp", io.BytesIO(CSV))
-            ftp.rename(f"/SEND_SMS/{name}.tmp", f"/SEND_SMS/{name}")
-    srv.wait_for_file(f"{tag}_20301231{files - 1:06d}_HQ.csv", timeout=300)
-    while len(srv.files(limit=files)) < files:  # every verdict, not only the last file's
-        srv.wait_for(lambda e: e["type"] == "file.finished", timeout=60)
-    return time.perf_counter() - began
 
 
 def bench_long_polls(files: int, polls: int, rounds: int) -> dict[str, float]:

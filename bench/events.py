@@ -9,20 +9,17 @@ Run: `python bench/events.py [--files 200]`. Prints files/s for both runs and th
 from __future__ import annotations
 
 import argparse
-import ftplib
-import io
 import socket
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bursts import burst
+
 from mockserver.app import MockServer
 from mockserver.config import load_config
-
-CSV = b'"0612345678";"Bonjour STOP au 36180"\n'
 
 
 def server(data_dir: Path) -> MockServer:
@@ -35,22 +32,6 @@ def server(data_dir: Path) -> MockServer:
         "accounts": [{"login": "demo", "password": "demo", "credits": 10**9}],
     }
     return MockServer(load_config(None, env={}, overrides=settings))
-
-
-def burst(srv: MockServer, files: int, tag: str) -> float:
-    """Seconds from the first upload to the last verdict of `files` files over one FTP session."""
-    began = time.perf_counter()
-    with ftplib.FTP() as ftp:
-        ftp.connect("127.0.0.1", srv.ftp_port, timeout=30)
-        ftp.login("demo", "demo")
-        for i in range(files):
-            name = f"{tag}_20301231{i:06d}_HQ.csv"
-            ftp.storbinary(f"STOR /SEND_SMS/{name}.tmp", io.BytesIO(CSV))
-            ftp.rename(f"/SEND_SMS/{name}.tmp", f"/SEND_SMS/{name}")
-    srv.wait_for_file(f"{tag}_20301231{files - 1:06d}_HQ.csv", timeout=300)
-    while len(srv.files()) < files:  # every verdict, not only the last file's
-        srv.wait_for(lambda e: e["type"] == "file.finished", timeout=60)
-    return time.perf_counter() - began
 
 
 def stalled_reader(port: int) -> socket.socket:
