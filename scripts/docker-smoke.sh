@@ -184,10 +184,17 @@ def free_ports() -> None:
     sys.exit("no free block of host ports found")
 
 
+def _connect(ftp: ftplib.FTP, port: str) -> None:
+    """Connect in passive mode, taking the PASV reply's address as FTP clients in other
+    languages do (ftplib ignores it by default): the masquerade address is checked too."""
+    ftp.trust_server_pasv_ipv4_address = True
+    ftp.connect("127.0.0.1", int(port), timeout=20)
+
+
 def ftp_upload(port: str, local: str, name: str) -> None:
     """Upload as <name>.tmp into SEND_SMS in passive mode, then rename (manual's advice)."""
     with ftplib.FTP() as ftp:
-        ftp.connect("127.0.0.1", int(port), timeout=20)
+        _connect(ftp, port)
         ftp.login("demo", "demo")
         ftp.set_pasv(True)
         ftp.cwd("/SEND_SMS")
@@ -199,7 +206,7 @@ def ftp_upload(port: str, local: str, name: str) -> None:
 def ftp_list(port: str, folder: str) -> None:
     """Print the names in a folder, listed over a passive data connection."""
     with ftplib.FTP() as ftp:
-        ftp.connect("127.0.0.1", int(port), timeout=20)
+        _connect(ftp, port)
         ftp.login("demo", "demo")
         for entry in ftp.nlst(folder):
             print(entry.rsplit("/", 1)[-1])
@@ -209,7 +216,7 @@ def ftp_get(port: str, path: str) -> None:
     """Download one file in passive mode and print its size."""
     buf = io.BytesIO()
     with ftplib.FTP() as ftp:
-        ftp.connect("127.0.0.1", int(port), timeout=20)
+        _connect(ftp, port)
         ftp.login("demo", "demo")
         ftp.retrbinary(f"RETR {path}", buf.write)
     print(len(buf.getvalue()))
@@ -281,6 +288,12 @@ def expect_count(port: str, path: str, key: str, count: str) -> None:
     if len(items) != int(count):
         sys.exit(f"{path}: expected {count} {key}, got {len(items)}: {json.dumps(items)[:300]}")
     print(f"{path}: {len(items)} {key}")
+
+
+def credits(port: str) -> None:
+    """Print the demo account's credits."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/accounts/demo", timeout=30) as r:
+        print(json.load(r)["credits"])
 
 
 def expect_credits(port: str, credits: str) -> None:
@@ -391,6 +404,8 @@ wait_healthy 90
 client api "$HTTP_PORT" /health >&2
 
 step "upload over FTP (passive)"
+# Two files of 2 French SMS each, 15 credits an SMS at the default price (contract 5.4).
+CREDITS_AFTER=$(($(client credits "$HTTP_PORT") - 2 * 2 * 15))
 FTP_NAME="Smoke_20301231120000_HQ.csv"
 SFTP_NAME="SmokeSftp_20301231120000_HQ.csv"
 printf '"0612345678";"Bonjour STOP au 36180"\r\n"0712345678";"Deuxieme message STOP au 36180"\r\n' \
@@ -403,7 +418,7 @@ client sftp-upload "$SFTP_PORT" "$TMP/fixture.csv" "$SFTP_NAME"
 step "verdicts via HTTP API"
 client expect-file "$HTTP_PORT" "$FTP_NAME" archived 2 >&2
 client expect-file "$HTTP_PORT" "$SFTP_NAME" archived 2 >&2
-client expect-credits "$HTTP_PORT" 96 >&2
+client expect-credits "$HTTP_PORT" "$CREDITS_AFTER" >&2
 check_records() {  # 2 files x 2 rows: 4 SMS recorded, one recap e-mail per file
   client expect-count "$HTTP_PORT" "/api/messages?login=demo" messages 4 >&2
   client expect-count "$HTTP_PORT" "/api/messages?login=demo&phone=0612345678" messages 2 >&2
@@ -432,7 +447,7 @@ docker start "$CONTAINER" >/dev/null
 wait_healthy 90
 client expect-file "$HTTP_PORT" "$FTP_NAME" archived 2 >&2
 client expect-file "$HTTP_PORT" "$SFTP_NAME" archived 2 >&2
-client expect-credits "$HTTP_PORT" 96 >&2
+client expect-credits "$HTTP_PORT" "$CREDITS_AFTER" >&2
 check_records
 check_archives
 docker exec "$CONTAINER" test -s /data/ssh_host_ed25519_key || fail "no host key in /data"
