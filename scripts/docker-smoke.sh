@@ -2,7 +2,7 @@
 # End-to-end smoke test of the Docker image: build it, run it with published ports, upload a
 # drop file over FTP (passive mode through the published range) and over SFTP from the host,
 # check the verdicts through the HTTP API and the files in ARCHIVES, stop/start the container
-# and check that files and credits survived in the volume. Not part of CI (it builds an image).
+# and check that files and credits survived in the volume. .ci/run runs it where an engine starts.
 #
 #   scripts/docker-smoke.sh [--base-image IMAGE] [--rm-image] [--keep-running] [--check-only]
 #
@@ -125,9 +125,7 @@ cleanup() {
     if [ "$RM_IMAGE" -eq 1 ]; then docker rmi -f "$IMAGE" >/dev/null 2>&1 || true; fi
     if [ -n "$DOCKERD_PID" ]; then
       log "stopping the dockerd started here (pid $DOCKERD_PID)"
-      kill "$DOCKERD_PID" 2>/dev/null || true
-      for _ in $(seq 1 60); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.5; done
-      kill -9 "$DOCKERD_PID" 2>/dev/null || true
+      bash "$REPO/scripts/docker-engine.sh" stop "$DOCKERD_PID"
     fi
   else
     log "--keep-running: container $CONTAINER, volume $VOLUME${DOCKERD_PID:+, dockerd pid $DOCKERD_PID} left running"
@@ -138,16 +136,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# Waits until "$@" succeeds, at most $1 seconds (polls every half second).
-wait_for() {
-  local limit=$1; shift
-  local deadline=$(($(date +%s) + limit))
-  until "$@" >/dev/null 2>&1; do
-    [ "$(date +%s)" -lt "$deadline" ] || return 1
-    sleep 0.5
-  done
-}
 
 # ---------------------------------------------------------------------------------------------
 # The host-side client: ftplib (passive), paramiko (SFTP), urllib (HTTP API). One line on error.
@@ -334,28 +322,9 @@ wait_healthy() {  # wait_healthy SECONDS
 
 # ---------------------------------------------------------------------------------------------
 step "docker engine"
-# Install the engine only when none answers and the client or the daemon binary is missing.
-if ! docker info >/dev/null 2>&1 \
-    && { ! command -v docker >/dev/null 2>&1 || ! command -v dockerd >/dev/null 2>&1; }; then
-  [ "$(id -u)" -eq 0 ] || fail "docker is missing and installing it needs root"
-  log "installing docker.io"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq --no-install-recommends docker.io >/dev/null 2>&1 \
-    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends docker.io >/dev/null; }
-fi
-if docker info >/dev/null 2>&1; then
-  log "using the running Docker engine"
-else
-  [ "$(id -u)" -eq 0 ] || fail "no Docker engine answers and starting dockerd needs root"
-  log "starting dockerd (log: $TMP/dockerd.log)"
-  dockerd >"$TMP/dockerd.log" 2>&1 &
-  DOCKERD_PID=$!
-  if ! wait_for 60 docker info; then
-    tail -n 20 "$TMP/dockerd.log" >&2
-    fail "dockerd did not answer within 60 s"
-  fi
-fi
-log "engine $(docker version --format '{{.Server.Version}}')"
+# The running engine, or docker.io installed and dockerd started (as root): docker-engine.sh.
+DOCKERD_PID="$(bash "$REPO/scripts/docker-engine.sh" start --log "$TMP/dockerd.log")" \
+  || fail "no Docker engine (the reason is above)"
 
 # The legacy builder when the buildx plugin is absent (the Debian docker.io client has none).
 if ! docker buildx version >/dev/null 2>&1; then export DOCKER_BUILDKIT=0; fi
