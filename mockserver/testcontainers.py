@@ -121,7 +121,11 @@ class AllMySMSContainer(DockerContainer):
                 self._discard()
                 if attempt == tries or not any(t in str(exc).lower() for t in _PORT_TAKEN):
                     raise
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self._discard()  # nothing left running, `with` or not
+            raise
         return self
 
     def stop(self, force: bool = True, delete_volume: bool = True) -> None:
@@ -144,8 +148,10 @@ class AllMySMSContainer(DockerContainer):
 
     def _publish_passive(self, block: tuple[int, int]) -> None:
         if self._passive is not None:  # an earlier try's block
+            ports: dict[Any, Any] = self.ports  # keyed by int before testcontainers 4.10
             for port in range(self._passive[0], self._passive[1] + 1):
-                self.ports.pop(str(port), None)
+                ports.pop(port, None)
+                ports.pop(str(port), None)
         low, high = self._passive = block
         for port in range(low, high + 1):
             self.with_bind_ports(port, port)  # the same number inside and out: PASV names it
@@ -159,14 +165,14 @@ class AllMySMSContainer(DockerContainer):
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self._startup_timeout
-        client = MockClient(self.http_url, token=self._token, timeout=5.0)
+        probe = MockClient(self.http_url, timeout=5.0)
         while True:
             try:
-                if client.health().get("status") == "ok":
+                if probe.health().get("status") == "ok":
                     found = _FINGERPRINT.search(self._logs())
                     if found:  # printed once every listener is up, right after /health
                         self._fingerprint = found.group(1)
-                        self._client = client
+                        self._client = MockClient(self.http_url, token=self._token)
                         return
             except (OSError, ApiError, ValueError):
                 pass  # not listening yet, or 503 while starting

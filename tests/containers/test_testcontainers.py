@@ -177,3 +177,31 @@ ftp.storbinary("STOR /SEND_SMS/x.tmp", io.BytesIO({ROWS!r}))
 ftp.rename("/SEND_SMS/x.tmp", "/SEND_SMS/{name}")
 ftp.quit()
 """
+
+
+def test_a_passive_block_docker_finds_taken_is_replaced(
+    mock_image: str, docker_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A port of the chosen block held by another program: Docker refuses to publish it, the
+    container of that try is removed and another block is published."""
+    from mockserver import testcontainers
+
+    with socket.socket() as held:
+        held.bind(("0.0.0.0", 0))
+        held.listen()
+        taken = held.getsockname()[1]
+        blocks = iter([(taken, taken)])
+        real = testcontainers._free_block
+        monkeypatch.setattr(testcontainers, "_free_block", lambda n: next(blocks, None) or real(n))
+        with testcontainers.AllMySMSContainer(mock_image, passive_count=2) as mock:
+            low, high = mock.passive_ports
+            assert high == low + 1
+            assert not low <= taken <= high
+            assert ftp_upload(mock.host, mock.ftp_port, NAME)
+            first_try = f"ALLMYSMS_MOCK_SERVER_PASSIVE_PORTS={taken}-{taken}"
+            left = [
+                c.id
+                for c in docker_client.containers.list(all=True)
+                if first_try in (c.attrs["Config"].get("Env") or [])
+            ]
+            assert left == [], "the refused try's container is still there"
