@@ -2,7 +2,7 @@
 # End-to-end smoke test of the Docker image: build it, run it with published ports, upload a
 # drop file over FTP (passive mode through the published range) and over SFTP from the host,
 # check the verdicts through the HTTP API and the files in ARCHIVES, stop/start the container
-# and check that files and credits survived in the volume. Not part of CI (it builds an image).
+# and check that files and credits survived in the volume. .ci/run runs it where an engine starts.
 #
 #   scripts/docker-smoke.sh [--base-image IMAGE] [--rm-image] [--keep-running] [--check-only]
 #
@@ -125,9 +125,7 @@ cleanup() {
     if [ "$RM_IMAGE" -eq 1 ]; then docker rmi -f "$IMAGE" >/dev/null 2>&1 || true; fi
     if [ -n "$DOCKERD_PID" ]; then
       log "stopping the dockerd started here (pid $DOCKERD_PID)"
-      kill "$DOCKERD_PID" 2>/dev/null || true
-      for _ in $(seq 1 60); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.5; done
-      kill -9 "$DOCKERD_PID" 2>/dev/null || true
+      bash "$REPO/scripts/docker-engine.sh" stop "$DOCKERD_PID"
     fi
   else
     log "--keep-running: container $CONTAINER, volume $VOLUME${DOCKERD_PID:+, dockerd pid $DOCKERD_PID} left running"
@@ -138,16 +136,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# Waits until "$@" succeeds, at most $1 seconds (polls every half second).
-wait_for() {
-  local limit=$1; shift
-  local deadline=$(($(date +%s) + limit))
-  until "$@" >/dev/null 2>&1; do
-    [ "$(date +%s)" -lt "$deadline" ] || return 1
-    sleep 0.5
-  done
-}
 
 # ---------------------------------------------------------------------------------------------
 # The host-side client: ftplib (passive), paramiko (SFTP), urllib (HTTP API). One line on error.
@@ -184,10 +172,17 @@ def free_ports() -> None:
     sys.exit("no free block of host ports found")
 
 
+def _connect(ftp: ftplib.FTP, port: str) -> None:
+    """Connect in passive mode, taking the PASV reply's address as FTP clients in other
+    languages do (ftplib ignores it by default): the masquerade address is checked too."""
+    ftp.trust_server_pasv_ipv4_address = True
+    ftp.connect("127.0.0.1", int(port), timeout=20)
+
+
 def ftp_upload(port: str, local: str, name: str) -> None:
     """Upload as <name>.tmp into SEND_SMS in passive mode, then rename (manual's advice)."""
     with ftplib.FTP() as ftp:
-        ftp.connect("127.0.0.1", int(port), timeout=20)
+        _connect(ftp, port)
         ftp.login("demo", "demo")
         ftp.set_pasv(True)
         ftp.cwd("/SEND_SMS")
@@ -199,7 +194,7 @@ def ftp_upload(port: str, local: str, name: str) -> None:
 def ftp_list(port: str, folder: str) -> None:
     """Print the names in a folder, listed over a passive data connection."""
     with ftplib.FTP() as ftp:
-        ftp.connect("127.0.0.1", int(port), timeout=20)
+        _connect(ftp, port)
         ftp.login("demo", "demo")
         for entry in ftp.nlst(folder):
             print(entry.rsplit("/", 1)[-1])
@@ -209,7 +204,7 @@ def ftp_get(port: str, path: str) -> None:
     """Download one file in passive mode and print its size."""
     buf = io.BytesIO()
     with ftplib.FTP() as ftp:
-        ftp.connect("127.0.0.1", int(port), timeout=20)
+        _connect(ftp, port)
         ftp.login("demo", "demo")
         ftp.retrbinary(f"RETR {path}", buf.write)
     print(len(buf.getvalue()))
@@ -283,6 +278,12 @@ def expect_count(port: str, path: str, key: str, count: str) -> None:
     print(f"{path}: {len(items)} {key}")
 
 
+def credits(port: str) -> None:
+    """Print the demo account's credits."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/accounts/demo", timeout=30) as r:
+        print(json.load(r)["credits"])
+
+
 def expect_credits(port: str, credits: str) -> None:
     """Check the demo account's credits."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/accounts/demo", timeout=30) as r:
@@ -321,28 +322,9 @@ wait_healthy() {  # wait_healthy SECONDS
 
 # ---------------------------------------------------------------------------------------------
 step "docker engine"
-# Install the engine only when none answers and the client or the daemon binary is missing.
-if ! docker info >/dev/null 2>&1 \
-    && { ! command -v docker >/dev/null 2>&1 || ! command -v dockerd >/dev/null 2>&1; }; then
-  [ "$(id -u)" -eq 0 ] || fail "docker is missing and installing it needs root"
-  log "installing docker.io"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq --no-install-recommends docker.io >/dev/null 2>&1 \
-    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends docker.io >/dev/null; }
-fi
-if docker info >/dev/null 2>&1; then
-  log "using the running Docker engine"
-else
-  [ "$(id -u)" -eq 0 ] || fail "no Docker engine answers and starting dockerd needs root"
-  log "starting dockerd (log: $TMP/dockerd.log)"
-  dockerd >"$TMP/dockerd.log" 2>&1 &
-  DOCKERD_PID=$!
-  if ! wait_for 60 docker info; then
-    tail -n 20 "$TMP/dockerd.log" >&2
-    fail "dockerd did not answer within 60 s"
-  fi
-fi
-log "engine $(docker version --format '{{.Server.Version}}')"
+# The running engine, or docker.io installed and dockerd started (as root): docker-engine.sh.
+DOCKERD_PID="$(bash "$REPO/scripts/docker-engine.sh" start --log "$TMP/dockerd.log")" \
+  || fail "no Docker engine (the reason is above)"
 
 # The legacy builder when the buildx plugin is absent (the Debian docker.io client has none).
 if ! docker buildx version >/dev/null 2>&1; then export DOCKER_BUILDKIT=0; fi
@@ -391,6 +373,8 @@ wait_healthy 90
 client api "$HTTP_PORT" /health >&2
 
 step "upload over FTP (passive)"
+# Two files of 2 French SMS each, 15 credits an SMS at the default price (contract 5.4).
+CREDITS_AFTER=$(($(client credits "$HTTP_PORT") - 2 * 2 * 15))
 FTP_NAME="Smoke_20301231120000_HQ.csv"
 SFTP_NAME="SmokeSftp_20301231120000_HQ.csv"
 printf '"0612345678";"Bonjour STOP au 36180"\r\n"0712345678";"Deuxieme message STOP au 36180"\r\n' \
@@ -403,7 +387,7 @@ client sftp-upload "$SFTP_PORT" "$TMP/fixture.csv" "$SFTP_NAME"
 step "verdicts via HTTP API"
 client expect-file "$HTTP_PORT" "$FTP_NAME" archived 2 >&2
 client expect-file "$HTTP_PORT" "$SFTP_NAME" archived 2 >&2
-client expect-credits "$HTTP_PORT" 96 >&2
+client expect-credits "$HTTP_PORT" "$CREDITS_AFTER" >&2
 check_records() {  # 2 files x 2 rows: 4 SMS recorded, one recap e-mail per file
   client expect-count "$HTTP_PORT" "/api/messages?login=demo" messages 4 >&2
   client expect-count "$HTTP_PORT" "/api/messages?login=demo&phone=0612345678" messages 2 >&2
@@ -432,7 +416,7 @@ docker start "$CONTAINER" >/dev/null
 wait_healthy 90
 client expect-file "$HTTP_PORT" "$FTP_NAME" archived 2 >&2
 client expect-file "$HTTP_PORT" "$SFTP_NAME" archived 2 >&2
-client expect-credits "$HTTP_PORT" 96 >&2
+client expect-credits "$HTTP_PORT" "$CREDITS_AFTER" >&2
 check_records
 check_archives
 docker exec "$CONTAINER" test -s /data/ssh_host_ed25519_key || fail "no host key in /data"

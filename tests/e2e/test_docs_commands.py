@@ -217,9 +217,9 @@ def event_stream_verdict(session: Session, block: Block, done: Done) -> None:
 # -- the documents -----------------------------------------------------------------------------
 
 DOCKER = (
-    "needs a Docker engine, which CI has not: the compose file and Dockerfile are checked by "
-    "tests/integration/test_docker_static.py, the image is built and driven by "
-    "scripts/docker-smoke.sh"
+    "needs a Docker engine and builds an image: the compose file and Dockerfile are checked by "
+    "tests/integration/test_docker_static.py everywhere; where an engine starts, .ci/run "
+    "builds the image and drives it (scripts/docker-smoke.sh, tests/containers)"
 )
 FIRST_FILE = b'"0612345678";"Bonjour STOP au 36180";"MaBoutique"\n'  # README's printf
 # docs/api.md's examples show a file of 3 rows, the second a landline: 2 SMS, 30 credits.

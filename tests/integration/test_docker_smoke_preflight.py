@@ -57,3 +57,31 @@ def test_smoke_script_check_passes_when_the_host_has_everything(tmp_path: Path) 
     done = _check_only(tmp_path, paramiko=True)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == "[smoke] host requirements met"
+
+
+ENGINE = SCRIPT.parent / "docker-engine.sh"
+
+
+def test_engine_script_says_why_no_engine_can_start(tmp_path: Path) -> None:
+    """Not root, with a client whose engine does not answer: exit 1 and one line saying why
+    (what .ci/run prints as the reason the image stays unproven); nothing on stdout."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in (("docker", "exit 1"), ("dockerd", "exit 1"), ("id", "echo 1000")):
+        stub = bin_dir / name
+        stub.write_text(f"#!/bin/sh\n{body}\n", encoding="utf-8")
+        stub.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run(
+        ["bash", str(ENGINE), "start"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.strip() == (
+        "[docker-engine] no engine: no engine answers and starting dockerd needs root"
+    )

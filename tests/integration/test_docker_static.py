@@ -25,7 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERIGNORE = ROOT / ".dockerignore"
-SCRIPTS = (ROOT / "scripts" / "docker-smoke.sh", ROOT / "scripts" / "make-base-image.sh")
+SCRIPTS = tuple(
+    ROOT / "scripts" / name
+    for name in ("docker-smoke.sh", "make-base-image.sh", "docker-engine.sh")
+)
 
 
 def instructions() -> list[tuple[str, str]]:

@@ -27,6 +27,8 @@ RANKS: dict[str, int] = {
     "__main__": 6,
     "__init__": 6,
     "client": 6,
+    "remote": 6,
+    "testcontainers": 6,
     "fixtures": 6,
 }
 STATE = 1

@@ -149,6 +149,9 @@ class HandlerBase(FTPHandler):  # type: ignore[misc]
     _in_buffer: list[bytes]
     _in_buffer_len: int
     _dtp_acceptor: Any
+    # pyftpdlib's documented setting (a class attribute of the server's handler class); a
+    # session on the server's own network replaces it for itself (servers.ftp.nat).
+    masquerade_address: str | None
 
     _overlong = False  # reading the rest of a line over MAX_COMMAND_BYTES, to drop it
 

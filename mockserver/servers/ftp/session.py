@@ -16,7 +16,7 @@ from typing import Any
 from mockserver.core.faults import FaultRule
 from mockserver.health import DATA_DIR
 from mockserver.servers import dropbox, policy
-from mockserver.servers.ftp import decisions
+from mockserver.servers.ftp import decisions, nat
 from mockserver.servers.ftp import faults as ftp_faults
 from mockserver.servers.ftp.compat import AuthenticationFailed, AuthorizerError, HandlerBase
 from mockserver.servers.ftp.context import Context
@@ -58,6 +58,10 @@ class Session(HandlerBase):
             return
         self._counted = True
         log.debug("FTP connection from %s", self.peer)
+        if self.masquerade_address and nat.on_link(self.remote_ip, nat.read_routes()):
+            # A client on the server's own network (another container on it): its PASV
+            # replies name the address it connected to, not the one for clients outside.
+            self.masquerade_address = None
         self.ctx.sessions.add(self)
         self._start_login_timer()
         super().handle()
