@@ -90,7 +90,9 @@ def serve_mock_ftp(data_dir: Path) -> None:
     def on_upload(login: str, path: Path) -> None:
         return None  # the processor only enqueues; not part of the transfer cost
 
-    server = FtpServer(config, StaticAuthenticator(config.accounts), OpenWrites(), on_upload)
+    writes = OpenWrites()
+    writes.journal(data_dir / "uploads")  # as `serve` does: a marker per open upload
+    server = FtpServer(config, StaticAuthenticator(config.accounts), writes, on_upload)
     server.start()
     print(f"READY {server.port}", flush=True)
     sys.stdin.read()

@@ -183,19 +183,35 @@ class Contender(Generic[T]):
     bare: bool
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of process `pid` and of its children it has waited for (the
+    per-session processes of vsftpd and sshd), from /proc; None where there is none."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    # After the command's closing parenthesis: state is field 3, utime..cstime fields 14-17.
+    ticks = sum(int(x) for x in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
     targets: Sequence[T],
     scenario_table: Mapping[str, Callable[[T], Outcome]],
     runs: int,
     deadline: float,
     bare: str | None,
+    pids: Mapping[str, int],
 ) -> dict[str, dict[str, Any]]:
     """Each scenario on every target, the runs interleaved (run 1 of each target, then run
     2...), the order rotated every run: a load that comes and goes on a shared machine weighs
-    on every target alike, and the ratios compare servers measured at the same moments."""
+    on every target alike, and the ratios compare servers measured at the same moments. Each
+    run also takes the server process's CPU time (`pids`), steadier than wall time under load."""
     results: dict[str, dict[str, Any]] = {}
     for label, scenario in scenario_table.items():
         times: dict[str, list[float]] = {t.name: [] for t in targets}
+        cpu: dict[str, list[float]] = {t.name: [] for t in targets}
         errors = dict.fromkeys(times, 0)
         files = dict.fromkeys(times, 0)
         for run in range(runs):
@@ -204,7 +220,12 @@ def measure(
             shift = run % len(targets)
             for target in [*targets[shift:], *targets[:shift]]:
                 target.clean()
+                pid = pids.get(target.name)
+                before = None if pid is None else cpu_seconds(pid)
                 outcome = scenario(target)
+                after = None if pid is None else cpu_seconds(pid)
+                if before is not None and after is not None:
+                    cpu[target.name].append(after - before)
                 times[target.name].append(outcome.seconds)
                 errors[target.name] += outcome.errors
                 files[target.name] = outcome.files
@@ -219,6 +240,7 @@ def measure(
                 "errors": errors[name],
                 "files_per_s": round(count / median, 1),
                 "mb_per_s": round(count * (BIG if count == 1 else SMALL) / median / 1e6, 2),
+                "server_cpu_s": round(statistics.median(cpu[name]), 3) if cpu[name] else None,
             }
         if "mock" in row:
             for name in times:
@@ -258,6 +280,7 @@ def benchmark(
             proc, mock = start_mock(work)
             procs.append(proc)
             targets = [mock]
+            pids = {mock.name: proc.pid}
             for contender in contenders:
                 try:
                     proc, other = contender.start(work)
@@ -268,9 +291,11 @@ def benchmark(
                     continue
                 procs.append(proc)
                 targets.append(other)
+                pids[other.name] = proc.pid
                 if contender.bare:
                     bare = contender.name
-            results = measure(targets, scenario_table, max(1, runs), started + budget, bare)
+            deadline = started + budget
+            results = measure(targets, scenario_table, max(1, runs), deadline, bare, pids)
         finally:
             for proc in procs:
                 stop(proc)
@@ -320,9 +345,10 @@ def print_report(report: dict[str, Any]) -> None:
         width = max(len(name) for name in names)
         for name in names:
             r = row[name]
+            cpu = "" if r["server_cpu_s"] is None else f", server CPU {r['server_cpu_s']:.2f} s"
             print(
                 f"    {name:{width}} median {r['median_s']:.3f} s over {r['runs']} runs, "
-                f"{r['files_per_s']} files/s, {r['mb_per_s']} MB/s, {r['errors']} errors"
+                f"{r['files_per_s']} files/s, {r['mb_per_s']} MB/s{cpu}, {r['errors']} errors"
             )
         ratios = []
         target = row.get("target")

@@ -90,7 +90,9 @@ def serve_mock(data_dir: Path) -> None:
         uploads += 1
 
     async def main() -> None:
-        server = SftpServer(config, StaticAuthenticator(config.accounts), OpenWrites(), on_upload)
+        writes = OpenWrites()
+        writes.journal(data_dir / "uploads")  # as `serve` does: a marker per open upload
+        server = SftpServer(config, StaticAuthenticator(config.accounts), writes, on_upload)
         await server.start()
         print(f"READY {server.port}", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
