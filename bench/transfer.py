@@ -1,9 +1,9 @@
 """Transfer benchmark: the mock's FTP server against bare pyftpdlib (the library it is built on)
 and vsftpd on loopback, in the same run, driven by the same ftplib clients. Scenarios: one 8 MB
 upload, 1000 uploads of 2 KB over one session, 50 concurrent clients x 20 files of 2 KB.
-Medians of >= 3 runs, interleaved; ratios mock/pyftpdlib (the target: <= 1.15 in each
-scenario, issue 15) and mock/vsftpd; every error counted. Bounded (about 2 minutes). From the
-repo root:
+Medians of >= 3 runs (9 for the 8 MB upload), interleaved; the server's CPU time; ratios
+mock/pyftpdlib (the target: <= 1.15 in each scenario, issue 15) and mock/vsftpd; every error
+counted. Bounded (about 2 minutes). From the repo root:
 
     python bench/transfer.py                  # mock, pyftpdlib, vsftpd (if installed)
     python bench/transfer.py --runs 5 --json

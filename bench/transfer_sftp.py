@@ -1,9 +1,9 @@
 """SFTP transfer benchmark: the mock's SFTP server against bare asyncssh (the library it is built
 on) and OpenSSH `sshd` (internal-sftp) on loopback, in the same run, driven by the same asyncssh
 clients. Scenarios: one 8 MB upload, 1000 uploads of 2 KB over one session, 50 concurrent
-clients x 20 files. Medians of >= 3 runs, interleaved; ratios mock/asyncssh (the target: <= 1.15
-in each scenario, issue 15) and mock/sshd; every error counted. Bounded (about 2 minutes).
-From the repo root:
+clients x 20 files. Medians of >= 3 runs (9 for the 8 MB upload), interleaved; the server's
+CPU time; ratios mock/asyncssh (the target: <= 1.15 in each scenario, issue 15) and mock/sshd;
+every error counted. Bounded (about 2 minutes). From the repo root:
 
     python bench/transfer_sftp.py                  # mock, asyncssh, sshd (if installed)
     python bench/transfer_sftp.py --runs 5 --json
