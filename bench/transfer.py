@@ -1,15 +1,20 @@
-"""Transfer benchmark: the mock's FTP server against vsftpd on loopback, in the same run, driven
-by the same ftplib clients. Scenarios: one 8 MB upload, 1000 uploads of 2 KB over one session,
-50 concurrent clients x 20 files of 2 KB. Medians of >= 3 runs, ratio mock/vsftpd, every error
-counted. Bounded (well under 2 minutes). From the repo root:
+"""Transfer benchmark: the mock's FTP server against bare pyftpdlib (the library it is built on)
+and vsftpd on loopback, in the same run, driven by the same ftplib clients. Scenarios: one 8 MB
+upload, 1000 uploads of 2 KB over one session, 50 concurrent clients x 20 files of 2 KB.
+Medians of >= 3 runs (9 for the 8 MB upload), interleaved; the server's CPU time; ratios
+mock/pyftpdlib (the target: <= 1.15 in each scenario, issue 15) and mock/vsftpd; every error
+counted. Bounded (about 2 minutes). From the repo root:
 
-    python bench/transfer.py                  # mock and vsftpd (if /usr/sbin/vsftpd exists)
+    python bench/transfer.py                  # mock, pyftpdlib, vsftpd (if installed)
     python bench/transfer.py --runs 5 --json
-    python bench/transfer.py --no-reference   # the mock only
+    python bench/transfer.py --no-reference   # mock and pyftpdlib only
 
-vsftpd (`apt-get install vsftpd`) runs from a temporary config on a free port, anonymous login
-with uploads into a temporary directory owned by its `ftp` user (so it must run as root). Both
-servers run in their own process; passive ports come from separate ranges. The SFTP half is
+Bare pyftpdlib is `FTPServer` with pyftpdlib's own `FTPHandler`, `DummyAuthorizer` and
+`AbstractedFS`: one user, full permissions on a temporary root, the same passive setup as the
+mock (a port range) and its logging at WARNING like the mock's. vsftpd (`apt-get install
+vsftpd`) runs from a temporary config on a free port, anonymous login with uploads into a
+temporary directory owned by its `ftp` user (so it must run as root). Each server runs in its
+own process; passive ports come from separate ranges. The SFTP half is
 `bench/transfer_sftp.py` (same scenarios, same report shape); one function per protocol here
 (`ftp_benchmark`, `sftp_benchmark`) so both live behind one command:
 
@@ -43,6 +48,7 @@ import transfer_common as common
 VSFTPD = shutil.which("vsftpd") or "/usr/sbin/vsftpd"
 MOCK_PASSIVE = "61000-61199"
 VSFTPD_PASSIVE = (61200, 61399)
+BARE_PASSIVE = (61400, 61599)
 TIMEOUT = 30.0
 
 
@@ -84,7 +90,9 @@ def serve_mock_ftp(data_dir: Path) -> None:
     def on_upload(login: str, path: Path) -> None:
         return None  # the processor only enqueues; not part of the transfer cost
 
-    server = FtpServer(config, StaticAuthenticator(config.accounts), OpenWrites(), on_upload)
+    writes = OpenWrites()
+    writes.journal(data_dir / "uploads")  # as `serve` does: a marker per open upload
+    server = FtpServer(config, StaticAuthenticator(config.accounts), writes, on_upload)
     server.start()
     print(f"READY {server.port}", flush=True)
     sys.stdin.read()
@@ -94,6 +102,42 @@ def serve_mock_ftp(data_dir: Path) -> None:
 def start_mock_ftp(work: Path) -> tuple[subprocess.Popen[bytes], FtpTarget]:
     proc, port, send = common.spawn_mock(__file__, "--serve-mock-ftp", work, "FTP")
     return proc, FtpTarget("mock", port, common.LOGIN, common.PASSWORD, "/SEND_SMS", send)
+
+
+def serve_bare_ftp(root: Path) -> None:
+    """Child process: bare pyftpdlib (its own handler, authorizer and filesystem) on `root`,
+    until stdin closes."""
+    import logging
+    import threading
+
+    from pyftpdlib.authorizers import DummyAuthorizer
+    from pyftpdlib.handlers import FTPHandler
+    from pyftpdlib.servers import FTPServer
+
+    lib = logging.getLogger("pyftpdlib")
+    lib.addHandler(logging.StreamHandler())
+    lib.setLevel(logging.WARNING)  # as the mock's route_pyftpdlib_log
+    authorizer = DummyAuthorizer()
+    authorizer.add_user(common.LOGIN, common.PASSWORD, str(root), perm="elradfmwMT")
+    attrs = {"authorizer": authorizer, "passive_ports": list(range(*BARE_PASSIVE))}
+    handler = type("BareHandler", (FTPHandler,), attrs)
+    server = FTPServer(("127.0.0.1", 0), handler)
+    print(f"READY {server.address[1]}", flush=True)
+    # The loop in a daemon thread, as the mock's; this process ends when stdin closes.
+    loop = threading.Thread(target=server.serve_forever, kwargs={"handle_exit": False})
+    loop.daemon = True
+    loop.start()
+    sys.stdin.read()
+
+
+def start_bare_ftp(work: Path) -> tuple[subprocess.Popen[bytes], FtpTarget]:
+    root = work / "pyftpdlib-root"
+    (root / "SEND_SMS").mkdir(parents=True)
+    proc, port = common.spawn(__file__, "--serve-bare-ftp", root, "bare pyftpdlib")
+    target = FtpTarget(
+        "pyftpdlib", port, common.LOGIN, common.PASSWORD, "/SEND_SMS", root / "SEND_SMS"
+    )
+    return proc, target
 
 
 def start_vsftpd(work: Path) -> tuple[subprocess.Popen[bytes], FtpTarget]:
@@ -230,46 +274,57 @@ def concurrent(target: FtpTarget) -> common.Outcome:
 SCENARIOS = common.scenarios(one_big, many_small, concurrent)
 
 
-def ftp_benchmark(runs: int, with_reference: bool, budget: float = 100.0) -> dict[str, Any]:
-    """The FTP half: start the mock (and vsftpd), run every scenario, stop them."""
-    return common.benchmark(
-        "ftp", start_mock_ftp, start_vsftpd, "vsftpd", SCENARIOS, runs, with_reference, budget
-    )
+def ftp_benchmark(
+    runs: int, with_reference: bool, with_bare: bool = True, budget: float = 150.0
+) -> dict[str, Any]:
+    """The FTP half: start the mock (and bare pyftpdlib, vsftpd), run every scenario, stop
+    them."""
+    contenders = [
+        common.Contender("pyftpdlib", start_bare_ftp, bare=True),
+        common.Contender("vsftpd", start_vsftpd, bare=False),
+    ]
+    chosen = [c for c in contenders if (with_bare if c.bare else with_reference)]
+    return common.benchmark("ftp", start_mock_ftp, chosen, SCENARIOS, runs, budget)
 
 
-def sftp_benchmark(runs: int, with_reference: bool, budget: float = 100.0) -> dict[str, Any]:
-    """The SFTP half (mock vs OpenSSH sshd), kept in `bench/transfer_sftp.py`."""
+def sftp_benchmark(
+    runs: int, with_reference: bool, with_bare: bool = True, budget: float = 150.0
+) -> dict[str, Any]:
+    """The SFTP half (mock vs bare asyncssh and OpenSSH sshd), in `bench/transfer_sftp.py`."""
     import transfer_sftp
 
-    report: dict[str, Any] = transfer_sftp.sftp_benchmark(runs, with_reference, budget)
+    report: dict[str, Any] = transfer_sftp.sftp_benchmark(runs, with_reference, with_bare, budget)
     return report
 
 
 def main() -> int:
-    cli = common.parser(__doc__, "vsftpd/sshd")
+    cli = common.parser(__doc__, "pyftpdlib/asyncssh", "vsftpd/sshd")
     cli.add_argument(
         "--protocol",
         choices=("ftp", "sftp", "all"),
         default="ftp",
-        help="ftp (default), sftp (bench/transfer_sftp.py) or all (about 2 x 50 s)",
+        help="ftp (default), sftp (bench/transfer_sftp.py) or all (about 2 x 2 min)",
     )
     cli.add_argument("--serve-mock-ftp", type=Path, help=argparse.SUPPRESS)
+    cli.add_argument("--serve-bare-ftp", type=Path, help=argparse.SUPPRESS)
     args = cli.parse_args()
     if args.serve_mock_ftp:
         serve_mock_ftp(args.serve_mock_ftp)
         return 0
-    reports: list[tuple[dict[str, Any], str]] = []
+    if args.serve_bare_ftp:
+        serve_bare_ftp(args.serve_bare_ftp)
+        return 0
+    reports: list[dict[str, Any]] = []
     if args.protocol in ("ftp", "all"):
-        reports.append((ftp_benchmark(args.runs, not args.no_reference), "vsftpd"))
+        reports.append(ftp_benchmark(args.runs, not args.no_reference, not args.no_bare))
     if args.protocol in ("sftp", "all"):
-        reports.append((sftp_benchmark(args.runs, not args.no_reference), "sshd"))
+        reports.append(sftp_benchmark(args.runs, not args.no_reference, not args.no_bare))
     if args.json:
-        payload = [r for r, _ in reports]
-        print(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
+        print(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
     else:
-        for report, reference in reports:
-            common.print_report(report, reference)
-    return 1 if any(r["errors"] for r, _ in reports) else 0
+        for report in reports:
+            common.print_report(report)
+    return 1 if any(r["errors"] for r in reports) else 0
 
 
 if __name__ == "__main__":

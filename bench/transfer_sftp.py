@@ -1,15 +1,20 @@
-"""SFTP transfer benchmark: the mock's SFTP server against OpenSSH `sshd` (internal-sftp) on
-loopback, in the same run, driven by the same asyncssh clients. Scenarios: one 8 MB upload,
-1000 uploads of 2 KB over one session, 50 concurrent clients x 20 files. Medians of >= 3 runs,
-ratio mock/sshd, every error counted. Bounded (well under 2 minutes). From the repo root:
+"""SFTP transfer benchmark: the mock's SFTP server against bare asyncssh (the library it is built
+on) and OpenSSH `sshd` (internal-sftp) on loopback, in the same run, driven by the same asyncssh
+clients. Scenarios: one 8 MB upload, 1000 uploads of 2 KB over one session, 50 concurrent
+clients x 20 files. Medians of >= 3 runs (9 for the 8 MB upload), interleaved; the server's
+CPU time; ratios mock/asyncssh (the target: <= 1.15 in each scenario, issue 15) and mock/sshd;
+every error counted. Bounded (about 2 minutes). From the repo root:
 
-    python bench/transfer_sftp.py                  # mock and sshd (if /usr/sbin/sshd exists)
+    python bench/transfer_sftp.py                  # mock, asyncssh, sshd (if installed)
     python bench/transfer_sftp.py --runs 5 --json
-    python bench/transfer_sftp.py --no-reference   # the mock only
+    python bench/transfer_sftp.py --no-reference   # mock and asyncssh only
 
-sshd runs from a temporary sshd_config on a free port with its own host key, key login for the
-current user, `ForceCommand internal-sftp -d <tmp root>`; as root it needs /run/sshd (made if
-missing, as the openssh-server service does). Both servers run in their own process.
+Bare asyncssh is `asyncssh.listen` with asyncssh's own `SFTPServer` (its `chroot` on a
+temporary root), an ed25519 host key and password logins like the mock's, and asyncssh's
+default algorithms (neither sets any). sshd runs from a temporary sshd_config on a free port
+with its own host key, key login for the current user, `ForceCommand internal-sftp -d <tmp
+root>`; as root it needs /run/sshd (made if missing, as the openssh-server service does). Each
+server runs in its own process.
 """
 
 from __future__ import annotations
@@ -85,7 +90,9 @@ def serve_mock(data_dir: Path) -> None:
         uploads += 1
 
     async def main() -> None:
-        server = SftpServer(config, StaticAuthenticator(config.accounts), OpenWrites(), on_upload)
+        writes = OpenWrites()
+        writes.journal(data_dir / "uploads")  # as `serve` does: a marker per open upload
+        server = SftpServer(config, StaticAuthenticator(config.accounts), writes, on_upload)
         await server.start()
         print(f"READY {server.port}", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
@@ -97,6 +104,51 @@ def serve_mock(data_dir: Path) -> None:
 def start_mock(work: Path) -> tuple[subprocess.Popen[bytes], Target]:
     proc, port, send = common.spawn_mock(__file__, "--serve-mock", work, "SFTP")
     return proc, Target("mock", port, common.LOGIN, "/SEND_SMS", send, password=common.PASSWORD)
+
+
+class _BareLogin(asyncssh.SSHServer):
+    """Password logins for LOGIN only, compared in constant time (the mock's are too)."""
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return True
+
+    def validate_password(self, username: str, password: str) -> bool:
+        import hmac
+
+        return username == common.LOGIN and hmac.compare_digest(password, common.PASSWORD)
+
+
+def serve_bare(root: Path) -> None:
+    """Child process: bare asyncssh (its own SFTPServer, chrooted to `root`) until stdin
+    closes."""
+
+    async def main() -> None:
+        acceptor = await asyncssh.listen(
+            "127.0.0.1",
+            0,
+            server_factory=_BareLogin,
+            server_host_keys=[asyncssh.generate_private_key("ssh-ed25519")],
+            sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=os.fsencode(root)),
+        )
+        print(f"READY {acceptor.get_port()}", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        acceptor.close()
+        await acceptor.wait_closed()
+
+    asyncio.run(main())
+
+
+def start_bare(work: Path) -> tuple[subprocess.Popen[bytes], Target]:
+    root = work / "asyncssh-root"
+    (root / "SEND_SMS").mkdir(parents=True)
+    proc, port = common.spawn(__file__, "--serve-bare", root, "bare asyncssh")
+    target = Target(
+        "asyncssh", port, common.LOGIN, "/SEND_SMS", root / "SEND_SMS", password=common.PASSWORD
+    )
+    return proc, target
 
 
 def start_sshd(work: Path) -> tuple[subprocess.Popen[bytes], Target]:
@@ -227,26 +279,35 @@ def _timed(
 SCENARIOS = common.scenarios(_timed(one_big), _timed(many_small), _timed(concurrent))
 
 
-def sftp_benchmark(runs: int, with_reference: bool, budget: float = 100.0) -> dict[str, Any]:
-    """The SFTP half: start the mock (and sshd), run every scenario, stop them. Same report
-    shape as `bench/transfer.py`'s `ftp_benchmark`, so one command can run both."""
-    return common.benchmark(
-        "sftp", start_mock, start_sshd, "sshd", SCENARIOS, runs, with_reference, budget
-    )
+def sftp_benchmark(
+    runs: int, with_reference: bool, with_bare: bool = True, budget: float = 150.0
+) -> dict[str, Any]:
+    """The SFTP half: start the mock (and bare asyncssh, sshd), run every scenario, stop them.
+    Same report shape as `bench/transfer.py`'s `ftp_benchmark`, so one command can run both."""
+    contenders = [
+        common.Contender("asyncssh", start_bare, bare=True),
+        common.Contender("sshd", start_sshd, bare=False),
+    ]
+    chosen = [c for c in contenders if (with_bare if c.bare else with_reference)]
+    return common.benchmark("sftp", start_mock, chosen, SCENARIOS, runs, budget)
 
 
 def main() -> int:
-    cli = common.parser(__doc__, "sshd")
+    cli = common.parser(__doc__, "asyncssh", "sshd")
     cli.add_argument("--serve-mock", type=Path, help=argparse.SUPPRESS)
+    cli.add_argument("--serve-bare", type=Path, help=argparse.SUPPRESS)
     args = cli.parse_args()
     if args.serve_mock:
         serve_mock(args.serve_mock)
         return 0
-    report = sftp_benchmark(args.runs, not args.no_reference)
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return 0
+    report = sftp_benchmark(args.runs, not args.no_reference, not args.no_bare)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        common.print_report(report, "sshd")
+        common.print_report(report)
     return 1 if report["errors"] else 0
 
 

@@ -139,6 +139,7 @@ class Backend:
             raise BackendError(str(exc.strerror or exc)) from None
 
     def close(self) -> None:
+        self.open_writes.close()  # the upload journal's file (its markers stay)
         if self._store is not None:
             self._store.close()
         self._store = self._spool = self._mailbox = None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import logging
 import os
 import stat
@@ -23,13 +22,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from mockserver.core.text import printable_name
+from mockserver.upload_marks import Marks, read_marks
 
 log = logging.getLogger("mockserver.writes")
 
 T = TypeVar("T")
-
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class Busy(Exception):
@@ -40,14 +37,16 @@ class OpenWrites:
     """A thread-safe multiset of absolute paths currently open for writing.
 
     With a journal folder (`journal`, `<data_dir>/uploads/`), each upload also leaves a marker
-    file there from its claim to its close: a process killed with `kill -9` mid-upload leaves
-    the marker, and the next start removes the remains (`recover`) before the processor looks.
+    there from its claim to its close (a record of `upload_marks.Marks`): a process killed with
+    `kill -9` mid-upload leaves the marker, and the next start removes the remains (`recover`)
+    before the processor looks.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._open: Counter[str] = Counter()
         self._journal: Path | None = None
+        self._marks: Marks | None = None
 
     @staticmethod
     def _key(path: str | os.PathLike[str]) -> str:
@@ -59,67 +58,64 @@ class OpenWrites:
         """Keep a marker per open upload in `folder` from now on (made if missing)."""
         folder.mkdir(parents=True, exist_ok=True)
         self._journal = folder
+        self._marks = Marks(folder)
 
-    def _marker(self, key: str) -> Path | None:
-        if self._journal is None:
-            return None
-        digest = hashlib.sha256(os.fsencode(key)).hexdigest()[:32]
-        return self._journal / f"{digest}.upload"
+    def close(self) -> None:
+        """Close the journal's file (its markers stay: an upload still open now was never
+        complete). Idempotent; markers go on in a new file if uploads do."""
+        with self._lock:
+            if self._marks is not None:
+                self._marks.close()
 
     def _mark(self, key: str) -> None:
-        marker = self._marker(key)
-        if marker is None:
+        """Under the lock. Written before the upload's first byte; no fsync: it only has to
+        survive the death of this process (the kernel keeps it), not a power cut."""
+        if self._marks is None:
             return
-        # Written before the upload's first byte; no fsync: it only has to survive the death
-        # of this process (the kernel keeps it), not a power cut.
         try:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | _CLOEXEC
-            fd = os.open(marker, flags, 0o600)
-            try:
-                os.write(fd, os.fsencode(key))
-            finally:
-                os.close(fd)
+            self._marks.put(key)
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
             # A full disk: the upload goes on unmarked and meets the same full disk on its
             # first write, where each protocol answers it (FTP 452, SFTP FAILURE).
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(marker)
             log.warning("no upload marker for %s: %s", printable_name(key), exc.strerror)
 
     def _unmark(self, key: str) -> None:
-        marker = self._marker(key)
-        if marker is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(marker)
+        if self._marks is not None:
+            self._marks.clear(key)
 
     def recover(self, within: Path) -> list[Path]:
         """At start, before anything serves or processes: remove what uploads cut by a crash
         left (a marker still in the journal: its upload never closed) under `within`; the
-        paths removed. A partial file is never complete, so never judged (docs/spec.md 4.3)."""
+        paths removed. A partial file is never complete, so never judged (docs/spec.md 4.3).
+        A marker file is removed once each file it names is handled."""
         removed: list[Path] = []
-        if self._journal is None:
+        if self._journal is None or self._marks is None:
             return removed
         root = os.path.abspath(within)
-        for marker in sorted(self._journal.glob("*.upload")):
-            try:
-                key = os.fsdecode(marker.read_bytes())
-            except (OSError, ValueError):
+        own = self._marks.path  # this run's markers, if uploads began: never recovered
+        for marker, keys in read_marks(self._journal):
+            if keys is None or marker == own:
                 continue
-            if cut_upload(key, root):
+            handled = True
+            for key in keys:
+                if not cut_upload(key, root):
+                    continue
                 try:
                     os.unlink(key)
                 except OSError as exc:
                     log.warning("cannot remove the remains of a cut upload %s: %s", key, exc)
+                    handled = False  # its marker stays: tried again at the next start
                     continue
                 removed.append(Path(key))
                 log.warning(
                     "removed %s: its upload was cut short by a crash, so it was never complete",
                     printable_name(os.path.basename(key)),
                 )
-            with contextlib.suppress(FileNotFoundError):
-                marker.unlink()
+            if handled:
+                with contextlib.suppress(FileNotFoundError):
+                    marker.unlink()
         return removed
 
     # -- registration ---------------------------------------------------------------------
@@ -131,15 +127,9 @@ class OpenWrites:
         with self._lock:
             if key in self._open:
                 return False
+            if durable:
+                self._mark(key)  # two small writes in place (`Marks`): under the lock
             self._open[key] = 1
-        if durable:
-            # Outside the lock (other claims need not wait for the disk): the name is already
-            # this caller's, and its marker is removed under the lock only once it is released.
-            try:
-                self._mark(key)
-            except BaseException:
-                self.closed(key)
-                raise
         return True
 
     def opened(self, path: str | os.PathLike[str]) -> None:

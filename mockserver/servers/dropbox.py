@@ -59,16 +59,31 @@ def open_file(
     would have cut a file before the checks. `writing` is kept for the callers' clarity."""
     # O_NOFOLLOW: a link swapped in after the path checks is still not followed;
     # O_NONBLOCK: a FIFO planted on disk cannot freeze a server's loop (refused just below).
-    fd = os.open(path, flags | _NOFOLLOW | _CLOEXEC | os.O_NONBLOCK, 0o644)
+    flags |= _NOFOLLOW | _CLOEXEC | os.O_NONBLOCK
+    created = False
+    if truncate and flags & os.O_CREAT and not flags & os.O_EXCL:
+        # Created here, the file is empty: no truncation. Besides a system call, that spares
+        # ext4's "replace by truncate" heuristic (auto_da_alloc), which makes the close of a
+        # file truncated to 0 allocate and start writing its blocks at once: twice the cost of
+        # the close of a small upload (issue 15). O_EXCL never follows a link either, and what
+        # it creates is a regular file, never a FIFO: no O_NONBLOCK needed.
+        try:
+            fd = os.open(path, (flags | os.O_EXCL) & ~os.O_NONBLOCK, 0o644)
+            created = True
+        except FileExistsError:
+            fd = os.open(path, flags, 0o644)  # an existing name: checked, then truncated
+    else:
+        fd = os.open(path, flags, 0o644)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise NotARegularFile("not a regular file")
         if st.st_nlink > 1:
             raise HasOtherLinks("the file has other links")
-        os.set_blocking(fd, True)
-        if truncate:
-            os.ftruncate(fd, 0)
+        if not created:
+            os.set_blocking(fd, True)
+            if truncate:
+                os.ftruncate(fd, 0)
     except BaseException:
         os.close(fd)
         raise

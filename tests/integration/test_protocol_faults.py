@@ -201,6 +201,38 @@ def test_ftp_delay_waits_then_goes_on_without_holding_other_sessions(srv: MockSe
     assert took["seconds"] >= DELAY * 0.9
 
 
+def test_ftp_a_delayed_upload_is_confined_again_when_it_runs(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    """Issue 15: a command's path is confined once (pyftpdlib's own checks of it are skipped);
+    a `delay` holds the command, and SEND_SMS replaced meanwhile by a link on disk must still
+    refuse it when it runs, writing nothing through the link."""
+    rule = add(srv, on="upload", action="delay", seconds=DELAY, login="alice")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    client = ftp(srv)
+    client.voidcmd("TYPE I")
+    errors: list[str] = []
+
+    def store() -> None:
+        try:
+            client.storbinary(f"STOR /SEND_SMS/{NAME}", io.BytesIO(ROWS))
+        except ftplib.error_perm as exc:
+            errors.append(str(exc))
+
+    thread, _ = _timed(store)
+    try:
+        wait_until(lambda: fired_count(srv, rule) == 1, what="the delay to fire")
+        send = srv.folder("alice", "SEND_SMS")
+        send.rename(tmp_path / "SEND_SMS.real")
+        send.symlink_to(outside, target_is_directory=True)
+        thread.join(20)
+    finally:
+        client.close()
+    assert errors == ["550 Path not available."]
+    assert list(outside.iterdir()) == []
+
+
 def test_ftp_login_delay(srv: MockServer) -> None:
     add(srv, on="login", action="delay", seconds=DELAY)
     with ftp(srv, login=False) as client:

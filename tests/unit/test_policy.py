@@ -181,3 +181,13 @@ def test_confine_accepts_a_data_dir_behind_a_link(tmp_path: Path) -> None:
     assert policy.to_virtual(linked_root, linked_root / "SEND_SMS" / "x") == "/SEND_SMS/x"
     assert policy.to_virtual(root, tmp_path / "elsewhere") is None
     assert policy.to_virtual(root, root) == "/"
+
+
+def test_one_regex_refuses_exactly_the_unusable_characters() -> None:
+    """Issue 15: `normalise` looks for unusable characters with one regex search; it refuses
+    exactly what the per-character rule (`_bad_char`) and the backslash rule refuse."""
+    for code in [*range(0x10000), 0x1F600, 0xE0001, 0x10FFFF]:  # every BMP character, astral ones
+        ch = chr(code)
+        expected = ch == "\\" or policy._bad_char(ch)
+        assert (policy.normalise(f"/SEND_SMS/a{ch}b") is None) == expected, hex(code)
+        assert (policy.normalise("x", f"/SEND_SMS{ch}") is None) == expected, hex(code)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mockserver import upload_marks
 from mockserver.writes import OpenWrites
 
 
@@ -63,3 +64,66 @@ def test_a_hand_made_marker_never_deletes_a_file_elsewhere(
     writes = journal_with(tmp_path, key)
     assert writes.recover(tree) == []
     assert victim.read_text() == "keep me"
+
+
+# -- the markers of one run: records of one file (issue 15) -----------------------------------
+
+
+def test_markers_are_records_of_one_file_written_in_place(tmp_path: Path, tree: Path) -> None:
+    """Issue 15: an upload's marker is a record of one file per run, not a file per upload;
+    the open uploads of a run that died are found in it, the closed ones are not."""
+    send = tree / "demo" / "SEND_SMS"
+    writes = OpenWrites()
+    writes.journal(tmp_path / "data" / "uploads")
+    assert list((tmp_path / "data" / "uploads").iterdir()) == []  # made at the first upload
+    paths = [send / f"f{i:03d}.csv" for i in range(150)]  # past the first 64 records
+    for path in paths:
+        assert writes.claim(path)
+        path.write_bytes(b"partial")
+    for path in paths[::2]:
+        writes.closed(path)
+    (marks,) = (tmp_path / "data" / "uploads").iterdir()
+    assert marks.suffix == ".upload"
+    assert marks.stat().st_size % upload_marks.RECORD == 0
+    found = dict(upload_marks.read_marks(tmp_path / "data" / "uploads"))
+    assert sorted(found[marks] or []) == sorted(str(p) for p in paths[1::2])
+    writes.close()  # the process ends with uploads open: their markers stay
+
+    after_crash = OpenWrites()
+    after_crash.journal(tmp_path / "data" / "uploads")
+    assert sorted(after_crash.recover(tree)) == sorted(paths[1::2])
+    assert all(p.exists() for p in paths[::2])
+    assert not any(p.exists() for p in paths[1::2])
+    assert list((tmp_path / "data" / "uploads").iterdir()) == []
+
+
+def test_a_record_is_free_until_its_first_byte_is_written(tmp_path: Path, tree: Path) -> None:
+    """A marker is written tail first, its first byte last: a process killed in between leaves
+    a record whose first byte is NUL, which names nothing (never a path made of two)."""
+    victim = tree / "demo" / "SEND_SMS" / "Promo_20301231120000_HQ.csv"
+    victim.write_text("a complete file")
+    folder = tmp_path / "data" / "uploads"
+    folder.mkdir(parents=True)
+    record = bytearray(upload_marks.RECORD)
+    key = os.fsencode(str(victim))
+    record[1 : len(key) + 1] = key[1:] + b"\0"  # killed before the first byte
+    (folder / "cut.upload").write_bytes(bytes(record) * 2)
+    writes = OpenWrites()
+    writes.journal(folder)
+    assert writes.recover(tree) == []
+    assert victim.read_text() == "a complete file"
+    assert list(folder.iterdir()) == []
+
+
+def test_recover_leaves_the_markers_of_its_own_run(tmp_path: Path, tree: Path) -> None:
+    """`recover` runs at start, before any upload; called later it never takes this run's own
+    open uploads for cut ones."""
+    path = tree / "demo" / "SEND_SMS" / "open.csv"
+    writes = OpenWrites()
+    writes.journal(tmp_path / "data" / "uploads")
+    assert writes.claim(path)
+    path.write_bytes(b"being written")
+    assert writes.recover(tree) == []
+    assert path.exists()
+    writes.closed(path)
+    writes.close()

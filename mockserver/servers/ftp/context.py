@@ -4,10 +4,12 @@ password checks off pyftpdlib's single loop thread.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import queue
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +74,31 @@ class Background:
             executor.shutdown(wait=True, cancel_futures=True)
 
 
+@dataclass(slots=True)
+class Confined:
+    """The path a session has just confined (`policy.confine`: normalised, no link below the
+    root) and judged for the command it is now handing to pyftpdlib, set only for the length
+    of that synchronous call (loop thread only). pyftpdlib checks the same path again through
+    `Filesystem.validpath` and `Authorizer.has_perm`; those skip the second `lstat` walk for
+    this very path, and walk any other path in full (issue 15)."""
+
+    real: str | None = None
+    virtual: str = "/"
+    login: str = ""
+
+    def vouches(self, real: str | None, login: str | None = None) -> bool:
+        return real is not None and real == self.real and (login is None or login == self.login)
+
+    @contextlib.contextmanager
+    def vouching(self, real: str, virtual: str, login: str) -> Iterator[None]:
+        """For the length of the `with` block: `real` (`virtual` of `login`) was confined."""
+        self.real, self.virtual, self.login = real, virtual, login
+        try:
+            yield
+        finally:
+            self.real = None
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
     """Everything a session needs, shared by the handler class of one server instance."""
@@ -93,6 +120,13 @@ class Context:
     # Open sessions (loop thread only): pyftpdlib takes a session off its map while a login
     # is checked or a failed one is delayed, so `close_all` alone would not close it.
     sessions: set[Any] = field(default_factory=set)
+    confined: Confined = field(default_factory=Confined)
 
     def root(self, login: str) -> str:
-        return os.path.abspath(login_root(self.data_dir, login))
+        return _root(self.data_dir, login)
+
+
+@functools.lru_cache(maxsize=256)
+def _root(data_dir: Path, login: str) -> str:
+    """A login's root as a string: a pure function of its arguments, asked on every command."""
+    return os.path.abspath(login_root(data_dir, login))

@@ -23,6 +23,11 @@ READ_CMDS = frozenset(
 CREATE_CMDS = frozenset({"STOR", "APPE", "STOU", "RNTO", "MKD", "XMKD"})
 PATH_CMDS = READ_CMDS | CREATE_CMDS | {"DELE", "RNFR", "RMD", "XRMD", "MFMT"}
 
+# How a refused command is named in the log, in the SFTP server's words (servers.sftp_tree).
+WHAT = {"STOR": "upload", "APPE": "upload", "STOU": "upload", "RETR": "read", "DELE": "delete"}
+WHAT |= {"RNFR": "rename", "RNTO": "rename", "MKD": "mkdir", "XMKD": "mkdir", "RMD": "rmdir"}
+WHAT |= {"XRMD": "rmdir", "MFMT": "set times", "SIZE": "stat", "MDTM": "stat", "MLST": "stat"}
+
 
 def decide(
     cmd: str,

@@ -110,11 +110,13 @@ class Filesystem(AbstractedFS):  # type: ignore[misc]
         return str(policy.real_path(Path(self.root), virtual))
 
     def fs2ftp(self, fspath: str) -> str:
-        virtual = policy.to_virtual(Path(self.root), Path(fspath))
+        virtual = policy.to_virtual(self.root, fspath)
         return "/" if virtual is None else virtual
 
     def validpath(self, path: str) -> bool:
-        virtual = policy.to_virtual(Path(self.root), Path(path))
+        if self.ctx.confined.vouches(path):
+            return True  # confined by the session for this very command (`Confined`)
+        virtual = policy.to_virtual(self.root, path)
         return virtual is not None and policy.confine(Path(self.root), virtual) is not None
 
     def chdir(self, path: str) -> None:
@@ -174,7 +176,9 @@ class Filesystem(AbstractedFS):  # type: ignore[misc]
         return cut
 
     def _started(self, real: str) -> None:
-        log.debug("login=%s FTP upload started %s", self.cmd_channel.username, self.fs2ftp(real))
+        if log.isEnabledFor(logging.DEBUG):  # the virtual path is worked out for this line only
+            login = self.cmd_channel.username
+            log.debug("login=%s FTP upload started %s", login, self.fs2ftp(real))
 
     def mkstemp(
         self, suffix: str = "", prefix: str = "", dir: str | None = None, mode: str = "wb"

@@ -27,14 +27,8 @@ log = logging.getLogger("mockserver.ftp")
 # Control characters never go into a reply line (see Session.respond).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-# Commands whose argument is a path (each one is checked by `decisions.decide`).
-_PATH_CMDS = decisions.PATH_CMDS
-_CREATE_CMDS = decisions.CREATE_CMDS
-
-# How a refused command is named in the log, in the SFTP server's words (servers.sftp_tree).
-_WHAT = {"STOR": "upload", "APPE": "upload", "STOU": "upload", "RETR": "read", "DELE": "delete"}
-_WHAT |= {"RNFR": "rename", "RNTO": "rename", "MKD": "mkdir", "XMKD": "mkdir", "RMD": "rmdir"}
-_WHAT |= {"XRMD": "rmdir", "MFMT": "set times", "SIZE": "stat", "MDTM": "stat", "MLST": "stat"}
+# Commands whose argument is a path (each one checked by `decisions.decide`); log words.
+_PATH_CMDS, _CREATE_CMDS, _WHAT = decisions.PATH_CMDS, decisions.CREATE_CMDS, decisions.WHAT
 
 
 class Session(HandlerBase):
@@ -332,8 +326,9 @@ class Session(HandlerBase):
             return
         go = partial(self._go, line, cmd, prefix, virtual, real, pending, code, what)
         name = (pending and self.virtual_of(pending)) if cmd == "RNTO" else virtual
-        if not ftp_faults.command_intercepted(self, cmd, name, go):  # contract 9.2
-            go()
+        # contract 9.2; a command a `delay` holds runs later: its path is confined again then
+        if not ftp_faults.command_intercepted(self, cmd, name, partial(go, later=True)):
+            go(later=False)
 
     def _go(
         self,
@@ -345,9 +340,17 @@ class Session(HandlerBase):
         pending: str | None,
         code: str,
         what: str,
+        *,
+        later: bool,
     ) -> None:
-        """The command, its path judged by `policy` (now: after a fault's delay, if any)."""
+        """The command, its path judged by `policy` (`later`: after a fault's delay; the disk
+        may have changed, so the path is confined again)."""
         ctx = self.ctx
+        if later:
+            again = policy.confine(Path(self.fs.root), virtual)
+            if again is None:
+                return self._refuse("550", "Path not available", what, virtual)
+            real = again
         decision = decisions.decide(
             cmd,
             virtual,
@@ -369,7 +372,10 @@ class Session(HandlerBase):
             return
         if cmd == "RNTO":
             self.put_rename_source(pending)
-        super().pre_process_command(line, cmd, prefix + virtual)
+        # pyftpdlib checks this path again (validpath, has_perm): confined just above, it is
+        # not walked a second and a third time (`Confined`; any other path still is).
+        with ctx.confined.vouching(str(real), virtual, self.username):
+            super().pre_process_command(line, cmd, prefix + virtual)
 
     def respond(self, resp: str, logfun: Any = None) -> None:
         # pyftpdlib echoes the client's command in some replies ('500 Command "..." not
@@ -396,7 +402,7 @@ class Session(HandlerBase):
         """The login's view of a real path (for the log: the session's fs may be gone)."""
         if not real:
             return "?"
-        virtual = policy.to_virtual(Path(self.ctx.root(self.username)), Path(real))
+        virtual = policy.to_virtual(self.ctx.root(self.username), real)
         return virtual or os.path.basename(real)
 
     def _notify(self, path: str) -> None:
