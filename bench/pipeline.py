@@ -83,6 +83,7 @@ class Bench:
         self.spool = Spool(data)
         self.done = threading.Condition()
         self.count = 0
+        self.awaited = 0
         self.last_done = 0.0
         self.bus = EventBus()
         self.bus.subscribe(self._on_done)
@@ -104,11 +105,13 @@ class Bench:
         with self.done:
             self.count += 1
             self.last_done = time.perf_counter()
-            self.done.notify_all()
+            if self.count >= self.awaited:  # wake the waiter once, not once a file
+                self.done.notify_all()
 
     def wait_count(self, n: int, timeout: float) -> float:
         deadline = time.monotonic() + timeout
         with self.done:
+            self.awaited = n
             while self.count < n:
                 left = deadline - time.monotonic()
                 if left <= 0:

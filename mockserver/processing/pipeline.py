@@ -226,9 +226,9 @@ class Pipeline:
         if step is Step.MOVE:
             self._move(ctx, record)
             step = Step.MAIL if record.mail == "pending" else None
-        if step is Step.MAIL:
-            self._mail(ctx, record)
-        done = self.store.file_record(record.id)
+        done = self._mail(ctx, record) if step is Step.MAIL else None
+        if done is None:
+            done = self.store.file_record(record.id)
         if done is not None:
             self.step_faults.done(done.claim_key)
             self._log_file(done)
@@ -351,11 +351,11 @@ class Pipeline:
         self._after(Step.MOVE, ctx)
         self.store.mark_moved(record.id, stored)
 
-    def _mail(self, ctx: FileContext, record: FileRecord) -> None:
+    def _mail(self, ctx: FileContext, record: FileRecord) -> FileRecord | None:
         """MAIL (docs/spec.md 5.11), then the hook, then the store marks the recap dealt with.
         A recap already in the Maildir (delivered before a crash) is not sent again; one
         that fails for a reason a retry can cure leaves the file done, its recap owed
-        (`processing/recaps.py`)."""
+        (`processing/recaps.py`). Returns the done record (None when a reset removed it)."""
         ctx.step = Step.MAIL
         rule = self._fault(Step.MAIL, ctx, stall=True)
         fail = rule is not None and rule.action == "fail"
@@ -365,7 +365,7 @@ class Pipeline:
         except INFRASTRUCTURE as exc:
             outcome, msg_id, owed = "pending", None, exc
         if outcome is None:
-            return
+            return None
         if rule is not None and rule.action == "crash":
             raise Crashed(rule)  # in the Maildir, not marked mailed: what a kill -9 leaves
         self._after(Step.MAIL, ctx)
@@ -388,6 +388,7 @@ class Pipeline:
             )
             if owed is not None:
                 self.recap_owed(done, owed)
+        return done
 
     def _log_file(self, record: FileRecord) -> None:
         """docs/spec.md 5.2.5: one log line per file."""

@@ -146,16 +146,14 @@ class Ledger(Database):
         this login had processed a file of the same bytes in the 10 minutes before
         `processed_at`, the `duplicate_of` hint naming it (contract 5.12).
         """
-        existing = self.open_claim(login, claim_key)
-        if existing is not None:
-            return existing
         camp = verdict.campaign
         send_at = camp.send_at.isoformat() if camp else None
         rejected = json.dumps(
             [[r.line, r.error, r.detail, r.value] for r in verdict.rejected], ensure_ascii=False
         )
         with self._write() as conn:
-            # Re-check inside the transaction: another thread may have recorded it meanwhile.
+            # Already recorded (a restart after a crash, or another thread meanwhile): checked
+            # inside the transaction only, the caller has just looked (`open_claim`).
             row = conn.execute(
                 f"SELECT {FILE_COLUMNS} FROM files WHERE login = ? AND claim_key = ?"
                 " AND stored_name IS NULL",
