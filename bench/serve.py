@@ -14,6 +14,11 @@ Three columns, every run interleaved so that the machine's load hits each alike:
 
 Idle RSS is read 0.5 s after READY (each process has then settled). Targets (issue 15):
 READY <= 0.5 s and idle RSS <= 55 MiB, medians.
+
+Bytecode: an installed package has its `.pyc` files (pip compiles them), a checkout run with
+`PYTHONDONTWRITEBYTECODE=1` compiles every module of the mock at every start (about 0.2 s of
+CPU). The children therefore get a private `PYTHONPYCACHEPREFIX`, warmed by one start of each
+that is not counted; `--cold` keeps the environment as it is (and says whether it compiles).
 """
 
 from __future__ import annotations
@@ -153,16 +158,32 @@ def _median(fn: Callable[[], tuple[float, float]], acc: tuple[list[float], list[
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--cold", action="store_true", help="no private bytecode cache")
     parser.add_argument("--bare-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_child:
         bare_child(args.bare_child)
         return 0
+    cache = None
+    if not args.cold:
+        cache = tempfile.mkdtemp(prefix="bench-pycache-")
+        os.environ["PYTHONPYCACHEPREFIX"] = cache
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        bare_once()
+        serve_once()  # warm-up: writes the bytecode, not counted
+    try:
+        return _measure(args.runs, cache)
+    finally:
+        if cache is not None:
+            shutil.rmtree(cache, ignore_errors=True)
+
+
+def _measure(runs: int, cache: str | None) -> int:
     load = os.getloadavg()[0]
     base: list[float] = []
     bare: tuple[list[float], list[float]] = ([], [])
     ours: tuple[list[float], list[float]] = ([], [])
-    for _ in range(args.runs):
+    for _ in range(runs):
         base.append(python_once())
         _median(bare_once, bare)
         _median(serve_once, ours)
@@ -170,7 +191,16 @@ def main() -> int:
     br, bm = statistics.median(bare[0]), statistics.median(bare[1])
     r, m = statistics.median(ours[0]), statistics.median(ours[1])
     ok_r, ok_m = r <= READY_TARGET, m <= RSS_TARGET
-    print(f"medians of {args.runs} runs, interleaved")
+    compiled = (
+        "bytecode cached (as installed)"
+        if cache
+        else (
+            "no bytecode written (PYTHONDONTWRITEBYTECODE)"
+            if os.environ.get("PYTHONDONTWRITEBYTECODE")
+            else "the environment's bytecode"
+        )
+    )
+    print(f"medians of {runs} runs, interleaved; {compiled}")
     print(f"{'':22}{'python -c pass':>16}{'bare servers':>14}{'serve':>10}  ratio  target")
     print(
         f"{'until READY (ms)':22}{b * 1000:16.0f}{br * 1000:14.0f}{r * 1000:10.0f}"

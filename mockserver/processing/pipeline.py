@@ -57,6 +57,15 @@ class JudgeFn(Protocol):
 
 Clock = Callable[[], datetime]
 
+
+def first_use_judge(*args: Any, **kwargs: Any) -> Verdict:
+    """`core.judge.judge`, imported at the first file: its regular expressions take tens of
+    milliseconds to compile, which `serve` no longer spends before READY (issue 15)."""
+    from mockserver.core.judge import judge
+
+    return judge(*args, **kwargs)
+
+
 # Credits may change between JUDGE and RECORD (another file, the API): judge again, this often.
 MAX_JUDGE_ATTEMPTS = 100
 
