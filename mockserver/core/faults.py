@@ -11,14 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mockserver.core.jsonnum import whole_number
 from mockserver.core.models import Reason
 
 # Contract 9.2 `on`: protocol operations, then processing steps.
 OPERATIONS = ("login", "list", "upload", "rename", "delete", "download")
 STEPS = ("claim", "judge", "move", "mail")
 PROTOCOLS = ("ftp", "sftp", "any")
-# What each action may apply to: an operation, a step, or only some of them.
-_ACTIONS: dict[str, tuple[str, ...]] = {
+# What each action may apply to: an operation, a step, or only some of them (the OpenAPI
+# document, `servers.http.openapi_schemas`, says the same).
+ACTION_TARGETS: dict[str, tuple[str, ...]] = {
     "error": OPERATIONS,
     "disconnect": OPERATIONS,
     "delay": OPERATIONS,
@@ -28,9 +30,11 @@ _ACTIONS: dict[str, tuple[str, ...]] = {
     "crash": STEPS,
     "fail": ("mail",),
 }
-ACTIONS = tuple(_ACTIONS)
+ACTIONS = tuple(ACTION_TARGETS)
 DEFAULT_CODE = 451  # contract 9.2: "FTP reply `code` (default 451)"
 MAX_SECONDS = 3600.0  # a delay or stall longer than an hour is a typo, not a test
+MAX_BYTES = 2**40  # truncate's `bytes`
+MAX_TIMES = 10**9
 _FIELDS = frozenset(
     {"on", "action", "protocol", "login", "name", "code", "message", "seconds", "bytes"}
     | {"reason", "times", "probability", "seed"}
@@ -133,9 +137,10 @@ def _integer(data: Mapping[str, Any], key: str, low: int, high: int) -> int | No
     value = data.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+    number = whole_number(value)  # 5.0 is 5, as for the document's "integer"
+    if number is None or not low <= number <= high:
         raise FaultError(f"{key} must be a whole number from {low} to {high}")
-    return value
+    return number
 
 
 def parse_rule(data: Mapping[str, Any], *, from_config: bool = False) -> FaultRule:
@@ -146,14 +151,19 @@ def parse_rule(data: Mapping[str, Any], *, from_config: bool = False) -> FaultRu
     unknown = sorted(str(k) for k in data if k not in _FIELDS)
     if unknown:
         raise FaultError(f"unknown field {unknown[0]!r}; a rule has: {', '.join(sorted(_FIELDS))}")
+    nulls = sorted(str(k) for k, v in data.items() if v is None)
+    if nulls:  # JSON null is no value: `"seed": null` must not pass for "no seed"
+        raise FaultError(f"{nulls[0]} must not be null: leave it out for its default")
     on = data.get("on")
     if on not in OPERATIONS + STEPS:
         raise FaultError(f"on must be one of: {', '.join(OPERATIONS + STEPS)}")
     action = data.get("action")
-    if action not in _ACTIONS:
+    if not isinstance(action, str) or action not in ACTION_TARGETS:  # `{}` is unhashable
         raise FaultError(f"action must be one of: {', '.join(ACTIONS)}")
-    if on not in _ACTIONS[action]:
-        raise FaultError(f"action {action!r} applies to: {', '.join(_ACTIONS[action])}; not {on!r}")
+    if on not in ACTION_TARGETS[action]:
+        raise FaultError(
+            f"action {action!r} applies to: {', '.join(ACTION_TARGETS[action])}; not {on!r}"
+        )
     protocol = _text(data, "protocol", "any")
     if protocol not in PROTOCOLS:
         raise FaultError(f"protocol must be one of: {', '.join(PROTOCOLS)}")
@@ -164,7 +174,7 @@ def parse_rule(data: Mapping[str, Any], *, from_config: bool = False) -> FaultRu
         raise FaultError(f"action {action!r} needs seconds (0 to {MAX_SECONDS:g})")
     if action not in ("delay", "stall") and seconds is not None:
         raise FaultError("seconds applies to actions 'delay' and 'stall' only")
-    size = _integer(data, "bytes", 0, 2**40)
+    size = _integer(data, "bytes", 0, MAX_BYTES)
     if action == "truncate" and size is None:
         raise FaultError("action 'truncate' needs bytes: how many bytes arrive before the cut")
     if action != "truncate" and size is not None:
@@ -183,7 +193,7 @@ def parse_rule(data: Mapping[str, Any], *, from_config: bool = False) -> FaultRu
         raise FaultError("seed goes with probability")
     if probability is not None and seed is None:
         seed = 0  # contract 9.2 faults are reproducible: no seed given is seed 0, not chance
-    times = _integer(data, "times", 0, 10**9)
+    times = _integer(data, "times", 0, MAX_TIMES)
     if times is not None and probability is not None:
         raise FaultError("give times or probability, not both")
     code = _integer(data, "code", 400, 599)

@@ -236,6 +236,24 @@ def test_bad_parameters_are_400(srv: MockServer, query: str, message: str) -> No
         conn.close()
 
 
+def test_a_bad_after_is_400_even_when_the_header_wins(srv: MockServer) -> None:
+    """docs/spec.md 9.1 (issue 17, found by Schemathesis): `Last-Event-ID` wins over `after=`,
+    yet a bad `after=` beside it was ignored; each one given must be an event id."""
+    for query, headers, message in (
+        ("?after=x", {"Last-Event-ID": "0"}, "after must be an event id"),
+        ("?after=1000000000000000000", {"Last-Event-ID": "0"}, "after must be an event id"),
+        ("?after=0", {"Last-Event-ID": "x"}, "Last-Event-ID header must be an event id"),
+    ):
+        conn = http.client.HTTPConnection("127.0.0.1", srv.http_port, timeout=10)
+        try:
+            conn.request("GET", f"/api/events{query}", headers=headers)
+            response = conn.getresponse()
+            assert response.status == 400, (query, headers)
+            assert message in json.loads(response.read())["error"]
+        finally:
+            conn.close()
+
+
 def stalled_reader(port: int) -> socket.socket:
     """A client that asks for the stream, then never reads (a small receive buffer)."""
     sock = socket.socket()

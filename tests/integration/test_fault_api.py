@@ -56,6 +56,9 @@ def test_post_answers_201_with_the_rule_and_its_id(srv: MockServer) -> None:
         ({"on": "mail", "action": "fail", "colour": "red"}, "unknown field 'colour'"),
         ({"on": "claim", "action": "crash", "protocol": "ftp"}, "protocol applies"),
         ([], "the body must be a JSON object"),
+        # Issue 17 (Schemathesis): a 500 (an unhashable action), now the 400 of any bad action.
+        ({"on": "login", "action": {}}, "action must be one of"),
+        ({"on": "mail", "action": "fail", "seed": None}, "seed must not be null"),
     ],
 )
 def test_a_bad_rule_is_a_400_naming_the_field(srv: MockServer, rule: object, field: str) -> None:

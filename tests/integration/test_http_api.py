@@ -202,6 +202,18 @@ def test_create_account_bad_body_is_400(srv: MockServer, body: Any) -> None:
     assert call(srv, "GET", "/api/accounts/ok1").status == 404
 
 
+def test_credits_may_be_a_whole_number_written_with_a_point(srv: MockServer) -> None:
+    """docs/spec.md 6 (issue 17, found by Schemathesis): the OpenAPI document's `credits` is a
+    JSON Schema integer, and `282.0` is one: 282 credits (`1.5` and `true` stay 400s)."""
+    body = {"login": "dotted", "password": "x", "credits": 282.0}
+    created = call(srv, "POST", "/api/accounts", body)
+    assert created.status == 201, created.body
+    assert b'"credits":282,' in created.body
+    patched = call(srv, "PATCH", "/api/accounts/dotted", {"credits": 5.0})
+    assert patched.status == 200, patched.body
+    assert b'"credits":5,' in patched.body
+
+
 def test_json_body_over_its_cap_is_413(srv: MockServer) -> None:
     """A JSON body is a few hundred bytes; a huge one is refused, not read into memory."""
     body = json.dumps({"login": "big", "password": "x" * 100_000}).encode()

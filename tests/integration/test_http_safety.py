@@ -174,6 +174,24 @@ def test_json_calls_take_json_or_no_body(srv: MockServer) -> None:
     assert send(srv, "GET", "/api/clock").json["frozen"] is False
 
 
+def test_a_method_a_path_lacks_is_405_whatever_its_body(srv: MockServer) -> None:
+    """Contract 11's 415 is for a body sent to a call (issue 17, found by Schemathesis): a
+    known path with another method is the router's 405 with `Allow`, an unknown path its 404,
+    whatever the `Content-Type` (`TRACE /api/check` with a CSV body was a 415)."""
+    csv = {"Content-Type": "text/csv"}
+    for method, path, headers in (
+        ("TRACE", "/api/check", csv),
+        ("PUT", "/api/files", {"Content-Type": "text/plain"}),
+        ("PATCH", "/api/clock", {"Content-Type": "application/x-www-form-urlencoded"}),
+        ("DELETE", "/api/accounts/demo", csv),
+    ):
+        reply = send(srv, method, path, b"x", headers)
+        assert reply.status == 405, (method, path, reply.body)
+        assert reply.headers.get("allow"), (method, path)
+    assert send(srv, "POST", "/api/nothing", b"x", {"Content-Type": "text/plain"}).status == 404
+    assert exists(srv, "demo")
+
+
 # -- Host (DNS rebinding) ----------------------------------------------------------------------
 
 
@@ -264,6 +282,24 @@ def test_api_token_in_the_query_opens_the_event_stream_only(guarded: MockServer)
     assert wrong.status == 401
     elsewhere = send(guarded, "GET", f"/api/accounts?access_token={TOKEN}")
     assert elsewhere.status == 401
+
+
+def test_without_a_token_a_token_sent_is_ignored(srv: MockServer) -> None:
+    """docs/spec.md 11 (issue 17, found by Schemathesis): with no `server.api_token` a token
+    counts for nothing, the header as the query: `GET /api/events?access_token=` (listed in
+    the OpenAPI document) was a 400 "unknown query parameter"; it opens the stream."""
+    bearer = {"Authorization": "Bearer whatever"}
+    assert send(srv, "GET", "/api/accounts", None, bearer).status == 200
+    conn = http.client.HTTPConnection("127.0.0.1", srv.http_port, timeout=30)
+    try:
+        conn.request("GET", "/api/events?access_token=whatever&after=0")
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert resp.getheader("Content-Type", "").startswith("text/event-stream")
+    finally:
+        conn.close()
+    # Anywhere else it is still an unknown parameter (a typo is not "everything").
+    assert send(srv, "GET", "/api/accounts?access_token=whatever").status == 400
 
 
 def test_the_token_is_never_logged_or_shown(

@@ -171,6 +171,23 @@ def test_advance_an_unknown_name(manual: MockServer) -> None:
     assert "name" in bad.json["error"]
 
 
+def test_a_null_name_or_login_advances_nothing(manual: MockServer) -> None:
+    """docs/spec.md 9.4 (issue 17, found by Schemathesis): `{"name": null}` was read as `{}`
+    and let every waiting file go on; a key given must hold a value: 400, nothing advanced."""
+    ftp = ftp_login(manual)
+    try:
+        upload(ftp, A)
+        wait_until(lambda: waiting_names(manual) == [A], what="the file held")
+        for body in ({"name": None}, {"login": None}, {"name": A, "login": None}):
+            reply = call(manual, "POST", "/api/processing/advance", body)
+            assert reply.status == 400, (body, reply.body)
+            assert "must be" in reply.json["error"]
+        assert waiting_names(manual) == [A]
+        assert manual.files() == []
+    finally:
+        ftp.quit()
+
+
 def test_reset_clears_waiting_files(manual: MockServer) -> None:
     """docs/spec.md 9.4: a reset empties PROCESSING and the waiting list; the name is free
     again: the same file uploaded after it is held, then processed when advanced."""

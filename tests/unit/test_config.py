@@ -357,6 +357,8 @@ def test_every_invalid_value_is_one_line_naming_the_key(key: str, value: Any, me
         ("[[faults]]\non = 'mail'\naction = 'crash'\ntimes = -1\n", "faults[0].times: must be"),
         ("[[faults]]\non = 'mail'\naction = 'stall'\n", "faults[0].action: 'stall' needs seconds"),
         ("[[faults]]\non = 'claim'\naction = 'crash'\nsec = 1\n", "faults[0]: unknown field"),
+        # Issue 17 (Schemathesis): a table where a name goes was a TypeError, not this line.
+        ("[[faults]]\non = 'login'\naction = {}\n", "faults[0].action: must be one of"),
         ("faults = 3\n", "config error: faults: must be an array of rule tables"),
     ],
 )

@@ -52,11 +52,30 @@ def test_a_rule_with_defaults() -> None:
         ({"on": "mail", "action": "fail", "seconds": 3}, "seconds"),
         ({"on": "upload", "action": "error", "bytes": 3}, "bytes"),
         ({"on": "upload", "action": "disconnect", "message": "bye"}, "message"),
+        # Issue 17 (Schemathesis): an unhashable action was a TypeError (a 500 over HTTP).
+        ({"on": "login", "action": {}}, "action must be one of"),
+        ({"on": "login", "action": ["error"]}, "action must be one of"),
+        ({"on": {}, "action": "error"}, "on must be one of"),
+        # JSON null is no value: not "leave it out" (docs/spec.md 9.2).
+        ({"on": "upload", "action": "error", "seed": None, "probability": 0.5}, "seed"),
+        ({"on": "upload", "action": "error", "login": None}, "login must not be null"),
+        ({"on": "upload", "action": "error", "times": 2.5}, "times"),
     ],
 )
 def test_a_bad_rule_names_its_field(data: dict[str, Any], field: str) -> None:
     with pytest.raises(FaultError, match=field):
         parse_rule(data)
+
+
+def test_whole_numbers_may_be_written_with_a_point() -> None:
+    """docs/spec.md 9.2: a whole number is one in JSON Schema's sense (the OpenAPI document's
+    `"type": "integer"`): `2.0` is 2, as a generated client may send it; `true` is not 1."""
+    rule = parse_rule({"on": "upload", "action": "error", "code": 452.0, "times": 2.0})
+    assert (rule.code, rule.times) == (452, 2)
+    assert type(rule.code) is int
+    assert type(rule.times) is int
+    with pytest.raises(FaultError, match="times"):
+        parse_rule({"on": "upload", "action": "error", "times": float("inf")})
 
 
 def test_matching_by_operation_protocol_login_and_glob() -> None:

@@ -52,10 +52,14 @@ def frame(event_id: int | None, kind: str, data: dict[str, Any]) -> bytes:
 
 
 def _after(request: web.Request, query: dict[str, str]) -> int | None:
-    header = request.headers.get("Last-Event-ID")
-    raw, what = (header, "the Last-Event-ID header") if header is not None else (None, "")
-    if raw is None and "after" in query:
-        raw, what = query["after"], "after"
+    """The id to replay after: the `Last-Event-ID` header (a browser's reconnect) wins over
+    `after=`; each one given must be an id (a 400 otherwise, even the one that loses)."""
+    after = _event_id(query.get("after"), "after")
+    header = _event_id(request.headers.get("Last-Event-ID"), "the Last-Event-ID header")
+    return after if header is None else header
+
+
+def _event_id(raw: str | None, what: str) -> int | None:
     if raw is None:
         return None
     raw = raw.strip()

@@ -10,11 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
-from mockserver.servers.http.openapi_schemas import NAT, SCHEMAS, STR, Schema, ref
+from mockserver.servers.http.openapi_schemas import SCHEMAS, STR, TEXT, Schema, ref
 from mockserver.servers.http.page import OPENAPI_PATH
 from mockserver.servers.http.validation import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    MAX_NAME,
     MAX_WAIT_SECONDS,
     json_reply,
     parse_query,
@@ -85,31 +86,38 @@ def in_path(name: str, schema: Schema) -> Schema:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-LOGIN_Q = query("login", STR, "only this account's (404 if unknown)")
+ID: Schema = {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}  # up to 18 digits
+LOGIN_Q = query("login", TEXT, "only this account's (404 if unknown)")
 LIMIT_Q = query(
     "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, ""
 )
-OFFSET_Q = query("offset", {"type": "integer", "minimum": 0, "default": 0}, "")
-NAME_Q = query("name", {"type": "string", "minLength": 1}, "the file name", required=True)
+OFFSET_Q = query("offset", {"type": "integer", "minimum": 0, "maximum": 10**12, "default": 0}, "")
+PLAIN_NAME: Schema = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_NAME,
+    "pattern": "^[^/\\\\\\x00]+$",
+}
+NAME_Q = query("name", PLAIN_NAME, "the file name", required=True)
+# Any bytes: a CSV is judged (an unreadable one is an invalid file), never refused for its
+# content. No schema, as OpenAPI 3.1 describes a raw body: none could be broken.
 CSV = {
     "required": True,
-    "content": {
-        "text/csv": {"schema": {"type": "string"}},
-        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-    },
+    "description": "the file's bytes, as an FTP upload would carry them",
+    "content": {"text/csv": {}, "application/octet-stream": {}},
 }
 
 
-def json_request(name: str, required: bool = True) -> Schema:
-    return {"required": required, "content": json_body(ref(name))}
+def json_request(name: str) -> Schema:
+    return {"required": True, "content": json_body(ref(name))}
 
 
 def paths() -> dict[str, Schema]:
     files_params = (
         LOGIN_Q,
         query("status", {"enum": ["archived", "invalid"]}, ""),
-        query("name", STR, "the original or the final name"),
-        query("after_id", NAT, "only files with a higher id (a last_id read before)"),
+        query("name", TEXT, "the original or the final name"),
+        query("after_id", ID, "only files with a higher id (a last_id read before)"),
         query(
             "wait",
             {"type": "number", "minimum": 0},
@@ -120,14 +128,14 @@ def paths() -> dict[str, Schema]:
     )
     messages_params = (
         LOGIN_Q,
-        query("campaign", STR, "the campaign part of the file name"),
-        query("phone", STR, "any accepted spelling; normalised (400 if the platform rejects it)"),
-        query("file", STR, "the original or final file name"),
+        query("campaign", TEXT, "the campaign part of the file name"),
+        query("phone", TEXT, "any accepted spelling; normalised (400 if the platform rejects it)"),
+        query("file", TEXT, "the original or final file name"),
         query("status", {"enum": ["scheduled", "sent"]}, ""),
         LIMIT_Q,
         OFFSET_Q,
     )
-    no_verdict = answer("wait= ran out, or an unknown login", ref("NoVerdict"))
+    no_verdict = answer("an unknown login, or wait= ran out (with last_id)", ref("NoVerdict"))
     return {
         "/health": {
             "get": operation(
@@ -170,8 +178,8 @@ def paths() -> dict[str, Schema]:
                 "Drop the body into SEND_SMS of login, processed like an FTP upload",
                 {201: answer("the file is in SEND_SMS (not yet judged)", ref("Dropped"))},
                 params=(
-                    query("login", STR, "the account", required=True),
-                    query("name", STR, "a plain file name, not .tmp", required=True),
+                    query("login", TEXT, "the account", required=True),
+                    query("name", PLAIN_NAME, "a plain file name, not .tmp", required=True),
                 ),
                 body=CSV,
                 errors=(404, 409, 413, 415, 507),
@@ -189,7 +197,7 @@ def paths() -> dict[str, Schema]:
             "get": operation(
                 "Recap e-mails",
                 {200: answer("the e-mails", ref("MailList"))},
-                params=(LOGIN_Q, query("to", STR, "a part of the address")),
+                params=(LOGIN_Q, query("to", TEXT, "a part of the address")),
                 errors=(404,),
             )
         },
@@ -199,13 +207,17 @@ def paths() -> dict[str, Schema]:
                 {
                     200: {
                         "description": "the stream: id:, event:, data: <one JSON object>",
-                        "content": {"text/event-stream": {"schema": STR}},
+                        "content": {"text/event-stream": {"schema": ref("ServerSentEvent")}},
                     }
                 },
                 params=(
-                    query("login", STR, "that login's events and the platform's"),
-                    query("after", NAT, "replay the retained events after this id"),
-                    query("access_token", STR, "the api_token, for an EventSource"),
+                    query("login", TEXT, "that login's events and the platform's"),
+                    query("after", ID, "replay the retained events after this id"),
+                    query(
+                        "access_token",
+                        STR,
+                        "the api_token, for an EventSource (ignored when none is set)",
+                    ),
                     {
                         "name": "Last-Event-ID",
                         "in": "header",
@@ -226,7 +238,7 @@ def paths() -> dict[str, Schema]:
             "post": operation(
                 "Judge a CSV body; record nothing",
                 {200: answer("the verdict (an invalid file is a 200)", ref("Check"))},
-                params=(NAME_Q, query("login", STR, "judge with this account (404 if unknown)")),
+                params=(NAME_Q, query("login", TEXT, "judge with this account (404 if unknown)")),
                 body=CSV,
                 errors=(404, 413, 415),
             )
@@ -250,7 +262,7 @@ def paths() -> dict[str, Schema]:
             "post": operation(
                 "Let waiting files go on ({} : all)",
                 {200: answer("the files advanced", ref("Advanced"))},
-                body=json_request("Advance", required=False),
+                body=json_request("Advance"),
                 errors=(404, 413, 415),
             )
         },

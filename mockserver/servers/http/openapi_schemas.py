@@ -5,7 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from mockserver.servers.http.validation import MAX_CREDITS
+from mockserver.clock import MAX_ADVANCE_SECONDS
+from mockserver.core.faults import (
+    ACTION_TARGETS,
+    MAX_BYTES,
+    MAX_SECONDS,
+    MAX_TIMES,
+    OPERATIONS,
+    PROTOCOLS,
+)
+from mockserver.events import EVENT_TYPES
+from mockserver.servers.http.validation import (
+    EMAIL_RE,
+    MAX_CREDITS,
+    MAX_EMAIL,
+    MAX_PASSWORD,
+    MAX_TEXT,
+)
 
 Schema = dict[str, Any]
 
@@ -15,6 +31,23 @@ NAT: Schema = {"type": "integer", "minimum": 0}
 BOOL: Schema = {"type": "boolean"}
 TIME: Schema = {"type": "string", "description": "ISO-8601"}
 NULL_STR: Schema = {"type": ["string", "null"]}
+# What the server takes, as it checks it (a client generated from the document sends nothing it
+# refuses): a query's text (`validation.text_param`), a login (`tree.valid_login`: no `..`),
+# an e-mail address (`validation.EMAIL_RE`), a password, a one-line fault text.
+TEXT: Schema = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "pattern": "^[^\\x00]*$"}
+LOGIN: Schema = {
+    "type": "string",
+    "maxLength": 64,
+    "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9_-]|\\.[A-Za-z0-9_-])*\\.?$",
+}
+EMAIL: Schema = {"type": "string", "maxLength": MAX_EMAIL, "pattern": f"^{EMAIL_RE.pattern}$"}
+PASSWORD: Schema = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_PASSWORD,
+    "pattern": "^[^\\x00]*$",
+}
+LINE: Schema = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\n]*$"}
 REASON: Schema = {
     "enum": ["Incorrect_FileName", "No_valid_TPOA", "Empty_File", "Not_enough_credits", None]
 }
@@ -22,6 +55,11 @@ REASON: Schema = {
 
 def ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+def json_text(schema: Schema) -> Schema:
+    """A string holding one JSON value of `schema` (an event's `data:` line)."""
+    return {"type": "string", "contentMediaType": "application/json", "contentSchema": schema}
 
 
 def obj(props: dict[str, Schema], optional: tuple[str, ...] = (), closed: bool = True) -> Schema:
@@ -51,6 +89,48 @@ HINT = obj(
 )
 COUNTS: Schema = {"type": "object", "additionalProperties": NAT}
 
+RULE_FIELDS: dict[str, Schema] = {
+    "login": LINE,
+    "name": {**LINE, "description": "a glob"},
+    "times": {"type": "integer", "minimum": 0, "maximum": MAX_TIMES, "default": 1},
+    "probability": {"type": "number", "minimum": 0, "maximum": 1},
+    "seed": {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
+}
+SECONDS: Schema = {"type": "number", "minimum": 0, "maximum": MAX_SECONDS}
+ACTION_FIELDS: dict[str, dict[str, Schema]] = {
+    "error": {"code": {"type": "integer", "minimum": 400, "maximum": 599}, "message": LINE},
+    "delay": {"seconds": SECONDS},
+    "stall": {"seconds": SECONDS},
+    "truncate": {"bytes": {"type": "integer", "minimum": 0, "maximum": MAX_BYTES}},
+    "verdict": {"reason": {"enum": [r for r in REASON["enum"] if r is not None]}},
+}
+SHOWN: dict[str, Schema] = {"id": INT, "fired": NAT, "source": {"enum": ["config", "api"]}}
+
+
+def fault_rule(action: str, shown: bool = False) -> Schema:
+    """The rule of one action, as `POST /api/faults` takes it or (`shown`) as it is listed,
+    with its `id`, `fired` count and `source`. An action's own field (`seconds`, `bytes`,
+    `reason`) is required; `protocol` is for operations (a step's is `any`, and not listed)."""
+    targets = ACTION_TARGETS[action]
+    on_operations = all(target in OPERATIONS for target in targets)
+    protocol: Schema = {"enum": list(PROTOCOLS)} if on_operations else {"const": "any"}
+    props: dict[str, Schema] = {
+        "on": {"enum": list(targets)},
+        "action": {"const": action},
+        "protocol": {**protocol, "default": "any"},
+        **RULE_FIELDS,
+        **ACTION_FIELDS.get(action, {}),
+        **(SHOWN if shown else {}),
+    }
+    needed = {"on", "action", *ACTION_FIELDS.get(action, {})} - {"code", "message"}
+    if shown:
+        needed |= set(SHOWN)
+    schema = obj(props, optional=tuple(k for k in props if k not in needed))
+    schema["not"] = {"required": ["times", "probability"]}
+    schema["dependentRequired"] = {"seed": ["probability"]}
+    return schema
+
+
 SCHEMAS: dict[str, Schema] = {
     "Error": obj({"error": STR}),
     "Account": obj(
@@ -65,11 +145,11 @@ SCHEMAS: dict[str, Schema] = {
     "Accounts": obj({"accounts": array(ref("Account"))}),
     "NewAccount": obj(
         {
-            "login": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
-            "password": {"type": "string", "minLength": 1},
+            "login": LOGIN,
+            "password": PASSWORD,
             "credits": {"type": "integer", "minimum": 0, "maximum": MAX_CREDITS, "default": 100},
             "subscription": {"type": "boolean", "default": False},
-            "email": {"type": "string", "description": "default: <login>@example.com"},
+            "email": {**EMAIL, "description": "default: <login>@example.com"},
         },
         optional=("credits", "subscription", "email"),
     ),
@@ -78,8 +158,8 @@ SCHEMAS: dict[str, Schema] = {
             {
                 "credits": {"type": "integer", "minimum": 0, "maximum": MAX_CREDITS},
                 "subscription": BOOL,
-                "password": {"type": "string", "minLength": 1},
-                "email": STR,
+                "password": PASSWORD,
+                "email": EMAIL,
             },
             optional=("credits", "subscription", "password", "email"),
         ),
@@ -118,7 +198,7 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     "Files": obj({"files": array(ref("File")), "last_id": NAT}),
-    "NoVerdict": obj({"error": STR, "last_id": NAT}),
+    "NoVerdict": obj({"error": STR, "last_id": NAT}, optional=("last_id",)),
     "Sms": obj(
         {
             "id": INT,
@@ -192,8 +272,16 @@ SCHEMAS: dict[str, Schema] = {
     "ClockChange": {
         "description": "exactly one of: now (no offset: Europe/Paris), advance_seconds, real",
         "oneOf": [
-            obj({"now": TIME}),
-            obj({"advance_seconds": {"type": "number", "exclusiveMinimum": 0}}),
+            obj({"now": {"type": "string", "format": "date-time", "maxLength": 64}}),
+            obj(
+                {
+                    "advance_seconds": {
+                        "type": "number",
+                        "exclusiveMinimum": 0,
+                        "maximum": MAX_ADVANCE_SECONDS,
+                    }
+                }
+            ),
             obj({"real": {"const": True}}),
         ],
     },
@@ -216,49 +304,52 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     "Advance": obj(
-        {"name": {"type": "string", "minLength": 1, "maxLength": 1000}, "login": STR},
+        {"name": {"type": "string", "minLength": 1, "maxLength": 1000}, "login": LOGIN},
         optional=("name", "login"),
     ),
     "Advanced": obj({"advanced": array(ref("Waiting"))}),
-    "FaultRule": obj(
-        {
-            "on": {
-                "enum": [
-                    *("login", "list", "upload", "rename", "delete", "download"),
-                    *("claim", "judge", "move", "mail"),
-                ]
-            },
-            "action": {
-                "enum": [
-                    *("error", "disconnect", "delay", "truncate"),
-                    *("stall", "crash", "verdict", "fail"),
-                ]
-            },
-            "protocol": {"enum": ["ftp", "sftp", "any"], "default": "any"},
-            "login": STR,
-            "name": {**STR, "description": "a glob"},
-            "code": INT,
-            "message": STR,
-            "seconds": {"type": "number", "minimum": 0},
-            "bytes": NAT,
-            "reason": REASON,
-            "times": {"type": "integer", "minimum": 0, "default": 1},
-            "probability": {"type": "number", "minimum": 0, "maximum": 1},
-            "seed": INT,
-        },
-        optional=(
-            *("protocol", "login", "name", "code", "message", "seconds", "bytes"),
-            *("reason", "times", "probability", "seed"),
-        ),
-        closed=False,
-    ),
-    "Fault": {
-        "allOf": [ref("FaultRule")],
-        "type": "object",
-        "required": ["id", "fired", "source"],
-        "properties": {"id": INT, "fired": NAT, "source": {"enum": ["config", "api"]}},
-    },
+    # One variant per action (`core.faults.parse_rule`): its targets, its own fields, and the
+    # fields every rule may have; `times` or `probability`, `seed` only with `probability`.
+    "FaultRule": {"oneOf": [fault_rule(action) for action in ACTION_TARGETS]},
+    "Fault": {"oneOf": [fault_rule(action, shown=True) for action in ACTION_TARGETS]},
     "Faults": obj({"faults": array(ref("Fault"))}),
+    # `GET /api/events` (contract 9.1, `events_api`): the stream's events. Its `schema` is one
+    # event, as OpenAPI 3.2 says with `itemSchema` (3.1 has no word for a stream; tools read
+    # `schema` as one event): `id` (none on a notice), `event` and `data`, one JSON object.
+    "ServerSentEvent": {
+        "oneOf": [
+            obj(
+                {
+                    "id": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                    "event": {"enum": list(EVENT_TYPES)},
+                    "data": json_text(ref("Event")),
+                }
+            ),
+            obj(
+                {
+                    "id": {"type": "string", "description": "the last event's (SSE)"},
+                    "event": {"enum": ["lost", "overflow"]},
+                    "data": json_text(ref("StreamNotice")),
+                },
+                optional=("id",),
+            ),
+        ]
+    },
+    "Event": obj(
+        {
+            "id": {"type": "integer", "minimum": 1},
+            "type": {"enum": list(EVENT_TYPES)},
+            "time": TIME,
+            "login": NULL_STR,
+        },
+        closed=False,  # and the fields of its type (docs/api.md)
+    ),
+    "StreamNotice": {
+        "oneOf": [
+            obj({"type": {"const": "lost"}, "after": NAT, "oldest": {"type": ["integer", "null"]}}),
+            obj({"type": {"const": "overflow"}, "last_id": NAT}),
+        ]
+    },
     "Removed": obj({"removed": NAT}),
     "Health": {
         "oneOf": [

@@ -11,12 +11,14 @@ One aiohttp middleware, run on every request before any handler, in this order:
 3. `server.api_token`: every `/api/` call needs `Authorization: Bearer <token>` (401 with
    `WWW-Authenticate: Bearer`, compared in constant time); `GET /api/events` also takes it as
    `access_token=` (a browser's `EventSource` cannot send headers). `/health`, `/` and `/ui/`
-   stay open: they carry no data.
+   stay open: they carry no data. Without a token set, a token sent is ignored, the header as
+   the `access_token=` of `GET /api/events` (a client set up for a guarded server still works).
 4. Bodies: a JSON call (`POST`/`PUT`/`PATCH`/`DELETE` under `/api/`) takes `application/json`,
    or no `Content-Type` with an empty body; the CSV calls (`POST /api/files`, `POST
    /api/check`) take `text/csv` or `application/octet-stream`; 415 otherwise. A cross-site
    HTML form can only send `application/x-www-form-urlencoded`, `multipart/form-data` or
-   `text/plain`: refused everywhere.
+   `text/plain`: refused everywhere. Only a request that reaches a call is a 415: a known
+   path with another method is the router's 405 (with `Allow`), an unknown one its 404.
 
 Every answer also carries `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`
 and `X-Frame-Options: DENY` (`security_headers`, on every response even a stream's).
@@ -147,7 +149,7 @@ class Safety:
         refused = self.refusal(request)
         if refused is not None:
             return refused
-        if self._token is not None and request.path == "/api/events":
+        if request.path == "/api/events":
             request = strip_token_query(request)
         return await handler(request)
 
@@ -171,8 +173,8 @@ class Safety:
             response = error_reply("unauthorised: Authorization: Bearer <api_token> needed", 401)
             response.headers["WWW-Authenticate"] = 'Bearer realm="allmysms-mock"'
             return response
-        if request.method in SAFE_METHODS:
-            return None
+        if request.method in SAFE_METHODS or request.match_info.http_exception is not None:
+            return None  # no call: the router's 404 or 405 (with Allow) says why
         kind = media_type(request)
         if request.method == "POST" and request.path in CSV_CALLS:
             if kind not in CSV_TYPES:

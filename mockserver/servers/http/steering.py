@@ -90,11 +90,12 @@ class Steering:
         parse_query(request, ())
         body = await json_object(request)
         check_keys(body, ("name", "login"))
+        # A key given is a value: `{"name": null}` is a 400, never "advance every file".
         name = body.get("name")
         login = body.get("login")
-        if name is not None and (not isinstance(name, str) or not name or len(name) > 1000):
+        if "name" in body and (not isinstance(name, str) or not name or len(name) > 1000):
             raise BadRequest("name must be a file name (as GET /api/processing lists it)")
-        if login is not None and (not isinstance(login, str) or not valid_login(login)):
+        if "login" in body and (not isinstance(login, str) or not valid_login(login)):
             raise BadRequest("login must be a login (as GET /api/processing lists it)")
         try:
             advanced = await self._blocking(self.backend.advance, name, login)

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from mockserver.core.jsonnum import whole_number
 from mockserver.tree import valid_login
 
 MAX_WAIT_SECONDS = 300.0  # `GET /api/files?wait=` is capped: a forgotten client cannot hang on
@@ -20,6 +21,7 @@ MAX_LIMIT = 100_000
 MAX_CREDITS = 2**53  # as in the config file (config.py): beyond it JSON numbers lose digits
 MAX_EMAIL = 254
 MAX_PASSWORD = 1024
+MAX_TEXT = 1000  # a query's text value (text_param)
 MAX_NAME = 255  # a file name on every common file system
 # Same shape as the config's e-mail rule: one address, nothing a mail header could split on.
 EMAIL_RE = re.compile(r"[^@\s<>\"']+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
@@ -119,7 +121,7 @@ def text_param(query: Mapping[str, str], key: str) -> str | None:
     value = query.get(key)
     if value is None:
         return None
-    if value == "" or len(value) > 1000 or "\x00" in value or not is_utf8(value):
+    if value == "" or len(value) > MAX_TEXT or "\x00" in value or not is_utf8(value):
         raise BadRequest(f"{key} must be a non-empty value")
     return value
 
@@ -159,10 +161,11 @@ def check_keys(body: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
 
 
 def credits_field(value: Any) -> int:
-    # bool is an int in Python: `true` must not become 1 credit.
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CREDITS:
+    # `true` must not become 1 credit; 5.0 is 5 (JSON Schema's "integer", docs/api.md).
+    credits = whole_number(value)
+    if credits is None or not 0 <= credits <= MAX_CREDITS:
         raise BadRequest(f"credits must be a whole number from 0 to {MAX_CREDITS}")
-    return value
+    return credits
 
 
 def subscription_field(value: Any) -> bool:
