@@ -5,6 +5,7 @@ delivered into the Maildir `<data_dir>/mailbox` and, when configured, forwarded 
 from __future__ import annotations
 
 import contextlib
+import email.headerregistry
 import email.policy
 import email.utils
 import hashlib
@@ -40,6 +41,82 @@ class MailSettings(Protocol):
     def smtp_host(self) -> str: ...
     @property
     def smtp_port(self) -> int: ...
+
+
+class _HeaderClasses(email.headerregistry.HeaderRegistry):
+    """`HeaderRegistry` that builds each header's class once: the standard one makes a new
+    class with `type()` on every header set, 13 a recap (docs/design.md, "Performance:
+    profile of the pipeline and start-up"). The classes, hence the message, are the same."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[email.headerregistry.BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[email.headerregistry.BaseHeader]:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
+# Headers whose value repeats from one recap to the next (the sender, an account's address
+# and login, the verdict, the MIME headers of the body): parsed and folded once.
+_REPEATING = frozenset(
+    (
+        "from",
+        "to",
+        "x-allmysms-login",
+        "x-allmysms-status",
+        "content-type",
+        "content-transfer-encoding",
+        "mime-version",
+    )
+)
+_MEMO_LIMIT = 1024  # entries in each memo below; past it they start again empty (bounded)
+
+
+class _RecapPolicy(email.policy.EmailPolicy):
+    """`email.policy.SMTP` that remembers the parsed and the folded form of the headers in
+    `_REPEATING`: a header object is immutable (a `str`), so the one parsed for a value is
+    the one a new parse would give, and its folded bytes the ones a new fold would give.
+    Every other header goes through the standard parse and fold each time."""
+
+    _parsed: dict[tuple[str, str], Any] = {}  # noqa: RUF012 - shared on purpose, bounded
+    _folded: dict[tuple[str, str, str, int | None], bytes] = {}  # noqa: RUF012
+
+    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        lower = name.lower()
+        if lower not in _REPEATING or not isinstance(value, str) or hasattr(value, "name"):
+            return super().header_store_parse(name, value)
+        memo = self._parsed
+        header = memo.get((lower, value))
+        if header is None:
+            name, header = super().header_store_parse(name, value)
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[(lower, value)] = header
+        return name, header
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        lower = name.lower()
+        if lower not in _REPEATING:
+            return super().fold_binary(name, value)
+        key = (lower, str(value), self.linesep, self.max_line_length)
+        memo = self._folded
+        folded = memo.get(key)
+        if folded is None:
+            folded = super().fold_binary(name, value)
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[key] = folded
+        return folded
+
+
+# The recap's policy: `email.policy.SMTP`'s settings (CRLF, utf8 off), header classes built
+# once, repeating headers parsed and folded once. A benign race: two threads may each make
+# an entry once, both equal.
+POLICY = _RecapPolicy(linesep="\r\n", header_factory=_HeaderClasses())
 
 
 def message_id(record: FileRecord) -> str:
@@ -86,7 +163,7 @@ def compose(record: FileRecord, to: str, context: RecapContext | None = None) ->
     """The recap of one processed file for the address `to` (text from `core.recap`)."""
     context = context or RecapContext(now=datetime.now(UTC))
     facts = recap_facts(record, context)
-    msg = EmailMessage(policy=email.policy.SMTP)
+    msg = EmailMessage(policy=POLICY)
     msg["From"] = SENDER
     msg["To"] = header_text(to)
     msg["Subject"] = recap_subject(facts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
@@ -21,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--config", type=Path, help="TOML configuration file (or $ALLMYSMS_MOCK_CONFIG)")
     add_flags(p)  # one flag per setting that declares one (mockserver.config.settings)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, gc_until_ready=True)  # `cli.main` leaves the GC off until READY
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,10 +68,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"  accounts: {accounts}")
         print(f"READY ftp={server.ftp_port} sftp={server.sftp_port} http={server.http_port}")
         sys.stdout.flush()
+        settle_gc()
         stop.wait()
     finally:
         server.stop()
     return 0
+
+
+def settle_gc() -> None:
+    """Once READY: collect what start-up left, move what it made for good out of the
+    collector's sight (`gc.freeze`: later collections no longer walk it), then turn the GC
+    back on (issue 15; `cli.main` turned it off). Idempotent."""
+    gc.collect()
+    gc.freeze()
+    gc.enable()
 
 
 def _version() -> str:

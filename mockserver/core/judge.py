@@ -5,15 +5,21 @@ Pure: no I/O, no clock (`now` is only stored), no randomness; it returns a value
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from datetime import datetime
 
 from mockserver.core.bounded import RejectedLog
 from mockserver.core.bulk import RETRY_LINES, counted_run
+from mockserver.core.fastpath import (
+    NO_WARNING,
+    NON_GSM,
+    NON_GSM_NOT_APPLIED,
+    NOT_APPLIED,
+    RECORD_RE,
+)
 from mockserver.core.filename import DEFAULT_QUALITIES, check_filename, final_name
 from mockserver.core.hints import with_hints
-from mockserver.core.length import DOUBLE_CHARS, MAX_SEPTETS, PLAIN_GSM, SPECIAL_RE
+from mockserver.core.length import DOUBLE_CHARS, MAX_SEPTETS, SPECIAL_RE
 from mockserver.core.models import (
     Account,
     Campaign,
@@ -23,7 +29,6 @@ from mockserver.core.models import (
     Sms,
     Status,
     Verdict,
-    Warning_,
 )
 from mockserver.core.phone import (
     FRENCH_MOBILE_RE,
@@ -33,9 +38,6 @@ from mockserver.core.phone import (
 )
 from mockserver.core.pricing import DEFAULT_PRICES, PriceTable
 from mockserver.core.reader import (
-    END_PATTERN,
-    EXTRA_PATTERN,
-    FIELD_PATTERN,
     SPACES,
     SURROGATE_RE,
     bad_byte,
@@ -59,42 +61,6 @@ from mockserver.core.text import printable_name, quote_detail
 # Up to this many leading digits decide a price, prices are memoised by them (a file has few
 # distinct prefixes); past it the table is asked directly.
 MEMO_KEY_DIGITS = 6
-
-# Warnings are shared tuples (150,000 SMS must not each carry a fresh one) of the plain
-# Warning_ values, which is what the store and the JSON views keep.
-_NO_WARNING: tuple[str, ...] = ()
-_NON_GSM: tuple[str, ...] = (Warning_.NON_GSM_CHARACTERS.value,)
-# Contract 5.9: the sender was not applied, and why (the near miss, when there is one).
-_NOT_APPLIED: dict[Warning_, tuple[str, ...]] = {
-    w: (w.value,) for w in Warning_ if w is not Warning_.NON_GSM_CHARACTERS
-}
-_NON_GSM_NOT_APPLIED: dict[Warning_, tuple[str, ...]] = {
-    w: (Warning_.NON_GSM_CHARACTERS.value, w.value) for w in _NOT_APPLIED
-}
-
-# The engine's own fast-path record regex: reader.RECORD_RE with two shortcuts that give
-# the same results as the general rules, checked by a reference-model test:
-# - column 1 tries the French mobile formats first (phone.FRENCH_MOBILE_RE, contract 5.6),
-#   quoted or not, without inner spaces: the group holds the 9 digits after 0/33/+33;
-# - column 2, quoted, tries "only plain 1-septet GSM characters" first (length.SPECIAL_RE's
-#   complement): such a message needs no septet or warning computation.
-# Alternatives backtrack, so a field that fails a shortcut falls to the general form.
-_FRENCH = FRENCH_MOBILE_RE.pattern
-_PLAIN_QUOTED = "[" + re.escape(PLAIN_GSM.replace('"', "")) + "]*+"
-_PHONE_FIELD = (
-    r'[ \t]*+(?:"' + _FRENCH + r'"[ \t]*+|' + _FRENCH + r'[ \t]*+|"([^"\n]*+)"[ \t]*+|([^;"\n]*+))'
-)
-_MESSAGE_FIELD = r'[ \t]*+(?:"(' + _PLAIN_QUOTED + r')"[ \t]*+|"([^"\n]*+)"[ \t]*+|([^;"\n]*+))'
-_RECORD_RE = re.compile(
-    _PHONE_FIELD
-    + ";"
-    + _MESSAGE_FIELD
-    + "(?:;"
-    + FIELD_PATTERN
-    + ")?+"
-    + EXTRA_PATTERN
-    + END_PATTERN
-)
 
 
 def judge(
@@ -160,7 +126,7 @@ def judge_rules(
     # Local names: this loop runs once a row, up to ~150,000 times for an 8 MB file. It is
     # reader.iter_records inlined (same RECORD_RE, same field rules, same read_other), so a
     # plain one-line row costs one regex match and no generator or tuple in between.
-    match_record = _RECORD_RE.match
+    match_record = RECORD_RE.match
     surrogate_search = SURROGATE_RE.search
     french_fullmatch = FRENCH_MOBILE_RE.fullmatch
     intl_fullmatch = INTERNATIONAL_RE.fullmatch
@@ -170,6 +136,7 @@ def judge_rules(
     new_sms = tuple.__new__
     append_rejected = rejected.add
     count_rejected = rejected.count
+    keep = kept.setdefault
     spaces = SPACES
     n = len(text)
     pos = 0
@@ -189,7 +156,7 @@ def judge_rules(
             continue
         m = match_record(text, pos)
         if m is not None:
-            fq, fu, q1, u1, pq, q2, u2, q3, u3 = m.groups()
+            fq, fu, q1, u1, pq, nq, q2, u2, q3, u3 = m.groups()
             start, pos = pos, m.end()
             given = q3 if q3 is not None else (u3.strip(spaces) if u3 is not None else "")
             row_line = line
@@ -215,8 +182,12 @@ def judge_rules(
                 continue
             french = fq if fq is not None else fu
             raw = "" if french is not None else (q1 if q1 is not None else u1.strip(spaces))
-            plain = pq is not None
-            message = pq if plain else (q2 if q2 is not None else u2.strip(spaces))
+            if pq is not None:
+                message, plain, non_gsm = pq, True, False
+            elif nq is not None:
+                message, plain, non_gsm = nq, True, True
+            else:
+                message, plain, non_gsm = (q2 if q2 is not None else u2.strip(spaces)), False, False
         else:
             record, pos, line = read_other(text, pos, line, check_utf8)
             if record is None:
@@ -246,7 +217,7 @@ def judge_rules(
                 continue
             raw, message = fields[0], fields[1]
             french = None
-            plain = False
+            plain = non_gsm = False
         rows += 1
 
         # Contract 5.4.2: a sender that breaks the rules makes the file No_valid_TPOA only
@@ -295,7 +266,6 @@ def judge_rules(
         # Contract 5.7 (see length.count_septets / has_non_gsm, inlined for speed). Most
         # messages hold only plain 1-septet GSM characters: one search says so.
         septets = len(message)
-        non_gsm = False
         if not plain:
             # Manual 4.2: "Le retour à la ligne est encodé par '\n'": the two characters
             # backslash + n are a line break, stored as a real one (contract 5.7). There is
@@ -340,7 +310,7 @@ def judge_rules(
         # without it the warning names the near miss.
         if sender is None:
             applied = default_sender
-            warnings = _NON_GSM if non_gsm else _NO_WARNING
+            warnings = NON_GSM if non_gsm else NO_WARNING
         elif (
             phone.startswith("33")
             and not message.endswith(STOP_ENDINGS)
@@ -348,10 +318,10 @@ def judge_rules(
         ):
             applied = default_sender
             near_miss = stop_mention_warning(message)
-            warnings = (_NON_GSM_NOT_APPLIED if non_gsm else _NOT_APPLIED)[near_miss]
+            warnings = (NON_GSM_NOT_APPLIED if non_gsm else NOT_APPLIED)[near_miss]
         else:
             applied = sender
-            warnings = _NON_GSM if non_gsm else _NO_WARNING
+            warnings = NON_GSM if non_gsm else NO_WARNING
         if flat is not None:
             price = flat
         elif key_length > MEMO_KEY_DIGITS:
@@ -371,12 +341,16 @@ def judge_rules(
         # automatiquement les doublons et enverra le dernier message associé au numéro
         # dupliqué." The last valid row wins; SMS keep the order of their winning lines
         # (pop + insert moves the number to the end of the dict).
-        previous = kept.pop(phone, None)
-        if previous is not None and previous.line >= rejected.cut:
+        previous = keep(phone, sms)  # one dict probe for a new number (issue 15)
+        if previous is sms:
+            continue
+        del kept[phone]  # pop + insert moves the number to the end
+        kept[phone] = sms
+        if previous.line >= rejected.cut:
             # Past the kept rows: counted, its detail never built (issue 16: a file of one
             # number repeated has a duplicate a row).
             count_rejected(previous.line, RowError.DUPLICATE)
-        elif previous is not None:
+        else:
             append_rejected(
                 RejectedRow(
                     previous.line,
@@ -386,7 +360,6 @@ def judge_rules(
                     phone,
                 )
             )
-        kept[phone] = sms
 
     # The decoded text is no longer needed: free it before building the result (the peak
     # memory of an 8 MB file is reached here). Values are kept printable (core.bounded).

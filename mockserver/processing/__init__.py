@@ -34,6 +34,7 @@ from mockserver.processing.pipeline import (
     JudgeFn,
     Pipeline,
     Step,
+    first_use_judge,
     resume_at,
     utc_now,
 )
@@ -96,9 +97,7 @@ class Processor:
         retrying: Retrying | None = None,
     ) -> None:
         if judge is None:
-            from mockserver.core.judge import judge as real_judge
-
-            judge = real_judge
+            judge = first_use_judge
         self.config = config
         self.store = store
         self.spool = spool

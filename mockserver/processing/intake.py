@@ -12,7 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
@@ -72,6 +78,12 @@ def guarded(login: str, path: Path | None, job: Job) -> Job:
             )
 
     return run
+
+
+# The events `_Events` acts on natively. watchdog turns the list into the inotify mask, so the
+# kernel no longer reports the opens, reads, writes, attribute changes and deletions it
+# ignored (each was a wake-up of watchdog's threads: issue 15). New folders are still watched.
+NATIVE_EVENTS: list[type[FileSystemEvent]] = [FileMovedEvent, FileClosedEvent, FileCreatedEvent]
 
 
 class _Events(FileSystemEventHandler):
@@ -240,7 +252,9 @@ class Intake:
         if mode in ("auto", "native"):
             observer: BaseObserver = Observer()
             try:
-                observer.schedule(_Events(self, polling=False), path, recursive=True)
+                observer.schedule(
+                    _Events(self, polling=False), path, recursive=True, event_filter=NATIVE_EVENTS
+                )
                 observer.start()
             except OSError as exc:
                 with contextlib.suppress(Exception):

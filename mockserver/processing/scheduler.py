@@ -44,7 +44,14 @@ class Scheduler:
     def __init__(self, workers: int, *, name: str = "allmysms-processor") -> None:
         self._workers_n = max(1, workers)
         self._name = name
-        self._cond = threading.Condition()
+        # One lock, two conditions (issue 15): `_cond` wakes workers, one for each job that
+        # becomes the earliest; `_idle` wakes those waiting for the workers to be idle
+        # (`wait_idle`, `paused`). One condition woken in full for every job and every
+        # finished job woke every idle worker twice a file: a GIL hand-off and a thread
+        # switch each.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._idle = threading.Condition(self._lock)
         self._heap: list[_Entry] = []
         self._seq = itertools.count()
         self._keys: set[Hashable] = set()  # keys of jobs waiting in the heap
@@ -83,7 +90,11 @@ class Scheduler:
             when = now if due is None or self._stopping else due
             entry = _Entry(when, next(self._seq), job, key, finish_on_stop, background)
             heapq.heappush(self._heap, entry)
-            self._cond.notify_all()
+            if when <= now or self._heap[0] is entry:
+                # Due now, or the earliest job: one waiting worker takes it, or waits for
+                # its due time. Any other job changes no waiting worker's wait; the worker
+                # that takes a job wakes another while jobs remain (`_next_locked`).
+                self._cond.notify()
             return True
 
     def stop(self) -> None:
@@ -98,6 +109,7 @@ class Scheduler:
             heapq.heapify(self._heap)
             self._keys.clear()
             self._cond.notify_all()
+            self._idle.notify_all()
 
     def join(self, deadline: float) -> bool:
         """Wait for the workers until `deadline` (monotonic); True when all ended."""
@@ -110,12 +122,12 @@ class Scheduler:
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no job but background ones is queued and no worker is busy."""
         deadline = time.monotonic() + timeout
-        with self._cond:
+        with self._lock:
             while self._busy or any(not entry.background for entry in self._heap):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                self._cond.wait(min(remaining, 0.05))
+                self._idle.wait(min(remaining, 0.05))
             return True
 
     @contextlib.contextmanager
@@ -124,26 +136,27 @@ class Scheduler:
         (a step hook, an event callback on a worker): it would wait for itself forever."""
         if self._worker.active:
             raise RuntimeError("cannot pause the processor from one of its own workers")
-        with self._cond:
+        with self._lock:
             self._paused += 1
             while self._busy:
-                self._cond.wait()
+                self._idle.wait()
         try:
             yield
         finally:
-            with self._cond:
+            with self._lock:
                 self._paused -= 1
-                self._cond.notify_all()
+                if not self._paused:
+                    self._cond.notify_all()
 
     @property
     def busy(self) -> int:
         """How many workers are running a job now."""
-        with self._cond:
+        with self._lock:
             return self._busy
 
     def waiting(self, *, finish_on_stop: bool) -> int:
         """How many queued jobs are (or are not) marked `finish_on_stop`."""
-        with self._cond:
+        with self._lock:
             return sum(1 for entry in self._heap if entry.finish_on_stop is finish_on_stop)
 
     def _work(self) -> None:
@@ -159,9 +172,9 @@ class Scheduler:
             except Exception:  # a job logs its own failures; this keeps the worker alive
                 log.exception("a scheduled job failed")
             finally:
-                with self._cond:
+                with self._lock:
                     self._busy -= 1
-                    self._cond.notify_all()
+                    self._idle.notify_all()
 
     def _next_locked(self) -> _Entry | None:
         while True:
@@ -173,6 +186,8 @@ class Scheduler:
                     entry = heapq.heappop(self._heap)
                     if entry.key is not None:
                         self._keys.discard(entry.key)
+                    if self._heap:
+                        self._cond.notify()  # the next job's turn: another worker looks
                     return entry
                 self._cond.wait(min(wait, MAX_WAIT_SECONDS))
             else:

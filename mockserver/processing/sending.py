@@ -82,7 +82,10 @@ class SendWatch:
         entry = (due, record.id, record.login, record.campaign or "", record.sms_count)
         with self._cond:
             heapq.heappush(self._heap, entry)
-            self._cond.notify_all()
+            if self._heap[0] is entry:
+                # The timer waits for the earliest date: only a new earliest one changes its
+                # wait (waking it for every file cost a thread switch each: issue 15).
+                self._cond.notify_all()
         self.release()
 
     def release(self) -> None:

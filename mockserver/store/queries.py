@@ -144,20 +144,24 @@ class Queries(Database):
         """The first `limit` (line, warning) pairs of a file's SMS, in line order, and how many
         pairs there are in all (a recap lists a bounded number, whatever the file)."""
         reader = self._reader()
-        span = reader.execute(
-            "SELECT sms_first, sms_last FROM files WHERE id = ?", (file_id,)
+        row = reader.execute(
+            "SELECT sms_first, sms_last, warnings_total FROM files WHERE id = ?", (file_id,)
         ).fetchone()
-        if span is None or span[0] is None:
+        if row is None or row[0] is None:
             return [], 0
+        span = row[:2]
         where = "id BETWEEN ? AND ? AND warnings != ''"
-        # Warnings, not SMS: one SMS may carry two (comma-separated).
-        total = int(
-            reader.execute(
-                "SELECT COALESCE(SUM(LENGTH(warnings) - LENGTH(REPLACE(warnings, ',', '')) + 1), 0)"
-                f" FROM sms WHERE {where}",
-                span,
-            ).fetchone()[0]
-        )
+        if row[2] is not None:
+            total = int(row[2])  # counted when recorded (schema 5)
+        else:
+            # A file recorded before schema 5: warnings, not SMS, one SMS may carry two.
+            total = int(
+                reader.execute(
+                    "SELECT COALESCE(SUM(LENGTH(warnings) - LENGTH(REPLACE(warnings, ',', ''))"
+                    f" + 1), 0) FROM sms WHERE {where}",
+                    span,
+                ).fetchone()[0]
+            )
         pairs: list[tuple[int, str]] = []
         rows = reader.execute(
             f"SELECT line, warnings FROM sms WHERE {where} ORDER BY id LIMIT ?", (*span, limit)

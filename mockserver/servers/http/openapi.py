@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from mockserver.servers.http.openapi_schemas import SCHEMAS, STR, TEXT, Schema, ref
+from mockserver.servers.http.page import OPENAPI_PATH
 from mockserver.servers.http.validation import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -21,7 +22,7 @@ from mockserver.servers.http.validation import (
     to_json,
 )
 
-PATH = "/api/openapi.json"
+PATH = OPENAPI_PATH
 
 ERRORS = {
     400: "a bad query (bad value, unknown or repeated parameter) or body",

@@ -13,8 +13,9 @@ from importlib.abc import Traversable
 
 from aiohttp import web
 
-from mockserver.servers.http import openapi
 from mockserver.servers.http.validation import BadRequest
+
+OPENAPI_PATH = "/api/openapi.json"
 
 # Every file a page may need, by suffix; anything else is not served.
 CONTENT_TYPES = {
@@ -74,7 +75,14 @@ class Page:
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/", self.index)
         router.add_get("/ui/{file}", self.ui_file)
-        router.add_get(openapi.PATH, openapi.serve)
+        router.add_get(OPENAPI_PATH, self.openapi)
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        # Imported at the first call: the document's schemas are not needed to start (issue
+        # 15, start-up time).
+        from mockserver.servers.http import openapi
+
+        return await openapi.serve(request)
 
     async def index(self, request: web.Request) -> web.Response:
         # The query is the page's own (e.g. `?token=`), never read here.
