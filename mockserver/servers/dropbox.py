@@ -228,18 +228,28 @@ def remove_file(path: StrPath, registry: OpenWrites, *, own: bool = False) -> No
         registry.unless_open(remove, path)
 
 
-def rename_no_replace(src: StrPath, dst: StrPath, registry: OpenWrites | None = None) -> None:
+def rename_no_replace(
+    src: StrPath,
+    dst: StrPath,
+    registry: OpenWrites | None = None,
+    *,
+    then: Callable[[], None] | None = None,
+) -> None:
     """Contract 4: "A rename never overwrites an existing file": TargetExists if `dst` is taken
     (a link included), atomically (`renameat2(RENAME_NOREPLACE)`, else `link` + `unlink`).
     With `registry`: Busy if either name is open for writing (or claimed for an upload about
     to create it), checked under its lock; and the source must be a regular file with no
-    other hard link."""
+    other hard link. `then` (the `file.renamed` event) runs right after the move, under the
+    registry's lock: the processor's pickup checks that registry first, so no `file.claimed`
+    of the new name can be published before it (contract 9.1: events in causal order)."""
 
     def rename() -> None:
         if registry is not None:
             _plain_file(src)
         if not move_noreplace(Path(src), Path(dst)):
             raise TargetExists(errno.EEXIST, "the target exists")
+        if then is not None:
+            then()
 
     if registry is None:
         rename()

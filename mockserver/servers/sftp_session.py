@@ -9,6 +9,7 @@ import logging
 import os
 import stat
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -365,7 +366,9 @@ class ConfinedSftp(ConfinedTree):
         try:
             # Never hand a half-written file to the processor, never rename onto a name being
             # uploaded, never overwrite (docs/spec.md 4.3, 5.2.1): one step under the registry.
-            dropbox.rename_no_replace(src, dst, self._owner.open_writes)
+            # The event is published under the registry's lock, before any pickup of `dst`.
+            announce = partial(self._renamed, what, src_virtual, dst_virtual)
+            dropbox.rename_no_replace(src, dst, self._owner.open_writes, then=announce)
         except dropbox.Busy:
             raise SFTPFailure(
                 "the file or the target is still being uploaded; close it before renaming"
@@ -376,9 +379,11 @@ class ConfinedSftp(ConfinedTree):
             raise SFTPPermissionDenied("only files can be renamed") from None
         except dropbox.HasOtherLinks:
             raise SFTPPermissionDenied("access denied: the file has other links") from None
+        self._notify(dst)
+
+    def _renamed(self, what: str, src_virtual: str, dst_virtual: str) -> None:
         log.info("login=%s SFTP %s %s -> %s", self._login, what, src_virtual, dst_virtual)
         self._owner.announce.renamed(self._login, src_virtual, dst_virtual)
-        self._notify(dst)
 
     @guarded
     def mkdir(self, path: bytes, attrs: SFTPAttrs) -> None:

@@ -143,10 +143,9 @@ def test_drop_publishes_upload_closed_then_file_renamed_with_protocol_http(
     assert closed["name"].endswith(".tmp")
     assert (renamed["protocol"], renamed["name"]) == ("http", closed["name"])
     assert renamed["new_name"] == f"/SEND_SMS/{NAME}"
-    # The rename is published once done: the processor may claim (even finish) the file
-    # first (docs/api.md, GET /api/events: the same holds for FTP and SFTP).
-    assert closed["id"] < renamed["id"]
-    assert closed["id"] < finished["id"]
+    # Published under the lock the pickup checks first (docs/spec.md 6.3): before the claim.
+    claimed = srv.wait_for(lambda e: e["type"] == "file.claimed", after=mark)
+    assert closed["id"] < renamed["id"] < claimed["id"] < finished["id"]
     assert finished["status"] == "archived"
 
 

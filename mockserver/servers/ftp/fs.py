@@ -217,8 +217,11 @@ class Filesystem(AbstractedFS):  # type: ignore[misc]
     def rename(self, src: str, dst: str) -> None:
         try:
             # Contract 4: "A rename never overwrites an existing file" (renameat2 NOREPLACE);
-            # neither name may be open for writing, checked in the same step.
-            dropbox.rename_no_replace(src, dst, self.ctx.open_writes)
+            # neither name may be open for writing, checked in the same step; the event is
+            # published before the processor can claim the new name.
+            dropbox.rename_no_replace(
+                src, dst, self.ctx.open_writes, then=lambda: self.cmd_channel.renamed(src, dst)
+            )
         except dropbox.Busy:
             raise self._busy() from None
         except dropbox.TargetExists:

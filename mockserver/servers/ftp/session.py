@@ -217,30 +217,6 @@ class Session(HandlerBase):
             # nothing is left for the processor (an empty .csv would be judged Empty_File).
             self.on_incomplete_file_received(file.name)
 
-    def ftp_STOR(self, file: str, mode: str = "w") -> Any:
-        self._drop_queued()
-        return super().ftp_STOR(file, mode)
-
-    def ftp_STOU(self, line: str) -> Any:
-        self._drop_queued()
-        return super().ftp_STOU(line)
-
-    def ftp_RETR(self, file: str) -> Any:
-        self._drop_queued()
-        return super().ftp_RETR(file)
-
-    def ftp_LIST(self, path: str) -> Any:
-        self._drop_queued()
-        return super().ftp_LIST(path)
-
-    def ftp_NLST(self, path: str) -> Any:
-        self._drop_queued()
-        return super().ftp_NLST(path)
-
-    def ftp_MLSD(self, path: str) -> Any:
-        self._drop_queued()
-        return super().ftp_MLSD(path)
-
     def close(self) -> None:
         if not self.is_closed:
             if self.authenticated:
@@ -444,11 +420,31 @@ class Session(HandlerBase):
             self.ctx.announce.deleted(self.username, virtual)
         return result
 
+    def renamed(self, src_real: str, dst_real: str) -> None:
+        """The file system's rename is done (called under the open-writes lock, see
+        `dropbox.rename_no_replace`): logged and announced before any pickup of the new name."""
+        src, dst = self.virtual_of(src_real), self.virtual_of(dst_real)
+        log.info("login=%s FTP %s %s -> %s", self.username, "rename", src, dst)
+        self.ctx.announce.renamed(self.username, src, dst)
+
     def ftp_RNTO(self, path: str) -> Any:
         result = super().ftp_RNTO(path)
         if result:
-            src, dst = self.virtual_of(result[0]), self.virtual_of(result[1])
-            log.info("login=%s FTP %s %s -> %s", self.username, "rename", src, dst)
-            self.ctx.announce.renamed(self.username, src, dst)
             self._notify(result[1])
         return result
+
+
+def _dropping_queued(name: str) -> Callable[..., Any]:
+    """`name` (a transfer command) of pyftpdlib, after `Session._drop_queued`."""
+    command = getattr(HandlerBase, name)
+
+    def transfer(self: Session, *args: Any, **kwargs: Any) -> Any:
+        self._drop_queued()
+        return command(self, *args, **kwargs)
+
+    transfer.__name__ = name
+    return transfer
+
+
+for _name in ("ftp_STOR", "ftp_STOU", "ftp_RETR", "ftp_LIST", "ftp_NLST", "ftp_MLSD"):
+    setattr(Session, _name, _dropping_queued(_name))

@@ -126,8 +126,18 @@ class DropApi:
             raise
         upload.release()
         self.announce.upload_closed(login, tmp_virtual, size)
+        new_name = policy.to_virtual(root, target) or "?"
+
+        def move() -> bool:
+            # Under the open-writes lock, which the processor's pickup checks first: the
+            # event is published before any `file.claimed` of the new name (contract 9.1).
+            if not move_noreplace(tmp, target):
+                return False
+            self.announce.renamed(login, tmp_virtual, new_name)
+            return True
+
         try:
-            moved = await self._blocking(move_noreplace, tmp, target)
+            moved = await self._blocking(self.backend.open_writes.unless_open, move)
         except FileNotFoundError:  # removed meanwhile over FTP or SFTP
             raise BadRequest("the file was removed before it was renamed into place", 409) from None
         if not moved:
@@ -135,7 +145,6 @@ class DropApi:
                 await self._blocking(os.unlink, tmp)
             self.announce.deleted(login, tmp_virtual)
             raise BadRequest(f"{target.name!r} already exists in SEND_SMS: never overwritten", 409)
-        self.announce.renamed(login, tmp_virtual, policy.to_virtual(root, target) or "?")
         return size
 
     async def _copy(self, request: web.Request, fd: int, upload: dropbox.Upload) -> int:
