@@ -96,16 +96,25 @@ class NoPassivePort(Exception):
     """Every port of the passive range is taken."""
 
 
+@functools.cache
+def _init_source(klass: type[Any]) -> str | None:
+    """The source of `klass`'s own `__init__` ("" if it has none), None if unreadable: read
+    once per class (issue 15: `inspect.getsource` was most of this check's start-up cost)."""
+    init = vars(klass).get("__init__")
+    if init is None or klass is object:
+        return ""
+    try:
+        return inspect.getsource(init)
+    except (OSError, TypeError):
+        return None
+
+
 def _assigned_in_init(cls: type[Any], name: str) -> bool | None:
     """Whether some `__init__` of `cls`'s classes sets `self.<name>`; None if no source."""
     pattern = re.compile(rf"\bself\.{re.escape(name)}\s*(:[^=\n]*)?=(?!=)")
     for klass in cls.__mro__:
-        init = vars(klass).get("__init__")
-        if init is None or klass is object:
-            continue
-        try:
-            source = inspect.getsource(init)
-        except (OSError, TypeError):
+        source = _init_source(klass)
+        if source is None:
             return None
         if pattern.search(source):
             return True
