@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
+import yaml
 
 from tests.containers.conftest import ROOT
 
@@ -32,7 +32,6 @@ def commented_service(text: str, name: str) -> str:
 
 
 def test_the_commented_example_is_one_service_of_the_file() -> None:
-    yaml = pytest.importorskip("yaml")
     app = yaml.safe_load(commented_service(COMPOSE.read_text(encoding="utf-8"), "app"))["app"]
     assert app["depends_on"]["allmysms"]["condition"] == "service_healthy"
     assert 'ftp.connect("allmysms", 2121' in app["command"][0]
@@ -41,7 +40,6 @@ def test_the_commented_example_is_one_service_of_the_file() -> None:
 def test_an_application_container_reaches_the_mock_over_passive_ftp(
     mock_image: str, tmp_path: Path
 ) -> None:
-    yaml = pytest.importorskip("yaml")
     compose = _compose_command()
     text = COMPOSE.read_text(encoding="utf-8")
     document: dict[str, Any] = yaml.safe_load(text)

@@ -13,6 +13,7 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
+import paramiko
 import pytest
 
 NAME = "Tc_20301231120000_HQ.csv"
@@ -72,7 +73,6 @@ def test_passive_ftp_from_the_host_and_the_verdict_through_the_client(clean: Any
 
 
 def test_sftp_with_the_host_key_pinned(clean: Any) -> None:
-    paramiko = pytest.importorskip("paramiko")
     mock = clean
     assert mock.host_key_fingerprint.startswith("SHA256:")
     with socket.create_connection((mock.host, mock.sftp_port), timeout=20) as sock:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from mockserver.cli import build_parser
 from mockserver.commands.healthcheck import health_url
@@ -75,7 +76,6 @@ def exposed() -> set[str]:
 
 
 def compose() -> dict[str, Any]:
-    yaml = pytest.importorskip("yaml")
     document = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
     assert isinstance(document, dict)
     return document
